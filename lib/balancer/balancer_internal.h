@@ -1,0 +1,286 @@
+/*
+ * Balancer internals, shared read-only with the hashing and health
+ * components. Never installed.
+ *
+ * State region (host memory, possibly MAP_SHARED, 64-byte aligned):
+ *
+ *   +--------------------------------+  offset 0
+ *   | gwlb__bstate_header            |  magic, version, capacity, instance,
+ *   |   flags_epoch, counters        |  flags epoch, shared counters
+ *   |   sequence[16] (1/cache line)  |  round-robin counters per group
+ *   +--------------------------------+  sizeof header (multiple of 64)
+ *   | gwlb__bslot[0]   (128 bytes)   |  one per host identity
+ *   | gwlb__bslot[1]                 |
+ *   | ...  capacity slots            |
+ *   +--------------------------------+
+ *
+ * A slot is found by the xxHash64 of its identity with linear probing from
+ * hash % capacity. `owner` packs a 40-bit tag of the hash and a 24-bit
+ * reference count (balancers that include the host). Claiming an empty slot
+ * goes 0 -> LOCKED -> tag|1 with the full hash written in between, so a
+ * reader that sees the tag also sees the key. A slot whose refs are 0 and
+ * with nothing in flight is dormant: it keeps its state for its identity,
+ * and is only reclaimed for another identity when no empty slot is left.
+ * Slots never return to empty, so probe chains stay intact.
+ *
+ * Every field of the state is accessed with C11 atomics (the struct fields
+ * are plain integers; access goes through the gwlb__ld/st helpers below).
+ */
+#ifndef GWLB_BALANCER_INTERNAL_H
+#define GWLB_BALANCER_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "gwlb/balancer.h"
+#include "internal.h"
+
+/* ---- Atomic access to plain fields ------------------------------------- */
+
+#define GWLB__A64(p) ((_Atomic uint64_t *)(void *)(p))
+#define GWLB__A32(p) ((_Atomic uint32_t *)(void *)(p))
+#define GWLB__AI64(p) ((_Atomic int64_t *)(void *)(p))
+#define GWLB__AI32(p) ((_Atomic int32_t *)(void *)(p))
+#define gwlb__ld64(p) atomic_load_explicit(GWLB__A64(p), memory_order_relaxed)
+#define gwlb__ld32(p) atomic_load_explicit(GWLB__A32(p), memory_order_relaxed)
+#define gwlb__st64(p, v) atomic_store_explicit(GWLB__A64(p), (v), memory_order_relaxed)
+#define gwlb__st32(p, v) atomic_store_explicit(GWLB__A32(p), (v), memory_order_relaxed)
+
+/* ---- State layout -------------------------------------------------------- */
+
+#define GWLB__BSTATE_MAGIC UINT64_C(0x31736c61626c7767) /* "gwlbals1" */
+#define GWLB__BSTATE_VERSION 1u
+#define GWLB__BSEQ_COUNT 16u /* round-robin counters: groups 0..7 levels, 8 backup */
+#define GWLB__GROUP_BACKUP 8u
+#define GWLB__GROUPS 9u
+
+typedef struct gwlb__bstate_header {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t capacity;
+    uint64_t size;
+    uint64_t instance;     /* random-ish id of this region, part of pick tokens */
+    uint64_t flags_epoch;  /* +1 on every flags change (priority cache key) */
+    uint64_t builds;       /* balancers built on this state so far */
+    uint64_t slots_used;
+    uint64_t pad0;
+    /* second cache line: counters touched off the fast path */
+    uint64_t no_host;
+    uint64_t panic_picks;
+    uint64_t backup_picks;
+    uint64_t pad1[5];
+    /* one counter per cache line: round-robin / stride sequences */
+    struct {
+        uint64_t value;
+        uint64_t pad[7];
+    } sequence[GWLB__BSEQ_COUNT];
+} gwlb__bstate_header;
+
+/* Slow-start stamp values (slot.slow_start). */
+#define GWLB__SS_NONE UINT64_C(0)           /* not in slow start */
+#define GWLB__SS_PENDING UINT64_MAX         /* starts at the next pick's now */
+/* otherwise: start time + 1 */
+
+typedef struct gwlb__bslot {
+    /* line 1: touched by every pick/release */
+    uint64_t owner;           /* tag(40) | refs(24); 0 empty; LOCKED while claimed */
+    uint32_t flags;           /* enum gwlb_host_flag */
+    uint32_t in_flight;
+    uint32_t fails;           /* nginx fails */
+    int32_t effective_weight; /* nginx effective_weight */
+    int64_t current_weight;   /* nginx current_weight */
+    uint64_t checked;         /* nginx checked (ns) */
+    uint64_t accessed;        /* nginx accessed (ns) */
+    uint32_t weight;          /* configured weight (copied at build) */
+    uint32_t max_fails;
+    uint32_t max_inflight;    /* 0 = unlimited */
+    uint32_t single;          /* 1: nginx single-server upstream, never failed */
+    /* line 2 */
+    uint64_t key;             /* full 64-bit identity hash */
+    uint64_t fail_timeout;    /* ns */
+    uint64_t ewma_cost;       /* double bits, ns */
+    uint64_t ewma_stamp;      /* ns of the last EWMA update */
+    uint64_t slow_start;      /* GWLB__SS_* or start + 1 */
+    uint64_t requests;        /* releases */
+    uint64_t failures;        /* releases with a failure class */
+    uint64_t pad;
+} gwlb__bslot;
+
+struct gwlb_balancer_state {
+    gwlb__bstate_header h;
+    gwlb__bslot slots[];
+};
+
+#define GWLB__OWNER_LOCKED UINT64_MAX
+#define GWLB__OWNER_REFS_BITS 24
+#define GWLB__OWNER_REFS_MASK ((UINT64_C(1) << GWLB__OWNER_REFS_BITS) - 1)
+
+/* ---- Compiled balancer ------------------------------------------------------ */
+
+/* One host as compiled (index = host index). */
+typedef struct gwlb__bhost {
+    uint32_t slot;
+    uint32_t weight;
+    uint32_t max_inflight;
+    uint32_t group;      /* 0..7 priority level, 8 backup */
+    uint64_t user_data;
+    uint32_t id_off;     /* identity bytes at bal->ids + id_off */
+    uint32_t id_len;
+    uint32_t priority;
+    uint32_t backup;
+    uint64_t key;        /* identity hash */
+} gwlb__bhost;
+
+/* One member of a group, in host order (hot data for the algorithms). */
+typedef struct gwlb__bmember {
+    uint32_t host;
+    uint32_t slot;
+    uint32_t weight;
+    uint32_t stride;     /* weight scaled so the group's max is 2^24 */
+} gwlb__bmember;
+
+typedef struct gwlb__bgroup {
+    uint32_t first;      /* into bal->members */
+    uint32_t count;
+    uint64_t total_weight;
+    uint32_t max_weight;
+    uint32_t all_equal;  /* all weights equal */
+    uint64_t fastmod;    /* Lemire fastmod constant for count */
+    uint32_t alias_first;/* into bal->alias_prob/alias_other */
+    uint32_t pad;
+} gwlb__bgroup;
+
+/* Cached priority loads (Envoy), recomputed when the state's flags epoch moves. */
+typedef struct gwlb__bprio {
+    uint64_t epoch;                 /* flags_epoch it was computed for, +1 (0 = none) */
+    uint8_t healthy_load[8];        /* percent per level */
+    uint8_t degraded_load[8];
+    uint8_t total_panic_load[8];    /* used when every level is in panic / none available */
+    uint32_t panic_mask;            /* level i in panic */
+    uint32_t available;             /* normalized total availability, 0..100 */
+    uint32_t simple;                /* 1: level 0 takes 100% healthy, no panic */
+    uint32_t pad;
+} gwlb__bprio;
+
+struct gwlb_balancer {
+    gwlb_allocator alloc;
+    gwlb_balancer_config cfg;       /* allocator field cleared */
+    gwlb_balancer_state *state;
+    uint32_t n;
+    uint32_t levels_used;           /* bit i: level i has hosts */
+    uint32_t single;                /* nginx peers->single: 1 primary, no backup */
+    uint32_t bias_mode;             /* 0: bias 0, 1: bias 1 (exact), 2: pow */
+    uint64_t start;                 /* round-robin start offset */
+    gwlb__bhost *hosts;
+    char *ids;
+    size_t ids_size;
+    gwlb__bmember *members;         /* grouped: levels 0..7 then backup */
+    uint32_t *alias_prob;           /* per member: accept threshold (32-bit) */
+    uint32_t *alias_other;          /* per member: alias member (group-relative) */
+    uint32_t *index;                /* identity hash table: host index + 1, 0 = empty */
+    uint32_t index_mask;
+    gwlb__bgroup groups[GWLB__GROUPS];
+    gwlb_rng rng;                   /* per-balancer PRNG (process-local) */
+    /* priority cache, published with a sequence lock (lock-free readers) */
+    uint64_t prio_seq;
+    gwlb__bprio prio;
+};
+
+/* ---- Accessors for the hashing and health components -------------------------- */
+
+static inline uint32_t gwlb__balancer_count(const gwlb_balancer *b) { return b->n; }
+
+static inline const char *gwlb__balancer_identity(const gwlb_balancer *b, uint32_t i,
+                                                  size_t *len)
+{
+    *len = b->hosts[i].id_len;
+    return b->ids + b->hosts[i].id_off;
+}
+
+static inline uint32_t gwlb__balancer_weight(const gwlb_balancer *b, uint32_t i)
+{
+    return b->hosts[i].weight;
+}
+
+static inline uint32_t gwlb__balancer_slot(const gwlb_balancer *b, uint32_t i)
+{
+    return b->hosts[i].slot;
+}
+
+static inline int gwlb__balancer_is_backup(const gwlb_balancer *b, uint32_t i)
+{
+    return b->hosts[i].backup != 0;
+}
+
+static inline uint32_t gwlb__balancer_priority(const gwlb_balancer *b, uint32_t i)
+{
+    return b->hosts[i].priority;
+}
+
+/* nginx peers->single: exactly one primary host and no backup. */
+static inline int gwlb__balancer_nginx_single(const gwlb_balancer *b) { return b->single != 0; }
+
+static inline gwlb__bslot *gwlb__balancer_slotp(const gwlb_balancer *b, uint32_t i)
+{
+    return &b->state->slots[b->hosts[i].slot];
+}
+
+static inline uint64_t gwlb__elapsed(uint64_t now, uint64_t then)
+{
+    return now > then ? now - then : 0;
+}
+
+/*
+ * nginx "failed": fails >= max_fails && now - checked <= fail_timeout
+ * (never for a single-server upstream).
+ */
+static inline int gwlb__slot_nginx_failed(const gwlb__bslot *s, uint64_t now)
+{
+    uint32_t mf = gwlb__ld32(&s->max_fails);
+    if (mf == 0 || gwlb__ld32(&s->fails) < mf || gwlb__ld32(&s->single))
+        return 0;
+    return gwlb__elapsed(now, gwlb__ld64(&s->checked)) <= gwlb__ld64(&s->fail_timeout);
+}
+
+/*
+ * Is host i usable for a new request at `now`: no ineligible flag, not
+ * nginx-failed, below its max in-flight. (A snapshot: acquire re-checks the
+ * in-flight limit atomically.)
+ */
+static inline int gwlb__balancer_usable(const gwlb_balancer *b, uint32_t i, uint64_t now)
+{
+    const gwlb__bslot *s = gwlb__balancer_slotp(b, i);
+    if (gwlb__ld32(&s->flags) & GWLB_HOST_INELIGIBLE_MASK)
+        return 0;
+    if (gwlb__slot_nginx_failed(s, now))
+        return 0;
+    uint32_t mi = b->hosts[i].max_inflight;
+    return mi == 0 || gwlb__ld32(&s->in_flight) < mi;
+}
+
+/*
+ * Count one request in flight on host i (respecting max_inflight
+ * atomically), apply nginx's `checked` refresh, and fill *out as a pick.
+ * GWLB_ENOHOST when at the limit. Flags/failed are NOT re-checked here
+ * (callers test gwlb__balancer_usable first); gwlb_balancer_acquire_host
+ * does both.
+ */
+GWLB__HIDDEN int gwlb__balancer_take(const gwlb_balancer *b, uint32_t i, uint64_t now,
+                                     gwlb_balancer_result *out);
+
+/*
+ * nginx ngx_http_upstream_get_round_robin_peer over the balancer's hosts
+ * (primaries, then backups), skipping hosts set in `tried` (may be NULL):
+ * what nginx's hash modules fall back to after 20 tries. Takes the host
+ * (in flight +1) and fills *out; GWLB_ENOHOST if none.
+ */
+GWLB__HIDDEN int gwlb__balancer_nginx_rr(const gwlb_balancer *b, uint64_t now,
+                                         const uint64_t *tried, uint32_t tried_words,
+                                         gwlb_balancer_result *out);
+
+/* Math helpers (libc-only build: no libm). Accurate to a few ulp. */
+GWLB__HIDDEN double gwlb__exp(double x);
+GWLB__HIDDEN double gwlb__log(double x);
+GWLB__HIDDEN double gwlb__pow(double x, double y);
+
+#endif /* GWLB_BALANCER_INTERNAL_H */
