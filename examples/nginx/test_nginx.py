@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Integration test of ngx_http_gwlb_module against Debian's nginx.
 
-Usage: test_nginx.py PATH/TO/ngx_http_gwlb_module.so
+Usage: test_nginx.py MODULE.so
+       test_nginx.py --build MODULE.so [--cc CC] [-- LIB_SOURCES...]
+         (first builds the module with build.sh, as meson's test does)
 
 Starts its own nginx (master + `worker_processes 2`) on 127.0.0.1 in a
 temporary prefix, with the module loaded and local backends (server blocks
@@ -122,10 +124,21 @@ def get(port, path, headers=None):
 
 
 def main():
-    if len(sys.argv) != 2:
-        print("usage: test_nginx.py MODULE.so")
+    args = sys.argv[1:]
+    if args[:1] == ["--build"] and len(args) >= 2:
+        module = os.path.abspath(args[1])
+        cmd = ["bash", os.path.join(os.path.dirname(os.path.abspath(__file__)), "build.sh"),
+               module] + args[2:]
+        r = subprocess.run(cmd, timeout=600)
+        check("module_builds_with_build_sh", r.returncode == 0, "build.sh exit %d" % r.returncode)
+        if r.returncode != 0:
+            print("%d passed, %d failed" % (passed, failed))
+            return 1
+    elif len(args) == 1:
+        module = os.path.abspath(args[0])
+    else:
+        print("usage: test_nginx.py MODULE.so | --build MODULE.so [--cc CC] [-- SOURCES...]")
         return 2
-    module = os.path.abspath(sys.argv[1])
     tests = [t for n, t in sorted(globals().items()) if n.startswith("test_")]
     for t in tests:
         try:
