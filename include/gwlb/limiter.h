@@ -194,6 +194,108 @@ GWLB_API int gwlb_gcra_reset(gwlb_gcra *bucket);
  */
 GWLB_API int gwlb_gcra_throttle_reply(const gwlb_limit_result *result, int64_t reply[5]);
 
+/* ======================================================================
+ * nginx limit_req mode (ngx_http_limit_req_module, nginx 1.22)
+ * ====================================================================== */
+
+/*
+ * nginx's leaky bucket, with its exact integer arithmetic. Rates are kept
+ * in milli-requests per second (rate=30r/m -> 30 * 1000 / 60 = 500;
+ * 1r/m -> 16, truncated as nginx truncates), burst and delay in
+ * milli-requests (burst=2 -> 2000). The state is (excess, last) where last
+ * is now/1e6 in whole milliseconds. For a request at now_ms:
+ *
+ *     first request on a fresh state: excess = 0, admitted, no delay
+ *     ms = now_ms - last;  if ms < -60000: ms = 1;  else if ms < 0: ms = 0
+ *     excess = max(0, excess - rate * ms / 1000 + 1000)
+ *     excess > burst: rejected, state unchanged (rejects are not counted)
+ *     else: store excess (and last = now_ms only when ms != 0);
+ *           delay_ms = excess <= delay ? 0 : (excess - delay) * 1000 / rate
+ *
+ * `nodelay` is delay = GWLB_LIMIT_REQ_NODELAY (never delayed); nginx's
+ * default (no delay=, no nodelay) is delay 0: every queued request waits.
+ *
+ * Result numbers: limit = burst + 1 (requests a fresh state admits at
+ * once); remaining = (burst - excess) / 1000 after the decision; reset_after
+ * = excess * 1000 / rate ms (until excess drains to 0); when rejected,
+ * retry_after = the time until the same request would pass. delay_ns is
+ * the delay nginx would apply, in ns (a multiple of 1 ms).
+ *
+ * The state is one 64-bit word: bit 63 "in use", bits 25..62 last (ms,
+ * modulo 2^38, read back as a signed 38-bit difference: gaps up to 4.35
+ * years are exact), bits 0..24 excess (so burst <= GWLB_LIMIT_REQ_BURST_MAX).
+ * A zero word is a fresh state.
+ */
+
+/** Rate units nginx accepts: r/s and r/m. */
+enum gwlb_limit_req_unit {
+    GWLB_LIMIT_REQ_PER_SECOND = 1,
+    GWLB_LIMIT_REQ_PER_MINUTE = 60
+};
+
+/** delay value meaning nginx's `nodelay`. */
+#define GWLB_LIMIT_REQ_NODELAY UINT64_MAX
+/** Largest burst (requests) the packed state can hold. */
+#define GWLB_LIMIT_REQ_BURST_MAX UINT64_C(33553)
+/** Largest rate number (per unit) accepted. */
+#define GWLB_LIMIT_REQ_RATE_MAX UINT64_C(1000000000)
+
+typedef struct gwlb_limit_req_config {
+    uint64_t rate;  /* milli-requests per second (nginx ctx->rate) */
+    uint64_t burst; /* milli-requests (nginx limit->burst) */
+    uint64_t delay; /* milli-requests (nginx limit->delay); UINT64_MAX = nodelay */
+} gwlb_limit_req_config;
+
+/** An embeddable nginx-mode limiter: config plus one state word (32 bytes). */
+typedef struct gwlb_limit_req {
+    gwlb_limit_req_config config;
+    uint64_t state; /* accessed atomically; 0 = fresh */
+} gwlb_limit_req;
+
+/**
+ * `limit_req_zone ... rate=<rate>r/s|r/m` + `limit_req burst=<burst>
+ * [delay=<delay> | nodelay]`. unit is GWLB_LIMIT_REQ_PER_SECOND or
+ * _PER_MINUTE; delay GWLB_LIMIT_REQ_NODELAY means nodelay.
+ * Errors (cfg untouched): GWLB_EINVAL cfg NULL or another unit;
+ * GWLB_ERANGE rate 0, rate above GWLB_LIMIT_REQ_RATE_MAX, or a rate that
+ * nginx would truncate to 0 milli-requests (impossible for r/s and r/m >= 1);
+ * GWLB_EOVERFLOW burst above GWLB_LIMIT_REQ_BURST_MAX. Thread-safe.
+ */
+GWLB_API int gwlb_limit_req_config_init(gwlb_limit_req_config *cfg, uint64_t rate,
+                                        enum gwlb_limit_req_unit unit, uint64_t burst,
+                                        uint64_t delay);
+
+/**
+ * The pure nginx decision on a given state word: fills *result and
+ * *new_state (unchanged when rejected). Errors: GWLB_EINVAL NULL or rate 0.
+ * Thread-safe.
+ */
+GWLB_API int gwlb_limit_req_decide(const gwlb_limit_req_config *cfg, uint64_t state,
+                                   uint64_t now, gwlb_limit_result *result,
+                                   uint64_t *new_state);
+
+/**
+ * Decide and update an external state word atomically (lock-free CAS).
+ * result may be NULL. Errors: GWLB_EINVAL. Safe to call concurrently.
+ */
+GWLB_API int gwlb_limit_req_state_allow(const gwlb_limit_req_config *cfg, uint64_t *state_word,
+                                        uint64_t now, gwlb_limit_result *result);
+
+/** Initialize an embeddable limiter (errors as _config_init; untouched on error). */
+GWLB_API int gwlb_limit_req_init(gwlb_limit_req *limiter, uint64_t rate,
+                                 enum gwlb_limit_req_unit unit, uint64_t burst, uint64_t delay);
+
+/** One request at now. Errors: GWLB_EINVAL. Lock-free, safe concurrently. */
+GWLB_API int gwlb_limit_req_allow(gwlb_limit_req *limiter, uint64_t now,
+                                  gwlb_limit_result *result);
+
+/**
+ * Decode a state word into excess (milli-requests) and last (ms modulo
+ * 2^38). Returns 1 for a state in use, 0 for a fresh one (outputs 0),
+ * GWLB_EINVAL for NULL outputs. Thread-safe.
+ */
+GWLB_API int gwlb_limit_req_state_decode(uint64_t state, uint64_t *excess, uint64_t *last_ms);
+
 #ifdef __cplusplus
 }
 #endif
