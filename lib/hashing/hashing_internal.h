@@ -1,0 +1,108 @@
+/*
+ * Internal layout of gwlb_hash_table, shared by the hashing sources and the
+ * tests (which reach hidden helpers through the static library). Never
+ * installed.
+ *
+ *   gwlb_hash_table
+ *   ├─ hosts:    weight[n], identity offsets/lengths into one byte pool
+ *   ├─ by_id:    host indices sorted by identity (find, Maglev fill order)
+ *   ├─ cum:      cumulative weights, n+1 (nginx ip_hash / hash peer walk)
+ *   ├─ points:   sorted ring points: hash + host (nginx consistent: 32-bit
+ *   │            CRC points; ring: 64-bit xxHash points)
+ *   ├─ maglev:   M slots of host indices (uint16 when n < 65536)
+ *   ├─ host_hash: xxHash64 of each identity (rendezvous)
+ *   ├─ sticky:   (tag, host) sorted by tag
+ *   └─ steps:    a few step sizes coprime to n for the retry walk
+ */
+#ifndef GWLB_HASHING_INTERNAL_H
+#define GWLB_HASHING_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gwlb/hashing.h"
+#include "internal.h"
+
+#define GWLB__HASH_STEPS 8
+
+typedef struct gwlb__sticky_entry {
+    uint64_t tag;
+    uint32_t host;
+    uint32_t pad;
+} gwlb__sticky_entry;
+
+struct gwlb_hash_table {
+    gwlb_allocator alloc;
+    uint32_t algorithm;
+    uint32_t count;
+    uint64_t total_weight;
+    uint32_t uniform_weight; /* 1 when every weight is equal */
+    uint32_t max_weight;
+
+    uint32_t *weight;      /* count */
+    uint32_t *id_offset;   /* count */
+    uint8_t *id_len;       /* count */
+    uint8_t *id_bytes;     /* sum of identity lengths */
+    size_t id_bytes_size;
+    uint32_t *by_id;       /* count, host indices sorted by identity */
+
+    uint64_t *cum;         /* count + 1 (nginx ip/hash) */
+
+    uint32_t point_count;  /* ring / nginx consistent */
+    uint32_t *point32;     /* nginx consistent: CRC points */
+    uint64_t *point64;     /* ring: xxHash points */
+    uint32_t *point_host;
+
+    uint32_t maglev_size;  /* M */
+    uint16_t *maglev16;
+    uint32_t *maglev32;
+
+    uint64_t *host_hash;   /* rendezvous */
+
+    uint32_t sticky_enabled;
+    uint8_t sticky_key[16];
+    gwlb__sticky_entry *sticky; /* count, sorted by tag */
+
+    uint32_t step_count;
+    uint32_t steps[GWLB__HASH_STEPS];
+
+    size_t memory;
+};
+
+/* Attempt flags. */
+#define GWLB__ATTEMPT_STARTED 1u
+#define GWLB__ATTEMPT_WALKING 2u /* past the primary, on the coprime walk */
+
+/* Is n prime? (deterministic trial division; n < 2^32) */
+GWLB__HIDDEN int gwlb__hash_is_prime(uint64_t n);
+
+/*
+ * Maglev population (the paper's Listing 1 with Envoy-style weights): fill
+ * `table[0..m)` with entries 0..n-1 given each entry's offset and skip
+ * (already reduced: offset < m, 1 <= skip < m) and weight; entries are
+ * visited in array order each round and an entry of weight w takes a turn
+ * in a round r when r * w >= its running target (target starts at w and
+ * grows by max weight per turn). `occupied` is scratch of (m + 63) / 64
+ * words. Exposed so the paper's small example can be checked exactly.
+ */
+GWLB__HIDDEN void gwlb__maglev_fill(uint32_t m, uint32_t n, const uint32_t *offset,
+                                    const uint32_t *skip, const uint32_t *weight,
+                                    uint32_t *table, uint64_t *occupied, uint32_t *next,
+                                    uint64_t *target);
+
+/* Split an nginx server string into host and port parts as nginx's
+ * consistent hash does. */
+GWLB__HIDDEN void gwlb__nginx_server_parts(const uint8_t *s, size_t len, size_t *host_off,
+                                           size_t *host_len, size_t *port_off,
+                                           size_t *port_len);
+
+/* Host index of a Maglev slot. */
+static inline uint32_t gwlb__maglev_at(const gwlb_hash_table *t, uint32_t slot)
+{
+    return t->maglev16 != NULL ? t->maglev16[slot] : t->maglev32[slot];
+}
+
+/* Natural logarithm for x in (0, 1], libm-free and bit-reproducible. */
+GWLB__HIDDEN double gwlb__hash_ln(double x);
+
+#endif /* GWLB_HASHING_INTERNAL_H */

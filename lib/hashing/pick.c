@@ -1,0 +1,484 @@
+/*
+ * Picking hosts from a built table: the per-algorithm "key -> host" lookups,
+ * the per-request attempt (tried bitmap + position in the candidate
+ * sequence), nginx's exact rehash-on-unusable loops, the deterministic retry
+ * walk of the other algorithms, bounded load, and jump hash.
+ *
+ * Candidate sequences (what successive picks with one attempt return):
+ *
+ *   nginx ip_hash   h = 89; repeat h = (h*113 + octet) % 6271 over the
+ *                   address; host = weight slot h % total_weight
+ *   nginx hash      h += (crc32([rehash decimal] key) >> 16) & 0x7fff
+ *   nginx chash     point index = first point >= crc32(key); then +1, +1...
+ *                   (all three stop after 20 failed tries: round robin)
+ *   others          primary(key), then (start + i*step) mod n, i = 0..n-1,
+ *                   start/step from the key hash, step coprime to n: every
+ *                   host exactly once, no allocation, no cascade onto one
+ *                   neighbour when a hot key overflows.
+ *
+ * Nothing here allocates or locks; the table is only read.
+ */
+#include <stdatomic.h>
+#include <string.h>
+
+#include "hashing_internal.h"
+
+/* ---- attempt ------------------------------------------------------------ */
+
+void gwlb_hash_attempt_init(gwlb_hash_attempt *attempt, uint64_t *tried_words,
+                            uint32_t word_count)
+{
+    if (attempt == NULL)
+        return;
+    memset(attempt, 0, sizeof *attempt);
+    if (tried_words != NULL && word_count != 0) {
+        attempt->tried = tried_words;
+        attempt->tried_words = word_count;
+        memset(tried_words, 0, (size_t)word_count * sizeof *tried_words);
+    } else {
+        attempt->tried = NULL; /* the inline words; resolved on use, so the
+                                * struct may be copied */
+        attempt->tried_words = 4;
+    }
+}
+
+static inline uint64_t *tried_bits(gwlb_hash_attempt *a)
+{
+    return a->tried != NULL ? a->tried : a->inline_tried;
+}
+
+static inline int is_tried(gwlb_hash_attempt *a, uint32_t h)
+{
+    return (int)((tried_bits(a)[h >> 6] >> (h & 63)) & 1u);
+}
+
+static inline void mark_tried(gwlb_hash_attempt *a, uint32_t h)
+{
+    tried_bits(a)[h >> 6] |= UINT64_C(1) << (h & 63);
+}
+
+int gwlb_hash_attempt_tried(const gwlb_hash_attempt *attempt, uint32_t host)
+{
+    if (attempt == NULL || host / 64 >= attempt->tried_words)
+        return 0;
+    const uint64_t *w = attempt->tried != NULL ? attempt->tried : attempt->inline_tried;
+    return (int)((w[host >> 6] >> (host & 63)) & 1u);
+}
+
+/* ---- eligibility: caller's test, optionally bounded load ----------------- */
+
+typedef struct filter {
+    gwlb_hash_usable_fn usable;
+    void *ctx;
+    const gwlb_hash_loads *loads; /* NULL: no bounded load */
+    uint64_t scaled_total;        /* (T + 1) * factor */
+    uint64_t denominator;         /* 100 * total weight */
+} filter;
+
+static inline int acceptable(const gwlb_hash_table *t, const filter *f, uint32_t h)
+{
+    if (f->usable != NULL && !f->usable(f->ctx, h))
+        return 0;
+    if (f->loads != NULL) {
+        uint64_t in = atomic_load_explicit((_Atomic uint32_t *)&f->loads->inflight[h],
+                                           memory_order_relaxed);
+        /* cap = ceil((T + 1) * c * w / W), computed in integers */
+        uint64_t num = f->scaled_total * t->weight[h];
+        uint64_t cap = (num + f->denominator - 1) / f->denominator;
+        if (in >= cap)
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- key checks ---------------------------------------------------------- */
+
+static int check_args(const gwlb_hash_table *t, const void *key, size_t key_len,
+                      const gwlb_hash_attempt *a, const uint32_t *host)
+{
+    if (t == NULL || a == NULL || host == NULL)
+        return GWLB_EINVAL;
+    if (key_len == 0)
+        return GWLB_EMPTY;
+    if (key == NULL)
+        return GWLB_EINVAL;
+    if (key_len > GWLB_HASH_KEY_MAX)
+        return GWLB_ETOOLONG;
+    if (t->algorithm == GWLB_HASH_NGINX_IP && key_len != 4 && key_len != 16)
+        return GWLB_EINVAL;
+    if ((uint64_t)a->tried_words * 64 < t->count)
+        return GWLB_ENOSPC;
+    return GWLB_OK;
+}
+
+/* ---- nginx ----------------------------------------------------------------- */
+
+/* The peer a weight slot w (0 <= w < total) falls in: nginx walks the peers
+ * subtracting weights; the cumulative array gives the same peer by search. */
+static inline uint32_t weight_slot_host(const gwlb_hash_table *t, uint64_t w)
+{
+    uint32_t lo = 0, hi = t->count; /* find the last i with cum[i] <= w */
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (t->cum[mid] <= w)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int pick_nginx_ip(const gwlb_hash_table *t, const uint8_t *addr, size_t len,
+                         gwlb_hash_attempt *a, const filter *f, uint32_t *host)
+{
+    if (!(a->flags & GWLB__ATTEMPT_STARTED)) {
+        a->hash = 89;
+        a->flags |= GWLB__ATTEMPT_STARTED;
+    }
+    if (a->tries > GWLB_HASH_NGINX_TRIES || t->count < 2)
+        return GWLB_HASH_USE_ROUND_ROBIN;
+    size_t octets = len == 4 ? 3 : 16;
+    uint64_t hash = a->hash;
+    for (;;) {
+        for (size_t i = 0; i < octets; i++)
+            hash = (hash * 113 + addr[i]) % 6271;
+        uint32_t p = weight_slot_host(t, hash % t->total_weight);
+        if (!is_tried(a, p) && acceptable(t, f, p)) {
+            mark_tried(a, p);
+            a->hash = hash; /* nginx keeps the running hash only on success */
+            a->picks++;
+            *host = p;
+            return GWLB_OK;
+        }
+        if (++a->tries > GWLB_HASH_NGINX_TRIES)
+            return GWLB_HASH_USE_ROUND_ROBIN;
+    }
+}
+
+static int pick_nginx_hash(const gwlb_hash_table *t, const uint8_t *key, size_t len,
+                           gwlb_hash_attempt *a, const filter *f, uint32_t *host)
+{
+    a->flags |= GWLB__ATTEMPT_STARTED;
+    if (a->tries > GWLB_HASH_NGINX_TRIES || t->count < 2)
+        return GWLB_HASH_USE_ROUND_ROBIN;
+    for (;;) {
+        /* Cache::Memcached: ((crc32([REHASH] KEY) >> 16) & 0x7fff) + PREV */
+        uint32_t crc = GWLB_CRC32_INIT;
+        if (a->rehash > 0) {
+            char digits[12];
+            uint32_t v = a->rehash;
+            size_t n = 0;
+            char tmp[12];
+            do {
+                tmp[n++] = (char)('0' + v % 10);
+                v /= 10;
+            } while (v != 0);
+            for (size_t i = 0; i < n; i++)
+                digits[i] = tmp[n - 1 - i];
+            crc = gwlb_crc32_update(crc, digits, n);
+        }
+        crc = gwlb_crc32_final(gwlb_crc32_update(crc, key, len));
+        a->hash = (uint32_t)(a->hash + ((crc >> 16) & 0x7fff));
+        a->rehash++;
+        uint32_t p = weight_slot_host(t, a->hash % t->total_weight);
+        if (!is_tried(a, p) && acceptable(t, f, p)) {
+            mark_tried(a, p);
+            a->picks++;
+            *host = p;
+            return GWLB_OK;
+        }
+        if (++a->tries > GWLB_HASH_NGINX_TRIES)
+            return GWLB_HASH_USE_ROUND_ROBIN;
+    }
+}
+
+/* First point >= hash (may be point_count: the index wraps when used). */
+static inline uint32_t nginx_point_index(const gwlb_hash_table *t, uint32_t hash)
+{
+    uint32_t lo = 0, hi = t->point_count;
+    const uint32_t *p = t->point32;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (p[mid] < hash)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int pick_nginx_consistent(const gwlb_hash_table *t, const uint8_t *key, size_t len,
+                                 gwlb_hash_attempt *a, const filter *f, uint32_t *host)
+{
+    if (!(a->flags & GWLB__ATTEMPT_STARTED)) {
+        a->hash = nginx_point_index(t, gwlb_crc32(key, len));
+        a->flags |= GWLB__ATTEMPT_STARTED;
+    }
+    if (a->tries > GWLB_HASH_NGINX_TRIES || t->count == 1)
+        return GWLB_HASH_USE_ROUND_ROBIN;
+    for (;;) {
+        uint32_t p = t->point_host[a->hash % t->point_count];
+        if (!is_tried(a, p) && acceptable(t, f, p)) {
+            mark_tried(a, p);
+            a->picks++;
+            *host = p;
+            return GWLB_OK;
+        }
+        a->hash++;
+        if (++a->tries > GWLB_HASH_NGINX_TRIES)
+            return GWLB_HASH_USE_ROUND_ROBIN;
+    }
+}
+
+/* ---- ring, Maglev, rendezvous, jump --------------------------------------- */
+
+static inline uint32_t jump(uint64_t key, uint32_t buckets)
+{
+    int64_t b = -1, j = 0;
+    while (j < (int64_t)buckets) {
+        b = j;
+        key = key * UINT64_C(2862933555777941757) + 1;
+        j = (int64_t)((double)(b + 1) * ((double)(INT64_C(1) << 31) / (double)((key >> 33) + 1)));
+    }
+    return (uint32_t)b;
+}
+
+int gwlb_jump_hash(uint64_t key, uint32_t buckets, uint32_t *bucket)
+{
+    if (bucket == NULL || buckets == 0 || buckets > INT32_MAX)
+        return GWLB_EINVAL;
+    *bucket = jump(key, buckets);
+    return GWLB_OK;
+}
+
+double gwlb__hash_ln(double x)
+{
+    /* x = m * 2^e, m in [sqrt(1/2), sqrt(2)); ln m = 2 atanh(s), s = (m-1)/(m+1) */
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    int e = (int)((bits >> 52) & 0x7ff) - 1023;
+    bits = (bits & UINT64_C(0x000fffffffffffff)) | UINT64_C(0x3ff0000000000000);
+    double m;
+    memcpy(&m, &bits, sizeof m);
+    if (m > 1.4142135623730951) {
+        m *= 0.5;
+        e++;
+    }
+    double s = (m - 1.0) / (m + 1.0), s2 = s * s;
+    double sum = 0.0;
+    for (int k = 21; k >= 1; k -= 2)
+        sum = sum * s2 + 1.0 / (double)k;
+    return (double)e * 0.6931471805599453 + 2.0 * s * sum;
+}
+
+/* Rendezvous: weighted score w / -ln(u), u uniform in (0,1) from (key, host). */
+static uint32_t rendezvous(const gwlb_hash_table *t, uint64_t h)
+{
+    uint32_t best = 0;
+    if (t->uniform_weight) {
+        uint64_t best_u = 0;
+        for (uint32_t i = 0; i < t->count; i++) {
+            uint64_t u = gwlb_mix64(h ^ t->host_hash[i]);
+            if (i == 0 || u > best_u) {
+                best_u = u;
+                best = i;
+            }
+        }
+        return best;
+    }
+    double best_score = 0.0;
+    for (uint32_t i = 0; i < t->count; i++) {
+        uint64_t u = gwlb_mix64(h ^ t->host_hash[i]);
+        double unit = ((double)(u >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+        double score = (double)t->weight[i] / -gwlb__hash_ln(unit);
+        if (i == 0 || score > best_score) {
+            best_score = score;
+            best = i;
+        }
+    }
+    return best;
+}
+
+static inline uint32_t ring_host(const gwlb_hash_table *t, uint64_t h)
+{
+    uint32_t lo = 0, hi = t->point_count;
+    const uint64_t *p = t->point64;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (p[mid] < h)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return t->point_host[lo == t->point_count ? 0 : lo];
+}
+
+static inline uint32_t primary(const gwlb_hash_table *t, uint64_t h)
+{
+    switch (t->algorithm) {
+    case GWLB_HASH_MAGLEV:
+        return gwlb__maglev_at(t, (uint32_t)(h % t->maglev_size));
+    case GWLB_HASH_RING:
+        return ring_host(t, h);
+    case GWLB_HASH_RENDEZVOUS:
+        return rendezvous(t, h);
+    default:
+        return jump(h, t->count);
+    }
+}
+
+static int pick_walk(const gwlb_hash_table *t, uint64_t h, gwlb_hash_attempt *a,
+                     const filter *f, uint32_t *host)
+{
+    if (!(a->flags & GWLB__ATTEMPT_STARTED)) {
+        a->hash = h;
+        a->position = 0;
+        a->flags |= GWLB__ATTEMPT_STARTED;
+    }
+    if (!(a->flags & GWLB__ATTEMPT_WALKING)) {
+        uint32_t p = primary(t, a->hash);
+        a->flags |= GWLB__ATTEMPT_WALKING;
+        if (!is_tried(a, p) && acceptable(t, f, p)) {
+            mark_tried(a, p);
+            a->picks++;
+            *host = p;
+            return GWLB_OK;
+        }
+    }
+    uint32_t n = t->count;
+    uint64_t g = gwlb_mix64(a->hash ^ UINT64_C(0x5bd1e9955bd1e995));
+    uint64_t start = g % n;
+    uint64_t step = t->steps[(g >> 32) % t->step_count];
+    while (a->position < n) {
+        uint32_t p = (uint32_t)((start + (uint64_t)a->position * step) % n);
+        a->position++;
+        if (!is_tried(a, p) && acceptable(t, f, p)) {
+            mark_tried(a, p);
+            a->picks++;
+            *host = p;
+            return GWLB_OK;
+        }
+    }
+    return GWLB_ENOHOST;
+}
+
+static int dispatch(const gwlb_hash_table *t, const void *key, size_t key_len,
+                    gwlb_hash_attempt *a, const filter *f, uint32_t *host)
+{
+    switch (t->algorithm) {
+    case GWLB_HASH_NGINX_IP:
+        return pick_nginx_ip(t, key, key_len, a, f, host);
+    case GWLB_HASH_NGINX_HASH:
+        return pick_nginx_hash(t, key, key_len, a, f, host);
+    case GWLB_HASH_NGINX_CONSISTENT:
+        return pick_nginx_consistent(t, key, key_len, a, f, host);
+    default: {
+        uint64_t h = (a->flags & GWLB__ATTEMPT_STARTED) ? a->hash : gwlb_hash64(key, key_len, 0);
+        return pick_walk(t, h, a, f, host);
+    }
+    }
+}
+
+int gwlb_hash_table_pick(const gwlb_hash_table *table, const void *key, size_t key_len,
+                         gwlb_hash_attempt *attempt, gwlb_hash_usable_fn usable, void *ctx,
+                         uint32_t *host)
+{
+    int rc = check_args(table, key, key_len, attempt, host);
+    if (rc != GWLB_OK)
+        return rc;
+    filter f = {usable, ctx, NULL, 0, 0};
+    return dispatch(table, key, key_len, attempt, &f, host);
+}
+
+int gwlb_hash_table_lookup(const gwlb_hash_table *table, const void *key, size_t key_len,
+                           uint32_t *host)
+{
+    /* A first pick with every host usable consults no bitmap, so any table
+     * size works here. */
+    static const gwlb_hash_attempt unbounded = {.tried_words = UINT32_MAX};
+    int rc = check_args(table, key, key_len, &unbounded, host);
+    if (rc != GWLB_OK)
+        return rc;
+    const uint8_t *k = key;
+    const gwlb_hash_table *t = table;
+    if (t->count == 1) { /* nginx: round robin over one peer; others: it */
+        *host = 0;
+        return GWLB_OK;
+    }
+    switch (t->algorithm) {
+    case GWLB_HASH_NGINX_IP: {
+        uint64_t hash = 89;
+        for (size_t i = 0; i < (key_len == 4 ? 3u : 16u); i++)
+            hash = (hash * 113 + k[i]) % 6271;
+        *host = weight_slot_host(t, hash % t->total_weight);
+        return GWLB_OK;
+    }
+    case GWLB_HASH_NGINX_HASH: {
+        uint32_t crc = gwlb_crc32(k, key_len);
+        *host = weight_slot_host(t, ((crc >> 16) & 0x7fff) % t->total_weight);
+        return GWLB_OK;
+    }
+    case GWLB_HASH_NGINX_CONSISTENT:
+        *host = t->point_host[nginx_point_index(t, gwlb_crc32(k, key_len)) % t->point_count];
+        return GWLB_OK;
+    default:
+        *host = primary(t, gwlb_hash64(k, key_len, 0));
+        return GWLB_OK;
+    }
+}
+
+/* ---- bounded load ----------------------------------------------------------- */
+
+int gwlb_hash_loads_acquire(const gwlb_hash_loads *loads, uint32_t host)
+{
+    if (loads == NULL || loads->inflight == NULL || loads->total == NULL)
+        return GWLB_EINVAL;
+    if (host >= loads->count)
+        return GWLB_ERANGE;
+    atomic_fetch_add_explicit((_Atomic uint32_t *)&loads->inflight[host], 1,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit((_Atomic uint64_t *)loads->total, 1, memory_order_relaxed);
+    return GWLB_OK;
+}
+
+int gwlb_hash_loads_release(const gwlb_hash_loads *loads, uint32_t host)
+{
+    if (loads == NULL || loads->inflight == NULL || loads->total == NULL)
+        return GWLB_EINVAL;
+    if (host >= loads->count)
+        return GWLB_ERANGE;
+    _Atomic uint32_t *c = (_Atomic uint32_t *)&loads->inflight[host];
+    uint32_t v = atomic_load_explicit(c, memory_order_relaxed);
+    do {
+        if (v == 0)
+            return GWLB_ESTATE; /* release without acquire: nothing changes */
+    } while (!atomic_compare_exchange_weak_explicit(c, &v, v - 1, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    atomic_fetch_sub_explicit((_Atomic uint64_t *)loads->total, 1, memory_order_relaxed);
+    return GWLB_OK;
+}
+
+int gwlb_hash_table_pick_bounded(const gwlb_hash_table *table, const void *key,
+                                 size_t key_len, gwlb_hash_attempt *attempt,
+                                 gwlb_hash_usable_fn usable, void *ctx,
+                                 const gwlb_hash_loads *loads, uint32_t factor_percent,
+                                 uint32_t *host)
+{
+    int rc = check_args(table, key, key_len, attempt, host);
+    if (rc != GWLB_OK)
+        return rc;
+    if (loads == NULL || loads->inflight == NULL || loads->total == NULL ||
+        loads->count != table->count)
+        return GWLB_EINVAL;
+    if (factor_percent < GWLB_HASH_BALANCE_FACTOR_MIN ||
+        factor_percent > GWLB_HASH_BALANCE_FACTOR_MAX)
+        return GWLB_ERANGE;
+    if (table->algorithm <= GWLB_HASH_NGINX_CONSISTENT)
+        return GWLB_ENOTSUP;
+    uint64_t total =
+        atomic_load_explicit((_Atomic uint64_t *)loads->total, memory_order_relaxed);
+    if (total >= UINT32_MAX)
+        total = UINT32_MAX - 1; /* keeps (T + 1) * factor * weight in 64 bits */
+    filter f = {usable, ctx, loads, (total + 1) * factor_percent, 100 * table->total_weight};
+    return dispatch(table, key, key_len, attempt, &f, host);
+}

@@ -1,0 +1,969 @@
+/*
+ * Specification of hash-based balancing: published vectors (jump hash,
+ * Maglev's worked example), nginx's hash formulas computed by hand, the
+ * candidate sequences (retry, 20-try fallback), bounded load, sticky
+ * tokens, bad input and allocation failure.
+ */
+#include <check.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gwlb/hashing.h"
+#include "hashing/hashing_internal.h"
+#include "test_alloc.h"
+
+/* ---- helpers --------------------------------------------------------------- */
+
+static char ids[64][32];
+static gwlb_hash_host hosts_buf[1024];
+
+/* n hosts "10.0.0.<i>:80" with the given weights (NULL: all 1). */
+static gwlb_hash_host *make_hosts(uint32_t n, const uint32_t *weights)
+{
+    static char big[1024][24];
+    for (uint32_t i = 0; i < n; i++) {
+        char *s = i < 64 ? ids[i] : big[i];
+        snprintf(s, 24, "10.0.%u.%u:80", i / 256, i % 256);
+        hosts_buf[i].identity = s;
+        hosts_buf[i].identity_len = (uint32_t)strlen(s);
+        hosts_buf[i].weight = weights ? weights[i] : 1;
+    }
+    return hosts_buf;
+}
+
+static gwlb_hash_table *build(uint32_t alg, const gwlb_hash_host *h, uint32_t n)
+{
+    gwlb_hash_config c;
+    gwlb_hash_config_init(&c, alg);
+    gwlb_hash_table *t = NULL;
+    ck_assert_int_eq(gwlb_hash_table_new(&t, &c, h, n, NULL, NULL), GWLB_OK);
+    return t;
+}
+
+static int never(void *ctx, uint32_t h)
+{
+    (void)ctx;
+    (void)h;
+    return 0;
+}
+
+/* usable unless bit h of *(uint64_t *)ctx is set */
+static int not_down(void *ctx, uint32_t h)
+{
+    return !((*(const uint64_t *)ctx >> h) & 1);
+}
+
+/* ---- published vectors -------------------------------------------------------- */
+
+START_TEST(test_jump_hash_matches_reference_values_for_key_1)
+{
+    uint32_t b;
+    ck_assert_int_eq(gwlb_jump_hash(1, 10, &b), GWLB_OK);
+    ck_assert_uint_eq(b, 6);
+    ck_assert_int_eq(gwlb_jump_hash(1, 100, &b), GWLB_OK);
+    ck_assert_uint_eq(b, 55);
+    ck_assert_int_eq(gwlb_jump_hash(1, 1000, &b), GWLB_OK);
+    ck_assert_uint_eq(b, 549);
+    ck_assert_int_eq(gwlb_jump_hash(123456789, 1, &b), GWLB_OK);
+    ck_assert_uint_eq(b, 0);
+}
+END_TEST
+
+START_TEST(test_jump_hash_growing_buckets_moves_keys_only_to_the_new_bucket)
+{
+    for (uint64_t k = 0; k < 20000; k++) {
+        uint32_t a, b;
+        gwlb_jump_hash(gwlb_mix64(k), 37, &a);
+        gwlb_jump_hash(gwlb_mix64(k), 38, &b);
+        ck_assert(a == b || b == 37);
+    }
+}
+END_TEST
+
+START_TEST(test_jump_hash_rejects_zero_and_huge_bucket_counts)
+{
+    uint32_t b = 77;
+    ck_assert_int_eq(gwlb_jump_hash(1, 0, &b), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_jump_hash(1, UINT32_C(0x80000000), &b), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_jump_hash(1, 10, NULL), GWLB_EINVAL);
+    ck_assert_uint_eq(b, 77);
+}
+END_TEST
+
+/* Eisenbud et al., NSDI 2016, Table 1 / Figure 3: M = 7, B0 (offset 3,
+ * skip 4), B1 (0, 2), B2 (3, 1). */
+START_TEST(test_maglev_fill_matches_paper_example)
+{
+    uint32_t off[3] = {3, 0, 3}, skip[3] = {4, 2, 1}, w[3] = {1, 1, 1};
+    uint32_t table[7], next[3];
+    uint64_t occ[1], target[3];
+    gwlb__maglev_fill(7, 3, off, skip, w, table, occ, next, target);
+    const uint32_t before[7] = {1, 0, 1, 0, 2, 2, 0};
+    for (int i = 0; i < 7; i++)
+        ck_assert_uint_eq(table[i], before[i]);
+
+    /* B1 removed: B0 B0 B0 B0 B2 B2 B2 */
+    uint32_t off2[2] = {3, 3}, skip2[2] = {4, 1};
+    gwlb__maglev_fill(7, 2, off2, skip2, w, table, occ, next, target);
+    const uint32_t after[7] = {0, 0, 0, 0, 1, 1, 1};
+    for (int i = 0; i < 7; i++)
+        ck_assert_uint_eq(table[i], after[i]);
+}
+END_TEST
+
+START_TEST(test_maglev_weights_give_slots_in_proportion)
+{
+    uint32_t w[3] = {1, 2, 3};
+    gwlb_hash_table *t = build(GWLB_HASH_MAGLEV, make_hosts(3, w), 3);
+    uint32_t cnt[3] = {0};
+    for (uint32_t s = 0; s < t->maglev_size; s++)
+        cnt[gwlb__maglev_at(t, s)]++;
+    /* 65537 * w / 6, within one turn */
+    ck_assert_uint_le(cnt[0] > 10923 ? cnt[0] - 10923 : 10923 - cnt[0], 2);
+    ck_assert_uint_le(cnt[1] > 21846 ? cnt[1] - 21846 : 21846 - cnt[1], 2);
+    ck_assert_uint_le(cnt[2] > 32768 ? cnt[2] - 32768 : 32768 - cnt[2], 2);
+    gwlb_hash_table_free(t);
+}
+END_TEST
+
+/* nginx `hash ... consistent`: base = crc32 state over host, "\0", port;
+ * point j = crc32(base || previous point as 4 LE bytes), previous = 0 first. */
+START_TEST(test_nginx_consistent_points_chain_crc32_of_host_nul_port)
+{
+    gwlb_hash_host h[2] = {{"127.0.0.1:18201", 15, 1}, {"127.0.0.1:18202", 15, 1}};
+    gwlb_hash_table *t = build(GWLB_HASH_NGINX_CONSISTENT, h, 2);
+    ck_assert_uint_eq(t->point_count, 320); /* no collisions among these */
+    uint8_t buf[32];
+    memcpy(buf, "127.0.0.1\0" "18201", 15);
+    uint32_t prev = 0;
+    for (int j = 0; j < 160; j++) {
+        buf[15] = (uint8_t)prev;
+        buf[16] = (uint8_t)(prev >> 8);
+        buf[17] = (uint8_t)(prev >> 16);
+        buf[18] = (uint8_t)(prev >> 24);
+        uint32_t p = gwlb_crc32(buf, 19);
+        int found = 0;
+        for (uint32_t k = 0; k < t->point_count; k++)
+            if (t->point32[k] == p && t->point_host[k] == 0)
+                found = 1;
+        ck_assert_msg(found, "point %d (%08x) missing", j, p);
+        prev = p;
+    }
+    /* First point of "127.0.0.1:18201" (computed from the formula above). */
+    ck_assert_uint_eq(gwlb_crc32("127.0.0.1\0" "18201\0\0\0\0", 19), 0x7da092bdu);
+    for (uint32_t k = 1; k < t->point_count; k++)
+        ck_assert_uint_lt(t->point32[k - 1], t->point32[k]);
+    gwlb_hash_table_free(t);
+}
+END_TEST
+
+START_TEST(test_nginx_server_string_split_like_nginx)
+{
+    size_t ho, hl, po, pl;
+    gwlb__nginx_server_parts((const uint8_t *)"10.0.0.1:8080", 13, &ho, &hl, &po, &pl);
+    ck_assert_uint_eq(ho, 0);
+    ck_assert_uint_eq(hl, 8);
+    ck_assert_uint_eq(po, 9);
+    ck_assert_uint_eq(pl, 4);
+    gwlb__nginx_server_parts((const uint8_t *)"UNIX:/tmp/s", 11, &ho, &hl, &po, &pl);
+    ck_assert_uint_eq(ho, 5);
+    ck_assert_uint_eq(hl, 6);
+    ck_assert_uint_eq(pl, 0);
+    gwlb__nginx_server_parts((const uint8_t *)"backend.local", 13, &ho, &hl, &po, &pl);
+    ck_assert_uint_eq(hl, 13);
+    ck_assert_uint_eq(pl, 0);
+    gwlb__nginx_server_parts((const uint8_t *)"[::1]:80", 8, &ho, &hl, &po, &pl);
+    ck_assert_uint_eq(hl, 5);
+    ck_assert_uint_eq(po, 6);
+    ck_assert_uint_eq(pl, 2);
+    gwlb__nginx_server_parts((const uint8_t *)"host:", 5, &ho, &hl, &po, &pl);
+    ck_assert_uint_eq(hl, 4);
+    ck_assert_uint_eq(pl, 0);
+}
+END_TEST
+
+/* ---- nginx ip_hash and hash, by hand -------------------------------------------- */
+
+START_TEST(test_nginx_ip_hash_uses_first_three_octets)
+{
+    /* 127.0.0.x: 89 -> (89*113+127)%6271 = 3913 -> 3199 -> 4040; 4040 % 3 = 2 */
+    gwlb_hash_table *t = build(GWLB_HASH_NGINX_IP, make_hosts(3, NULL), 3);
+    uint8_t a[4] = {127, 0, 0, 1}, b[4] = {127, 0, 0, 250};
+    uint32_t h1, h2;
+    ck_assert_int_eq(gwlb_hash_table_lookup(t, a, 4, &h1), GWLB_OK);
+    ck_assert_int_eq(gwlb_hash_table_lookup(t, b, 4, &h2), GWLB_OK);
+    ck_assert_uint_eq(h1, 2);
+    ck_assert_uint_eq(h2, 2);
+    gwlb_hash_table_free(t);
+}
+END_TEST
+
+START_TEST(test_nginx_ip_hash_weights_map_slots_in_peer_order)
+{
+    /* weights 1,2,3 (total 6): 4040 % 6 = 2 -> second peer (slots 1..2) */
+    uint32_t w[3] = {1, 2, 3};
+    gwlb_hash_table *t = build(GWLB_HASH_NGINX_IP, make_hosts(3, w), 3);
+    uint8_t a[4] = {127, 0, 0, 1};
+    uint32_t h;
+    ck_assert_int_eq(gwlb_hash_table_lookup(t, a, 4, &h), GWLB_OK);
+    ck_assert_uint_eq(h, 1);
+    gwlb_hash_table_free(t);
+}
+END_TEST
+
+START_TEST(test_nginx_ip_hash_rehash_continues_from_running_value)
+{
+    /* Host 2 unusable: hashing continues from 4040 over 127,0,0 again
+     * until a usable peer comes up, one try per rehash. */
+    gwlb_hash_table *t = build(GWLB_HASH_NGINX_IP, make_hosts(3, NULL), 3);
+    uint64_t hv = 4040;
+    uint32_t tries = 0;
+    do {
+        hv = (hv * 113 + 127) % 6271;
+        hv = (hv * 113 + 0) % 6271;
+        hv = (hv * 113 + 0) % 6271;
+        tries++;
+    } while (hv % 3 == 2);
+    uint64_t down = 1u << 2;
+    uint8_t a[4] = {127, 0, 0, 1};
+    gwlb_hash_attempt at;
+    gwlb_hash_attempt_init(&at, NULL, 0);
+    uint32_t h;
+    ck_assert_int_eq(gwlb_hash_table_pick(t, a, 4, &at, not_down, &down, &h), GWLB_OK);
+    ck_assert_uint_eq(h, hv % 3);
+    ck_assert_uint_eq(at.tries, tries);
+    gwlb_hash_table_free(t);
+}
+END_TEST
+
+static uint32_t memcached_hash(const char *prefix, const char *key)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s%s", prefix, key);
+    return (gwlb_crc32(buf, strlen(buf)) >> 16) & 0x7fff;
+}
+
+START_TEST(test_nginx_hash_is_cache_memcached_crc32_with_rehash_prefix)
+{
+    gwlb_hash_table *t = build(GWLB_HASH_NGINX_HASH, make_hosts(5, NULL), 5);
+    uint32_t h;
+    ck_assert_int_eq(gwlb_hash_table_lookup(t, "user42", 6, &h), GWLB_OK);
+    ck_assert_uint_eq(h, memcached_hash("", "user42") % 5);
+
+    /* Make the first host unusable: the next try adds crc32("1user42"). */
+    uint64_t down = 1u << h;
+    gwlb_hash_attempt at;
+    gwlb_hash_attempt_init(&at, NULL, 0);
+    uint32_t h2;
+    ck_assert_int_eq(gwlb_hash_table_pick(t, "user42", 6, &at, not_down, &down, &h2), GWLB_OK);
+    uint32_t acc = memcached_hash("", "user42");
+    const char *pre[] = {"1", "2", "3", "4", "5"};
+    uint32_t expect = h, tries = 0;
+    for (int i = 0; expect == h; i++) {
+        acc += memcached_hash(pre[i], "user42");
+        expect = acc % 5;
+        tries++;
+    }
+    ck_assert_uint_eq(h2, expect);
+    ck_assert_uint_eq(at.tries, tries);
+    gwlb_hash_table_free(t);
+}
+END_TEST
+
+START_TEST(test_nginx_algorithms_give_up_after_20_unusable_tries)
+{
+    static const uint32_t algs[3] = {GWLB_HASH_NGINX_IP, GWLB_HASH_NGINX_HASH,
+                                     GWLB_HASH_NGINX_CONSISTENT};
+    for (int i = 0; i < 3; i++) {
+        gwlb_hash_table *t = build(algs[i], make_hosts(4, NULL), 4);
+        gwlb_hash_attempt at;
+        gwlb_hash_attempt_init(&at, NULL, 0);
+        uint32_t h = 99;
+        ck_assert_int_eq(gwlb_hash_table_pick(t, "\x7f\0\0\1", 4, &at, never, NULL, &h),
+                         GWLB_HASH_USE_ROUND_ROBIN);
+        ck_assert_uint_eq(at.tries, 21);
+        ck_assert_uint_eq(h, 99);
+        /* and from then on straight to round robin */
+        ck_assert_int_eq(gwlb_hash_table_pick(t, "\x7f\0\0\1", 4, &at, NULL, NULL, &h),
+                         GWLB_HASH_USE_ROUND_ROBIN);
+        gwlb_hash_table_free(t);
+    }
+}
+END_TEST
+
+START_TEST(test_nginx_single_host_means_round_robin)
+{
+    static const uint32_t algs[3] = {GWLB_HASH_NGINX_IP, GWLB_HASH_NGINX_HASH,
+                                     GWLB_HASH_NGINX_CONSISTENT};
+    for (int i = 0; i < 3; i++) {
+        gwlb_hash_table *t = build(algs[i], make_hosts(1, NULL), 1);
+        gwlb_hash_attempt at;
+        gwlb_hash_attempt_init(&at, NULL, 0);
+        uint32_t h;
+        ck_assert_int_eq(gwlb_hash_table_pick(t, "\x7f\0\0\1", 4, &at, NULL, NULL, &h),
+                         GWLB_HASH_USE_ROUND_ROBIN);
+        ck_assert_int_eq(gwlb_hash_table_lookup(t, "\x7f\0\0\1", 4, &h), GWLB_OK);
+        ck_assert_uint_eq(h, 0);
+        gwlb_hash_table_free(t);
+    }
+}
+END_TEST
+
+START_TEST(test_nginx_consistent_skips_to_next_point_on_unusable_host)
+{
+    gwlb_hash_table *t = build(GWLB_HASH_NGINX_CONSISTENT, make_hosts(5, NULL), 5);
+    for (int k = 0; k < 200; k++) {
+        char key[16];
+        int len = snprintf(key, sizeof key, "k%d", k);
+        uint32_t crc = gwlb_crc32(key, (size_t)len);
+        uint32_t idx = 0;
+        while (idx < t->point_count && t->point32[idx] < crc)
+            idx++;
+        uint32_t first = t->point_host[idx % t->point_count];
+        uint64_t down = 1u << first;
+        uint32_t expect = first, steps = 0;
+        while (expect == first) {
+            idx++;
+            steps++;
+            expect = t->point_host[idx % t->point_count];
+        }
+        gwlb_hash_attempt at;
+        gwlb_hash_attempt_init(&at, NULL, 0);
+        uint32_t h;
+        ck_assert_int_eq(gwlb_hash_table_pick(t, key, (size_t)len, &at, not_down, &down, &h),
+                         steps > 20 ? GWLB_HASH_USE_ROUND_ROBIN : GWLB_OK);
+        if (steps <= 20)
+            ck_assert_uint_eq(h, expect);
+    }
+    gwlb_hash_table_free(t);
+}
+END_TEST
+
+/* ---- retry sequences ------------------------------------------------------------ */
+
+START_TEST(test_retry_walk_visits_every_host_once_then_reports_no_host)
+{
+    static const uint32_t algs[4] = {GWLB_HASH_RING, GWLB_HASH_MAGLEV, GWLB_HASH_RENDEZVOUS,
+                                     GWLB_HASH_JUMP};
+    for (int a = 0; a < 4; a++) {
+        for (uint32_t n = 1; n <= 40; n += 13) {
+            gwlb_hash_table *t = build(algs[a], make_hosts(n, NULL), n);
+            gwlb_hash_attempt at;
+            gwlb_hash_attempt_init(&at, NULL, 0);
+            uint32_t first, h;
+            ck_assert_int_eq(gwlb_hash_table_lookup(t, "session-7", 9, &first), GWLB_OK);
+            uint64_t seen = 0;
+            for (uint32_t i = 0; i < n; i++) {
+                ck_assert_int_eq(gwlb_hash_table_pick(t, "session-7", 9, &at, NULL, NULL, &h),
+                                 GWLB_OK);
+                if (i == 0)
+                    ck_assert_uint_eq(h, first);
+                ck_assert(!((seen >> h) & 1));
+                seen |= UINT64_C(1) << h;
+                ck_assert(gwlb_hash_attempt_tried(&at, h));
+            }
+            ck_assert_int_eq(gwlb_hash_table_pick(t, "session-7", 9, &at, NULL, NULL, &h),
+                             GWLB_ENOHOST);
+            gwlb_hash_table_free(t);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_retry_sequence_is_deterministic_per_key)
+{
+    gwlb_hash_table *t = build(GWLB_HASH_MAGLEV, make_hosts(30, NULL), 30);
+    gwlb_hash_attempt a1, a2;
+    gwlb_hash_attempt_init(&a1, NULL, 0);
+    gwlb_hash_attempt_init(&a2, NULL, 0);
+    for (int i = 0; i < 30; i++) {
+        uint32_t x, y;
+        ck_assert_int_eq(gwlb_hash_table_pick(t, "abc", 3, &a1, NULL, NULL, &x), GWLB_OK);
+        ck_assert_int_eq(gwlb_hash_table_pick(t, "abc", 3, &a2, NULL, NULL, &y), GWLB_OK);
+        ck_assert_uint_eq(x, y);
+    }
+    gwlb_hash_table_free(t);
+}
+END_TEST
+
+START_TEST(test_unusable_primary_falls_to_the_walk)
+{
+    gwlb_hash_table *t = build(GWLB_HASH_RING, make_hosts(10, NULL), 10);
+    uint32_t first, h;
+    gwlb_hash_table_lookup(t, "x", 1, &first);
+    uint64_t down = UINT64_C(1) << first;
+    gwlb_hash_attempt at;
+    gwlb_hash_attempt_init(&at, NULL, 0);
+    ck_assert_int_eq(gwlb_hash_table_pick(t, "x", 1, &at, not_down, &down, &h), GWLB_OK);
+    ck_assert_uint_ne(h, first);
+    ck_assert(!gwlb_hash_attempt_tried(&at, first));
+    gwlb_hash_table_free(t);
+}
+END_TEST
+
+START_TEST(test_large_tables_need_a_caller_bitmap)
+{
+    gwlb_hash_table *t = build(GWLB_HASH_MAGLEV, make_hosts(300, NULL), 300);
+    gwlb_hash_attempt at;
+    gwlb_hash_attempt_init(&at, NULL, 0);
+    uint32_t h;
+    ck_assert_int_eq(gwlb_hash_table_pick(t, "k", 1, &at, NULL, NULL, &h), GWLB_ENOSPC);
+    uint64_t words[5];
+    gwlb_hash_attempt_init(&at, words, 5);
+    ck_assert_int_eq(gwlb_hash_table_pick(t, "k", 1, &at, NULL, NULL, &h), GWLB_OK);
+    ck_assert(gwlb_hash_attempt_tried(&at, h));
+    gwlb_hash_table_free(t);
+}
+END_TEST
+
+/* ---- determinism ------------------------------------------------------------------ */
+
+START_TEST(test_maglev_ring_rendezvous_ignore_input_order)
+{
+    static const uint32_t algs[3] = {GWLB_HASH_RING, GWLB_HASH_MAGLEV, GWLB_HASH_RENDEZVOUS};
+    for (int a = 0; a < 3; a++) {
+        gwlb_hash_host fwd[20], rev[20];
+        make_hosts(20, NULL);
+        for (int i = 0; i < 20; i++) {
+            fwd[i] = hosts_buf[i];
+            rev[19 - i] = hosts_buf[i];
+        }
+        gwlb_hash_table *t1 = build(algs[a], fwd, 20), *t2 = build(algs[a], rev, 20);
+        for (int k = 0; k < 2000; k++) {
+            uint64_t key = gwlb_mix64((uint64_t)k);
+            uint32_t x, y;
+            gwlb_hash_table_lookup(t1, &key, 8, &x);
+            gwlb_hash_table_lookup(t2, &key, 8, &y);
+            ck_assert_uint_eq(x, 19 - y);
+        }
+        gwlb_hash_table_free(t1);
+        gwlb_hash_table_free(t2);
+    }
+}
+END_TEST
+
+START_TEST(test_find_returns_index_by_identity)
+{
+    gwlb_hash_table *t = build(GWLB_HASH_MAGLEV, make_hosts(50, NULL), 50);
+    uint32_t i;
+    ck_assert_int_eq(gwlb_hash_table_find(t, "10.0.0.17:80", 12, &i), GWLB_OK);
+    ck_assert_uint_eq(i, 17);
+    ck_assert_int_eq(gwlb_hash_table_find(t, "10.0.0.17:8", 11, &i), GWLB_ENOENT);
+    ck_assert_int_eq(gwlb_hash_table_find(t, "", 0, &i), GWLB_ENOENT);
+    ck_assert_int_eq(gwlb_hash_table_find(t, NULL, 3, &i), GWLB_EINVAL);
+    gwlb_hash_table_free(t);
+}
+END_TEST
+
+START_TEST(test_maglev_memory_is_two_bytes_per_slot_plus_hosts)
+{
+    gwlb_hash_table *t = build(GWLB_HASH_MAGLEV, make_hosts(1000, NULL), 1000);
+    size_t mem = gwlb_hash_table_memory(t);
+    ck_assert_uint_ge(mem, 65537 * 2);
+    ck_assert_uint_le(mem, 65537 * 2 + 1000 * 32 + 4096);
+    printf("maglev memory: hosts=1000 M=65537 -> %zu bytes\n", mem);
+    gwlb_hash_table_free(t);
+}
+END_TEST
+
+/* ---- bounded load ---------------------------------------------------------------- */
+
+START_TEST(test_bounded_load_caps_every_host_at_ceil_c_times_average)
+{
+    enum { N = 10 };
+    uint32_t inflight[N] = {0};
+    uint64_t total = 0;
+    gwlb_hash_loads loads = {inflight, &total, N};
+    gwlb_hash_table *t = build(GWLB_HASH_MAGLEV, make_hosts(N, NULL), N);
+    /* One hot key: everything wants the same host. */
+    for (uint32_t r = 1; r <= 200; r++) {
+        gwlb_hash_attempt at;
+        gwlb_hash_attempt_init(&at, NULL, 0);
+        uint32_t h;
+        ck_assert_int_eq(
+            gwlb_hash_table_pick_bounded(t, "hot", 3, &at, NULL, NULL, &loads, 125, &h),
+            GWLB_OK);
+        ck_assert_int_eq(gwlb_hash_loads_acquire(&loads, h), GWLB_OK);
+        uint32_t cap = (uint32_t)((r * 125 + N * 100 - 1) / (N * 100)); /* ceil(1.25 r / N) */
+        for (int i = 0; i < N; i++)
+            ck_assert_uint_le(inflight[i], cap);
+    }
+    ck_assert_uint_eq(total, 200);
+    gwlb_hash_table_free(t);
+}
+END_TEST
+
+START_TEST(test_bounded_load_keeps_the_key_host_while_under_capacity)
+{
+    uint32_t inflight[8] = {0};
+    uint64_t total = 0;
+    gwlb_hash_loads loads = {inflight, &total, 8};
+    gwlb_hash_table *t = build(GWLB_HASH_RING, make_hosts(8, NULL), 8);
+    uint32_t first, h;
+    gwlb_hash_table_lookup(t, "k", 1, &first);
+    gwlb_hash_attempt at;
+    gwlb_hash_attempt_init(&at, NULL, 0);
+    ck_assert_int_eq(gwlb_hash_table_pick_bounded(t, "k", 1, &at, NULL, NULL, &loads, 150, &h),
+                     GWLB_OK);
+    ck_assert_uint_eq(h, first);
+    /* first at its cap: with T = 8 others elsewhere, cap = ceil(9 * 1.5 / 8) = 2 */
+    inflight[first] = 2;
+    inflight[(first + 1) % 8] = 6;
+    total = 8;
+    gwlb_hash_attempt_init(&at, NULL, 0);
+    ck_assert_int_eq(gwlb_hash_table_pick_bounded(t, "k", 1, &at, NULL, NULL, &loads, 150, &h),
+                     GWLB_OK);
+    ck_assert_uint_ne(h, first);
+    ck_assert_uint_ne(h, (first + 1) % 8);
+    gwlb_hash_table_free(t);
+}
+END_TEST
+
+START_TEST(test_bounded_load_rejects_bad_factor_and_nginx_tables)
+{
+    uint32_t inflight[4] = {0};
+    uint64_t total = 0;
+    gwlb_hash_loads loads = {inflight, &total, 4};
+    gwlb_hash_table *t = build(GWLB_HASH_MAGLEV, make_hosts(4, NULL), 4);
+    gwlb_hash_table *ng = build(GWLB_HASH_NGINX_HASH, make_hosts(4, NULL), 4);
+    gwlb_hash_attempt at;
+    gwlb_hash_attempt_init(&at, NULL, 0);
+    uint32_t h;
+    ck_assert_int_eq(gwlb_hash_table_pick_bounded(t, "k", 1, &at, NULL, NULL, &loads, 99, &h),
+                     GWLB_ERANGE);
+    ck_assert_int_eq(
+        gwlb_hash_table_pick_bounded(t, "k", 1, &at, NULL, NULL, &loads, 10001, &h),
+        GWLB_ERANGE);
+    ck_assert_int_eq(gwlb_hash_table_pick_bounded(ng, "k", 1, &at, NULL, NULL, &loads, 125, &h),
+                     GWLB_ENOTSUP);
+    gwlb_hash_loads short_loads = {inflight, &total, 3};
+    ck_assert_int_eq(
+        gwlb_hash_table_pick_bounded(t, "k", 1, &at, NULL, NULL, &short_loads, 125, &h),
+        GWLB_EINVAL);
+    ck_assert_uint_eq(at.picks, 0);
+    ck_assert_int_eq(gwlb_hash_loads_release(&loads, 2), GWLB_ESTATE);
+    ck_assert_int_eq(gwlb_hash_loads_acquire(&loads, 4), GWLB_ERANGE);
+    ck_assert_uint_eq(total, 0);
+    ck_assert_uint_eq(inflight[2], 0);
+    gwlb_hash_table_free(t);
+    gwlb_hash_table_free(ng);
+}
+END_TEST
+
+/* ---- sticky tokens ---------------------------------------------------------------- */
+
+static gwlb_hash_table *sticky_table(uint32_t n, uint32_t skip_host)
+{
+    gwlb_hash_host h[16];
+    make_hosts(n, NULL);
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (i != skip_host)
+            h[m++] = hosts_buf[i];
+    gwlb_hash_config c;
+    gwlb_hash_config_init(&c, GWLB_HASH_MAGLEV);
+    c.sticky_enabled = 1;
+    memcpy(c.sticky_key, "0123456789abcdef", 16);
+    gwlb_hash_table *t = NULL;
+    ck_assert_int_eq(gwlb_hash_table_new(&t, &c, h, m, NULL, NULL), GWLB_OK);
+    return t;
+}
+
+START_TEST(test_sticky_token_round_trips_by_identity_across_rebuilds)
+{
+    gwlb_hash_table *t = sticky_table(8, UINT32_MAX);
+    char tok[32];
+    size_t len;
+    ck_assert_int_eq(gwlb_hash_sticky_encode(t, 5, tok, sizeof tok, &len), GWLB_OK);
+    ck_assert_uint_eq(len, GWLB_HASH_STICKY_TOKEN_LEN);
+    for (size_t i = 0; i < len; i++)
+        ck_assert(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+                         tok[i]) != NULL);
+    uint32_t h;
+    ck_assert_int_eq(gwlb_hash_sticky_decode(t, tok, len, &h), GWLB_OK);
+    ck_assert_uint_eq(h, 5);
+    /* Host 2 removed: "10.0.0.5:80" is now index 4, the token still names it. */
+    gwlb_hash_table *t2 = sticky_table(8, 2);
+    ck_assert_int_eq(gwlb_hash_sticky_decode(t2, tok, len, &h), GWLB_OK);
+    ck_assert_uint_eq(h, 4);
+    gwlb_hash_table_free(t);
+    gwlb_hash_table_free(t2);
+}
+END_TEST
+
+START_TEST(test_sticky_token_of_removed_host_is_unknown)
+{
+    gwlb_hash_table *t = sticky_table(8, UINT32_MAX);
+    gwlb_hash_table *t2 = sticky_table(8, 5);
+    char tok[32];
+    size_t len;
+    gwlb_hash_sticky_encode(t, 5, tok, sizeof tok, &len);
+    uint32_t h = 77;
+    ck_assert_int_eq(gwlb_hash_sticky_decode(t2, tok, len, &h), GWLB_EUNKNOWN);
+    ck_assert_uint_eq(h, 77);
+    gwlb_hash_table_free(t);
+    gwlb_hash_table_free(t2);
+}
+END_TEST
+
+START_TEST(test_sticky_token_tampered_is_forged)
+{
+    gwlb_hash_table *t = sticky_table(8, UINT32_MAX);
+    char tok[32];
+    size_t len;
+    gwlb_hash_sticky_encode(t, 3, tok, sizeof tok, &len);
+    uint32_t h;
+    for (size_t i = 2; i < len - 1; i++) { /* chars 0-1 hold the version byte */
+        char save = tok[i];
+        tok[i] = save == 'A' ? 'B' : 'A';
+        int rc = gwlb_hash_sticky_decode(t, tok, len, &h);
+        ck_assert_msg(rc == GWLB_EFORGED, "position %zu gave %d", i, rc);
+        tok[i] = save;
+    }
+    /* a token made with another key */
+    gwlb_hash_config c;
+    gwlb_hash_config_init(&c, GWLB_HASH_MAGLEV);
+    c.sticky_enabled = 1;
+    memcpy(c.sticky_key, "fedcba9876543210", 16);
+    gwlb_hash_table *other = NULL;
+    ck_assert_int_eq(gwlb_hash_table_new(&other, &c, hosts_buf, 8, NULL, NULL), GWLB_OK);
+    ck_assert_int_eq(gwlb_hash_sticky_decode(other, tok, len, &h), GWLB_EFORGED);
+    gwlb_hash_table_free(other);
+    gwlb_hash_table_free(t);
+}
+END_TEST
+
+START_TEST(test_sticky_malformed_tokens_are_protocol_errors)
+{
+    gwlb_hash_table *t = sticky_table(4, UINT32_MAX);
+    char tok[32];
+    size_t len;
+    gwlb_hash_sticky_encode(t, 1, tok, sizeof tok, &len);
+    uint32_t h;
+    ck_assert_int_eq(gwlb_hash_sticky_decode(t, tok, len - 1, &h), GWLB_EPROTO);
+    char bad[32];
+    memcpy(bad, tok, len);
+    bad[7] = '=';
+    ck_assert_int_eq(gwlb_hash_sticky_decode(t, bad, len, &h), GWLB_EPROTO);
+    memcpy(bad, tok, len);
+    bad[0] = 'B'; /* version byte 0x05 */
+    ck_assert_int_eq(gwlb_hash_sticky_decode(t, bad, len, &h), GWLB_EPROTO);
+    ck_assert_int_eq(gwlb_hash_sticky_encode(t, 1, tok, 22, &len), GWLB_ENOSPC);
+    ck_assert_int_eq(gwlb_hash_sticky_encode(t, 4, tok, 32, &len), GWLB_ERANGE);
+    gwlb_hash_table *plain = build(GWLB_HASH_MAGLEV, make_hosts(4, NULL), 4);
+    ck_assert_int_eq(gwlb_hash_sticky_encode(plain, 1, tok, 32, &len), GWLB_ESTATE);
+    ck_assert_int_eq(gwlb_hash_sticky_decode(plain, tok, 23, &h), GWLB_ESTATE);
+    gwlb_hash_table_free(plain);
+    gwlb_hash_table_free(t);
+}
+END_TEST
+
+START_TEST(test_pick_sticky_honours_token_or_falls_back_with_reason)
+{
+    gwlb_hash_table *t = sticky_table(8, UINT32_MAX);
+    char tok[32];
+    size_t len;
+    gwlb_hash_sticky_encode(t, 6, tok, sizeof tok, &len);
+    uint32_t normal, h;
+    gwlb_hash_table_lookup(t, "user", 4, &normal);
+    gwlb_hash_attempt at;
+    int st;
+
+    gwlb_hash_attempt_init(&at, NULL, 0);
+    ck_assert_int_eq(gwlb_hash_table_pick_sticky(t, tok, len, "user", 4, &at, NULL, NULL, &h, &st),
+                     GWLB_OK);
+    ck_assert_int_eq(st, GWLB_OK);
+    ck_assert_uint_eq(h, 6);
+
+    uint64_t down = 1u << 6;
+    gwlb_hash_attempt_init(&at, NULL, 0);
+    ck_assert_int_eq(gwlb_hash_table_pick_sticky(t, tok, len, "user", 4, &at, not_down, &down,
+                                                 &h, &st),
+                     GWLB_OK);
+    ck_assert_int_eq(st, GWLB_ENOHOST);
+    ck_assert_uint_ne(h, 6);
+
+    tok[3] ^= 1;
+    gwlb_hash_attempt_init(&at, NULL, 0);
+    ck_assert_int_eq(gwlb_hash_table_pick_sticky(t, tok, len, "user", 4, &at, NULL, NULL, &h, &st),
+                     GWLB_OK);
+    ck_assert_int_eq(st, GWLB_EFORGED);
+    ck_assert_uint_eq(h, normal);
+
+    gwlb_hash_attempt_init(&at, NULL, 0);
+    ck_assert_int_eq(gwlb_hash_table_pick_sticky(t, NULL, 0, "user", 4, &at, NULL, NULL, &h, &st),
+                     GWLB_OK);
+    ck_assert_int_eq(st, GWLB_EMPTY);
+    ck_assert_uint_eq(h, normal);
+    gwlb_hash_table_free(t);
+}
+END_TEST
+
+/* ---- bad input ----------------------------------------------------------------------- */
+
+static int try_build(uint32_t alg, const gwlb_hash_host *h, uint32_t n, uint32_t maglev,
+                     gwlb_error_detail *d)
+{
+    gwlb_hash_config c;
+    gwlb_hash_config_init(&c, alg);
+    if (maglev)
+        c.maglev_table_size = maglev;
+    gwlb_hash_table *t = (gwlb_hash_table *)(uintptr_t)1;
+    int rc = gwlb_hash_table_new(&t, &c, h, n, NULL, d);
+    if (rc == GWLB_OK)
+        gwlb_hash_table_free(t);
+    else
+        ck_assert_ptr_eq(t, (gwlb_hash_table *)(uintptr_t)1); /* out untouched */
+    return rc;
+}
+
+START_TEST(test_zero_hosts_is_empty)
+{
+    ck_assert_int_eq(try_build(GWLB_HASH_MAGLEV, hosts_buf, 0, 0, NULL), GWLB_EMPTY);
+}
+END_TEST
+
+START_TEST(test_weight_zero_and_too_big_are_weight_errors)
+{
+    gwlb_error_detail d;
+    uint32_t w[3] = {1, 0, 1};
+    ck_assert_int_eq(try_build(GWLB_HASH_RING, make_hosts(3, w), 3, 0, &d), GWLB_EWEIGHT);
+    ck_assert_int_eq(d.item, 1);
+    ck_assert_str_eq(d.field, "weight");
+    uint32_t w2[3] = {1, 1, GWLB_HASH_WEIGHT_MAX + 1};
+    ck_assert_int_eq(try_build(GWLB_HASH_NGINX_HASH, make_hosts(3, w2), 3, 0, &d), GWLB_EWEIGHT);
+    ck_assert_int_eq(d.item, 2);
+}
+END_TEST
+
+START_TEST(test_maglev_size_not_prime_or_too_small_is_rejected)
+{
+    gwlb_error_detail d;
+    ck_assert_int_eq(try_build(GWLB_HASH_MAGLEV, make_hosts(10, NULL), 10, 65536, &d),
+                     GWLB_ENOTPRIME);
+    ck_assert_str_eq(d.field, "maglev_table_size");
+    ck_assert_int_eq(try_build(GWLB_HASH_MAGLEV, make_hosts(10, NULL), 10, 7, &d), GWLB_ERANGE);
+    ck_assert_int_eq(try_build(GWLB_HASH_MAGLEV, make_hosts(10, NULL), 10, 11, &d), GWLB_OK);
+    ck_assert_int_eq(try_build(GWLB_HASH_MAGLEV, make_hosts(1, NULL), 1, 1, &d), GWLB_ERANGE);
+}
+END_TEST
+
+START_TEST(test_identity_errors_are_specific)
+{
+    gwlb_error_detail d;
+    gwlb_hash_host h[3] = {{"a:1", 3, 1}, {"b:1", 3, 1}, {"a:1", 3, 1}};
+    ck_assert_int_eq(try_build(GWLB_HASH_MAGLEV, h, 3, 0, &d), GWLB_EEXIST);
+    ck_assert_int_eq(d.item, 2);
+    ck_assert_int_eq(d.other, 0);
+    h[2].identity_len = 0;
+    ck_assert_int_eq(try_build(GWLB_HASH_MAGLEV, h, 3, 0, &d), GWLB_EMPTY);
+    ck_assert_int_eq(d.item, 2);
+    static char longid[300];
+    memset(longid, 'x', sizeof longid);
+    h[2].identity = longid;
+    h[2].identity_len = 256;
+    ck_assert_int_eq(try_build(GWLB_HASH_MAGLEV, h, 3, 0, &d), GWLB_ETOOLONG);
+    h[2].identity = NULL;
+    h[2].identity_len = 3;
+    ck_assert_int_eq(try_build(GWLB_HASH_MAGLEV, h, 3, 0, &d), GWLB_EINVAL);
+}
+END_TEST
+
+START_TEST(test_config_errors_are_specific)
+{
+    gwlb_hash_config c;
+    gwlb_hash_table *t = NULL;
+    make_hosts(4, NULL);
+    gwlb_hash_config_init(&c, 99);
+    ck_assert_int_eq(gwlb_hash_table_new(&t, &c, hosts_buf, 4, NULL, NULL), GWLB_EINVAL);
+    gwlb_hash_config_init(&c, GWLB_HASH_RING);
+    c.struct_size = 8;
+    ck_assert_int_eq(gwlb_hash_table_new(&t, &c, hosts_buf, 4, NULL, NULL), GWLB_EVERSION);
+    gwlb_hash_config_init(&c, GWLB_HASH_RING);
+    c.ring_min_size = 4096;
+    c.ring_max_size = 1024;
+    ck_assert_int_eq(gwlb_hash_table_new(&t, &c, hosts_buf, 4, NULL, NULL), GWLB_ERANGE);
+    uint32_t w[4] = {1, 2, 1, 1};
+    gwlb_hash_config_init(&c, GWLB_HASH_JUMP);
+    ck_assert_int_eq(gwlb_hash_table_new(&t, &c, make_hosts(4, w), 4, NULL, NULL),
+                     GWLB_ENOTSUP);
+    ck_assert_int_eq(gwlb_hash_table_new(NULL, &c, hosts_buf, 4, NULL, NULL), GWLB_EINVAL);
+    ck_assert_ptr_null(t);
+}
+END_TEST
+
+START_TEST(test_key_errors_are_specific_and_record_nothing)
+{
+    gwlb_hash_table *t = build(GWLB_HASH_MAGLEV, make_hosts(4, NULL), 4);
+    gwlb_hash_table *ip = build(GWLB_HASH_NGINX_IP, make_hosts(4, NULL), 4);
+    gwlb_hash_attempt at;
+    gwlb_hash_attempt_init(&at, NULL, 0);
+    uint32_t h = 42;
+    static char huge[GWLB_HASH_KEY_MAX + 1];
+    ck_assert_int_eq(gwlb_hash_table_pick(t, "", 0, &at, NULL, NULL, &h), GWLB_EMPTY);
+    ck_assert_int_eq(gwlb_hash_table_pick(t, huge, sizeof huge, &at, NULL, NULL, &h),
+                     GWLB_ETOOLONG);
+    ck_assert_int_eq(gwlb_hash_table_pick(t, NULL, 3, &at, NULL, NULL, &h), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_hash_table_pick(ip, "abc", 3, &at, NULL, NULL, &h), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_hash_table_lookup(t, "", 0, &h), GWLB_EMPTY);
+    ck_assert_int_eq(gwlb_hash_table_lookup(NULL, "a", 1, &h), GWLB_EINVAL);
+    ck_assert_uint_eq(at.picks, 0);
+    ck_assert_uint_eq(at.flags, 0);
+    ck_assert_uint_eq(h, 42);
+    ck_assert_int_eq(gwlb_hash_table_pick(t, huge, GWLB_HASH_KEY_MAX, &at, NULL, NULL, &h),
+                     GWLB_OK);
+    ck_assert_uint_lt(h, 4);
+    gwlb_hash_table_free(t);
+    gwlb_hash_table_free(ip);
+    gwlb_hash_table_free(NULL);
+}
+END_TEST
+
+START_TEST(test_every_allocation_failure_is_enomem_and_leaks_nothing)
+{
+    static const uint32_t algs[7] = {GWLB_HASH_NGINX_IP, GWLB_HASH_NGINX_HASH,
+                                     GWLB_HASH_NGINX_CONSISTENT, GWLB_HASH_RING,
+                                     GWLB_HASH_MAGLEV, GWLB_HASH_RENDEZVOUS, GWLB_HASH_JUMP};
+    make_hosts(5, NULL);
+    for (int a = 0; a < 7; a++) {
+        gwlb_hash_config c;
+        gwlb_hash_config_init(&c, algs[a]);
+        c.sticky_enabled = 1;
+        c.maglev_table_size = 101;
+        for (long n = 1;; n++) {
+            test_alloc ta;
+            test_alloc_init(&ta, n);
+            gwlb_hash_table *t = NULL;
+            int rc = gwlb_hash_table_new(&t, &c, hosts_buf, 5, &ta.allocator, NULL);
+            if (rc == GWLB_OK) {
+                ck_assert_uint_gt(gwlb_hash_table_memory(t), 0);
+                gwlb_hash_table_free(t);
+                ck_assert_int_eq(ta.live_blocks, 0);
+                ck_assert_int_eq(ta.size_mismatches, 0);
+                ck_assert_int_gt(n, 3);
+                break;
+            }
+            ck_assert_int_eq(rc, GWLB_ENOMEM);
+            ck_assert_ptr_null(t);
+            ck_assert_int_eq(ta.live_blocks, 0);
+            ck_assert_int_eq(ta.size_mismatches, 0);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_rendezvous_weights_shift_share)
+{
+    uint32_t w[4] = {1, 1, 1, 5};
+    gwlb_hash_table *t = build(GWLB_HASH_RENDEZVOUS, make_hosts(4, w), 4);
+    uint32_t cnt[4] = {0};
+    for (uint64_t k = 0; k < 80000; k++) {
+        uint32_t h;
+        gwlb_hash_table_lookup(t, &k, 8, &h);
+        cnt[h]++;
+    }
+    /* expected 10000, 10000, 10000, 50000 */
+    for (int i = 0; i < 3; i++)
+        ck_assert_uint_lt(cnt[i] > 10000 ? cnt[i] - 10000 : 10000 - cnt[i], 500);
+    ck_assert_uint_lt(cnt[3] > 50000 ? cnt[3] - 50000 : 50000 - cnt[3], 1000);
+    gwlb_hash_table_free(t);
+}
+END_TEST
+
+START_TEST(test_ln_is_accurate)
+{
+    ck_assert(gwlb__hash_ln(1.0) == 0.0);
+    double x = 0.5, e = -0.6931471805599453;
+    ck_assert(gwlb__hash_ln(x) - e < 1e-15 && e - gwlb__hash_ln(x) < 1e-15);
+    double y = gwlb__hash_ln(1e-10); /* -23.025850929940457 */
+    ck_assert(y + 23.025850929940457 < 1e-12 && y + 23.025850929940457 > -1e-12);
+}
+END_TEST
+
+START_TEST(test_ring_size_follows_envoy_scale)
+{
+    /* 10 equal hosts, min 1024: scale = ceil(0.1 * 1024) / 0.1 = 1030 points */
+    gwlb_hash_table *t = build(GWLB_HASH_RING, make_hosts(10, NULL), 10);
+    ck_assert_uint_eq(t->point_count, 1030);
+    gwlb_hash_table_free(t);
+    gwlb_hash_config c;
+    gwlb_hash_config_init(&c, GWLB_HASH_RING);
+    c.ring_max_size = 1024; /* 3 hosts: ceil(1024 / 3) * 3 = 1026 > max: capped */
+    ck_assert_int_eq(gwlb_hash_table_new(&t, &c, make_hosts(3, NULL), 3, NULL, NULL), GWLB_OK);
+    ck_assert_uint_eq(t->point_count, 1024);
+    gwlb_hash_table_free(t);
+}
+END_TEST
+
+static Suite *hashing_suite(void)
+{
+    Suite *s = suite_create("hashing");
+    TCase *v = tcase_create("vectors");
+    tcase_add_test(v, test_jump_hash_matches_reference_values_for_key_1);
+    tcase_add_test(v, test_jump_hash_growing_buckets_moves_keys_only_to_the_new_bucket);
+    tcase_add_test(v, test_jump_hash_rejects_zero_and_huge_bucket_counts);
+    tcase_add_test(v, test_maglev_fill_matches_paper_example);
+    tcase_add_test(v, test_maglev_weights_give_slots_in_proportion);
+    tcase_add_test(v, test_nginx_consistent_points_chain_crc32_of_host_nul_port);
+    tcase_add_test(v, test_nginx_server_string_split_like_nginx);
+    tcase_add_test(v, test_ring_size_follows_envoy_scale);
+    tcase_add_test(v, test_ln_is_accurate);
+    suite_add_tcase(s, v);
+
+    TCase *n = tcase_create("nginx");
+    tcase_add_test(n, test_nginx_ip_hash_uses_first_three_octets);
+    tcase_add_test(n, test_nginx_ip_hash_weights_map_slots_in_peer_order);
+    tcase_add_test(n, test_nginx_ip_hash_rehash_continues_from_running_value);
+    tcase_add_test(n, test_nginx_hash_is_cache_memcached_crc32_with_rehash_prefix);
+    tcase_add_test(n, test_nginx_algorithms_give_up_after_20_unusable_tries);
+    tcase_add_test(n, test_nginx_single_host_means_round_robin);
+    tcase_add_test(n, test_nginx_consistent_skips_to_next_point_on_unusable_host);
+    suite_add_tcase(s, n);
+
+    TCase *r = tcase_create("sequences");
+    tcase_add_test(r, test_retry_walk_visits_every_host_once_then_reports_no_host);
+    tcase_add_test(r, test_retry_sequence_is_deterministic_per_key);
+    tcase_add_test(r, test_unusable_primary_falls_to_the_walk);
+    tcase_add_test(r, test_large_tables_need_a_caller_bitmap);
+    tcase_add_test(r, test_maglev_ring_rendezvous_ignore_input_order);
+    tcase_add_test(r, test_find_returns_index_by_identity);
+    tcase_add_test(r, test_maglev_memory_is_two_bytes_per_slot_plus_hosts);
+    tcase_add_test(r, test_rendezvous_weights_shift_share);
+    suite_add_tcase(s, r);
+
+    TCase *b = tcase_create("bounded");
+    tcase_add_test(b, test_bounded_load_caps_every_host_at_ceil_c_times_average);
+    tcase_add_test(b, test_bounded_load_keeps_the_key_host_while_under_capacity);
+    tcase_add_test(b, test_bounded_load_rejects_bad_factor_and_nginx_tables);
+    suite_add_tcase(s, b);
+
+    TCase *k = tcase_create("sticky");
+    tcase_add_test(k, test_sticky_token_round_trips_by_identity_across_rebuilds);
+    tcase_add_test(k, test_sticky_token_of_removed_host_is_unknown);
+    tcase_add_test(k, test_sticky_token_tampered_is_forged);
+    tcase_add_test(k, test_sticky_malformed_tokens_are_protocol_errors);
+    tcase_add_test(k, test_pick_sticky_honours_token_or_falls_back_with_reason);
+    suite_add_tcase(s, k);
+
+    TCase *e = tcase_create("bad_input");
+    tcase_add_test(e, test_zero_hosts_is_empty);
+    tcase_add_test(e, test_weight_zero_and_too_big_are_weight_errors);
+    tcase_add_test(e, test_maglev_size_not_prime_or_too_small_is_rejected);
+    tcase_add_test(e, test_identity_errors_are_specific);
+    tcase_add_test(e, test_config_errors_are_specific);
+    tcase_add_test(e, test_key_errors_are_specific_and_record_nothing);
+    tcase_add_test(e, test_every_allocation_failure_is_enomem_and_leaks_nothing);
+    suite_add_tcase(s, e);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(hashing_suite());
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
