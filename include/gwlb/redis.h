@@ -23,6 +23,7 @@
 #define GWLB_REDIS_H
 
 #include "gwlb/common.h"
+#include "gwlb/limiter.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -216,6 +217,169 @@ GWLB_API int gwlb_redis_parser_feed(gwlb_redis_parser *parser, const uint8_t *bu
  */
 GWLB_API int gwlb_redis_parse(const uint8_t *buf, size_t len, gwlb_redis_value *values,
                               size_t max_values, gwlb_redis_reply *reply);
+
+/* ======================================================================
+ * The GCRA script: fleet-wide GCRA buckets in Redis
+ * ====================================================================== */
+
+/*
+ * The script takes gwlb_gcra_decide()'s decision (redis-cell CL.THROTTLE
+ * semantics, see gwlb/limiter.h) atomically in Redis, on the bucket stored
+ * at one key, and answers the same gwlb_limit_result fields. Usage:
+ *
+ *   once per connection (or lazily): SCRIPT LOAD   gwlb_redis_encode_script_load
+ *   per decision:                    EVALSHA       gwlb_redis_encode_gcra
+ *   reply -> gwlb_redis_decode_gcra; GWLB_ENOENT there means NOSCRIPT (the
+ *   server lost its script cache): send the same call again with
+ *   GWLB_REDIS_GCRA_EVAL (the full text; it also caches the script).
+ *
+ * Key value: the TAT as decimal ns since the Unix epoch (what redis-cell
+ * stores), written with SET ... PX so the key expires exactly when the
+ * bucket is full again: idle keys vanish.
+ *
+ * Time. `now` comes from the host, as everywhere in libgwlb, but for a
+ * fleet it must be the SAME clock on every gateway: wall-clock ns since
+ * the Unix epoch (CLOCK_REALTIME), not a per-machine monotonic clock.
+ * Skew between gateways shifts their decisions: a gateway whose clock is
+ * d ns ahead sees every bucket d ns emptier (it admits up to d / T extra
+ * requests in a burst), one that is behind sees it fuller. With NTP
+ * (skew ~1 ms) and T = 10 ms that is at most one request. Alternatively
+ * GWLB_REDIS_GCRA_SERVER_TIME makes the script read Redis's TIME (us
+ * resolution): one clock for all gateways, no skew, but decisions then
+ * depend on the server (not reproducible from the host's inputs), a
+ * failover to a replica with another clock moves time, and the hybrid
+ * mode below cannot be used (it needs host time).
+ *
+ * Exactness. Lua numbers are doubles; the script keeps absolute times as
+ * two exact parts and works on durations, which must stay below 2^53 ns
+ * (about 104 days): the encoder refuses (GWLB_ERANGE) a config whose
+ * tolerance DVT exceeds 2^53 ns. Within that range the script's answers
+ * equal gwlb_gcra_decide's bit for bit (tested against redis-server).
+ */
+
+/** SHA1 of the script text: the EVALSHA handle (checked against SCRIPT LOAD by a test). */
+#define GWLB_REDIS_GCRA_SHA1 "ac818969365e60c451460588327eff9d16fed47f"
+
+/** The script text (static); *len gets its length when len is not NULL. Thread-safe. */
+GWLB_API const char *gwlb_redis_gcra_script(size_t *len);
+
+/** GWLB_REDIS_GCRA_SHA1 as a function (for bindings). Thread-safe. */
+GWLB_API const char *gwlb_redis_gcra_sha1(void);
+
+/**
+ * Encode "SCRIPT LOAD <script>" (Redis answers the SHA1 as a bulk string).
+ * Errors as gwlb_redis_encode_command. Thread-safe.
+ */
+GWLB_API int gwlb_redis_encode_script_load(uint8_t *out, size_t cap, size_t *written);
+
+/** Flags for gwlb_redis_encode_gcra. */
+enum gwlb_redis_gcra_flag {
+    /* EVAL with the script text instead of EVALSHA (after NOSCRIPT) */
+    GWLB_REDIS_GCRA_EVAL = 1u << 0,
+    /* the script reads Redis TIME; `now` is ignored (see "Time" above) */
+    GWLB_REDIS_GCRA_SERVER_TIME = 1u << 1,
+    /* add cost * T to the bucket without a limit check and answer the new
+       TAT: how the hybrid mode reports what it admitted locally */
+    GWLB_REDIS_GCRA_CHARGE = 1u << 2
+};
+
+/**
+ * Encode one decision: EVALSHA <sha> 1 <key> <now> <T> <DVT> <cost> <charge>
+ * (EVAL <script> ... with GWLB_REDIS_GCRA_EVAL). `config` is the local
+ * limiter's gwlb_gcra_config (gwlb_gcra_config_init); `key` is the Redis
+ * key (see gwlb_redis_key_format for Cluster hash tags); `now` is wall
+ * clock ns since the epoch; cost 0 peeks.
+ *
+ * Errors (nothing written): GWLB_EINVAL (NULL out/written/config, empty
+ * key, T = 0, unknown flag), GWLB_ERANGE (DVT above 2^53 ns, or a charge
+ * that would take the TAT more than 2^53 ns ahead), GWLB_ENOSPC (*written
+ * = bytes needed). Thread-safe.
+ */
+GWLB_API int gwlb_redis_encode_gcra(uint8_t *out, size_t cap, size_t *written,
+                                    const gwlb_gcra_config *config, const void *key,
+                                    size_t key_len, uint64_t cost, uint64_t now, uint32_t flags);
+
+/** One decision of a pipelined batch. */
+typedef struct gwlb_redis_gcra_call {
+    const gwlb_gcra_config *config;
+    const void *key;
+    size_t key_len;
+    uint64_t cost;
+    uint32_t flags; /* OR-ed with the batch's flags */
+} gwlb_redis_gcra_call;
+
+/**
+ * Encode n decisions back to back (a pipeline: one write, n replies in
+ * order). On GWLB_ENOSPC *written is the size the whole batch needs (the
+ * buffer may hold a partial batch: do not send it). Other errors as
+ * gwlb_redis_encode_gcra for the first bad call. Thread-safe.
+ */
+GWLB_API int gwlb_redis_encode_gcra_batch(uint8_t *out, size_t cap, size_t *written,
+                                          const gwlb_redis_gcra_call *calls, size_t n,
+                                          uint64_t now, uint32_t flags);
+
+/** A decoded script reply. */
+typedef struct gwlb_redis_gcra_answer {
+    int32_t status;           /* 0, GWLB_ENOENT (NOSCRIPT), GWLB_EBUSY, GWLB_EPROTO */
+    uint32_t reserved_;
+    gwlb_limit_result result; /* valid when status is 0 */
+    uint64_t tat;             /* the bucket's TAT after the decision (ns since epoch; 0 = none) */
+} gwlb_redis_gcra_answer;
+
+/**
+ * Decode one script reply from buf[0 .. len) (RESP2 or RESP3; out-of-band
+ * push messages before it are skipped). *consumed = bytes to drop.
+ * Returns 0 (answer filled), GWLB_EAGAIN (incomplete: *consumed may be
+ * non-zero when pushes were skipped), or, with the reply consumed and
+ * answer->status set:
+ *   GWLB_ENOENT  NOSCRIPT error: resend the call with GWLB_REDIS_GCRA_EVAL
+ *   GWLB_EBUSY   any other error reply (BUSY, OOM, READONLY, LOADING...):
+ *                treat as a failed call (gwlb_redis_limit_failed)
+ *   GWLB_EPROTO  a well-formed reply of the wrong shape (*consumed > 0)
+ * GWLB_EPROTO with *consumed 0 (or another parser error) means the byte
+ * stream is malformed: close the connection. GWLB_EINVAL for NULL
+ * arguments. Thread-safe.
+ */
+GWLB_API int gwlb_redis_decode_gcra(const uint8_t *buf, size_t len, size_t *consumed,
+                                    gwlb_redis_gcra_answer *answer);
+
+/**
+ * Decode up to n replies of a pipelined batch, in order, into answers[]
+ * (each with its own status). *decoded = replies decoded, *consumed = their
+ * bytes. Returns 0 when all n are decoded, GWLB_EAGAIN when more bytes are
+ * needed (call again from buf + *consumed for the rest), or a stream error
+ * as gwlb_redis_decode_gcra. Thread-safe.
+ */
+GWLB_API int gwlb_redis_decode_gcra_batch(const uint8_t *buf, size_t len, size_t *consumed,
+                                          gwlb_redis_gcra_answer *answers, size_t n,
+                                          size_t *decoded);
+
+/* ======================================================================
+ * Redis Cluster key naming
+ * ====================================================================== */
+
+/**
+ * Build "prefix{tag}suffix" at out: keys with the same tag land on the
+ * same Redis Cluster slot (e.g. tag = client id, suffix = ":route:7"), so
+ * several limits of one client stay on one node. prefix may be NULL.
+ * Errors (nothing written): GWLB_EINVAL (NULL out/written/tag, empty tag,
+ * a '{' in the prefix or a '}' in the tag, which would move the tag),
+ * GWLB_ENOSPC (*written = bytes needed), GWLB_EOVERFLOW. Thread-safe.
+ */
+GWLB_API int gwlb_redis_key_format(uint8_t *out, size_t cap, size_t *written,
+                                   const char *prefix, const void *tag, size_t tag_len,
+                                   const void *suffix, size_t suffix_len);
+
+/**
+ * The Redis Cluster slot (0..16383) of a key, as CLUSTER KEYSLOT computes
+ * it: CRC16 of the hash tag (the bytes between the first '{' and the next
+ * '}', when not empty) or of the whole key, modulo 16384. 0 for NULL.
+ * Thread-safe.
+ */
+GWLB_API uint16_t gwlb_redis_key_slot(const void *key, size_t len);
+
+/** CRC16-XMODEM as Redis Cluster uses it (crc16("123456789") = 0x31C3). Thread-safe. */
+GWLB_API uint16_t gwlb_redis_crc16(const void *data, size_t len);
 
 #ifdef __cplusplus
 }
