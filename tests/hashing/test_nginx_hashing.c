@@ -1,0 +1,437 @@
+/*
+ * Compatibility proof against the real nginx (Debian /usr/sbin/nginx): one
+ * nginx in a temporary prefix serves backends on 127.0.0.1:18201.. that
+ * answer with their own port, and a front server on 18200 whose locations
+ * proxy to upstreams using `ip_hash`, `hash $arg_k` and
+ * `hash $arg_k consistent` with several weight sets, `down` servers and a
+ * server nobody listens on (nginx tries it, fails, and retries the next
+ * candidate). For every key / client address the backend nginx chose must
+ * be the host our table picks, with `down` and dead servers unusable.
+ *
+ * Client addresses for ip_hash: the client binds 127.a.b.1 before connect
+ * (all of 127/8 is local on Linux), so nginx sees many /24 prefixes.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gwlb/hashing.h"
+
+#define NGINX "/usr/sbin/nginx"
+#define FRONT_PORT 18200
+#define DEAD_PORT 18250 /* nothing listens here */
+
+static char prefix[256];
+static pid_t nginx_pid = -1;
+
+/* One upstream under test. */
+typedef struct server_def {
+    int port;
+    uint32_t weight;
+    int down;
+} server_def;
+
+typedef struct upstream_def {
+    const char *name;
+    const char *method; /* "ip_hash;", "hash $arg_k;", ... */
+    uint32_t algorithm;
+    int count;
+    server_def servers[24];
+} upstream_def;
+
+static const upstream_def upstreams[] = {
+    {"ip_equal", "ip_hash;", GWLB_HASH_NGINX_IP, 4,
+     {{18201, 1, 0}, {18202, 1, 0}, {18203, 1, 0}, {18204, 1, 0}}},
+    {"ip_weighted", "ip_hash;", GWLB_HASH_NGINX_IP, 5,
+     {{18201, 1, 0}, {18202, 3, 0}, {18203, 2, 0}, {18204, 1, 1}, {18205, 5, 0}}},
+    {"hash_equal", "hash $arg_k;", GWLB_HASH_NGINX_HASH, 5,
+     {{18201, 1, 0}, {18202, 1, 0}, {18203, 1, 0}, {18204, 1, 0}, {18205, 1, 0}}},
+    {"hash_weighted", "hash $arg_k;", GWLB_HASH_NGINX_HASH, 5,
+     {{18201, 2, 0}, {18202, 1, 0}, {18203, 4, 1}, {18204, 1, 0}, {18205, 3, 0}}},
+    {"hash_dead", "hash $arg_k;", GWLB_HASH_NGINX_HASH, 4,
+     {{18201, 1, 0}, {DEAD_PORT, 2, 0}, {18203, 1, 0}, {18204, 1, 0}}},
+    {"chash_equal", "hash $arg_k consistent;", GWLB_HASH_NGINX_CONSISTENT, 6,
+     {{18201, 1, 0}, {18202, 1, 0}, {18203, 1, 0}, {18204, 1, 0}, {18205, 1, 0},
+      {18206, 1, 0}}},
+    {"chash_weighted", "hash $arg_k consistent;", GWLB_HASH_NGINX_CONSISTENT, 6,
+     {{18201, 1, 0}, {18202, 2, 0}, {18203, 3, 0}, {18204, 1, 1}, {18205, 5, 0},
+      {18206, 1, 0}}},
+    {"chash_dead", "hash $arg_k consistent;", GWLB_HASH_NGINX_CONSISTENT, 4,
+     {{18201, 1, 0}, {18202, 1, 0}, {DEAD_PORT, 3, 0}, {18204, 1, 0}}},
+    {"chash_twenty", "hash $arg_k consistent;", GWLB_HASH_NGINX_CONSISTENT, 20,
+     {{18201, 1, 0}, {18202, 2, 0}, {18203, 1, 0}, {18204, 3, 0}, {18205, 1, 1},
+      {18206, 1, 0}, {18207, 2, 0}, {18208, 1, 0}, {18209, 4, 0}, {18210, 1, 0},
+      {18211, 1, 0}, {18212, 1, 0}, {18213, 2, 1}, {18214, 1, 0}, {18215, 1, 0},
+      {18216, 5, 0}, {18217, 1, 0}, {18218, 1, 0}, {18219, 2, 0}, {18220, 1, 0}}},
+};
+#define UPSTREAMS ((int)(sizeof upstreams / sizeof upstreams[0]))
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int connect_from(uint32_t src_host_order, int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    if (src_host_order != 0) {
+        struct sockaddr_in s = {0};
+        s.sin_family = AF_INET;
+        s.sin_addr.s_addr = htonl(src_host_order);
+        if (bind(fd, (struct sockaddr *)&s, sizeof s) != 0) {
+            close(fd);
+            return -1;
+        }
+    }
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* GET path from source address src; returns the backend port in the body, or -1. */
+static int backend_port(uint32_t src, const char *path)
+{
+    int fd = connect_from(src, FRONT_PORT);
+    if (fd < 0)
+        return -1;
+    char req[512];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n", path);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    char buf[2048];
+    size_t got = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + got, sizeof buf - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+        if (got == sizeof buf - 1)
+            break;
+    }
+    close(fd);
+    buf[got] = '\0';
+    int status = -1;
+    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1 || status != 200)
+        return -1;
+    const char *body = strstr(buf, "\r\n\r\n");
+    return body != NULL ? atoi(body + 4) : -1;
+}
+
+static void start_nginx(void)
+{
+    strcpy(prefix, "/tmp/gwlb-hashing-nginx-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(prefix));
+    char path[512];
+    snprintf(path, sizeof path, "%s/logs", prefix);
+    mkdir(path, 0755);
+
+    static char conf[32768];
+    size_t o = 0;
+    o += (size_t)snprintf(conf + o, sizeof conf - o,
+                          "daemon off;\nmaster_process off;\nworker_processes 1;\n"
+                          "error_log %s/logs/error.log;\npid %s/logs/nginx.pid;\n"
+                          "events { worker_connections 256; }\n"
+                          "http {\n access_log off;\n"
+                          " client_body_temp_path %s/logs/cb; proxy_temp_path %s/logs/px;\n"
+                          " fastcgi_temp_path %s/logs/fc; uwsgi_temp_path %s/logs/uw;\n"
+                          " scgi_temp_path %s/logs/sc;\n",
+                          prefix, prefix, prefix, prefix, prefix, prefix, prefix);
+    for (int port = 18201; port <= 18220; port++)
+        o += (size_t)snprintf(conf + o, sizeof conf - o,
+                              " server { listen 127.0.0.1:%d; return 200 $server_port; }\n",
+                              port);
+    for (int u = 0; u < UPSTREAMS; u++) {
+        o += (size_t)snprintf(conf + o, sizeof conf - o, " upstream %s {\n  %s\n",
+                              upstreams[u].name, upstreams[u].method);
+        for (int i = 0; i < upstreams[u].count; i++) {
+            const server_def *s = &upstreams[u].servers[i];
+            o += (size_t)snprintf(conf + o, sizeof conf - o,
+                                  "  server 127.0.0.1:%d weight=%u%s;\n", s->port, s->weight,
+                                  s->down ? " down" : "");
+        }
+        o += (size_t)snprintf(conf + o, sizeof conf - o, " }\n");
+    }
+    o += (size_t)snprintf(conf + o, sizeof conf - o, " server {\n  listen 127.0.0.1:%d;\n",
+                          FRONT_PORT);
+    for (int u = 0; u < UPSTREAMS; u++)
+        o += (size_t)snprintf(conf + o, sizeof conf - o,
+                              "  location /%s { proxy_pass http://%s; }\n", upstreams[u].name,
+                              upstreams[u].name);
+    o += (size_t)snprintf(conf + o, sizeof conf - o, " }\n}\n");
+    ck_assert_uint_lt(o, sizeof conf - 1);
+    snprintf(path, sizeof path, "%s/nginx.conf", prefix);
+    write_file(path, conf);
+
+    nginx_pid = fork();
+    ck_assert_int_ge(nginx_pid, 0);
+    if (nginx_pid == 0) {
+        execl(NGINX, NGINX, "-p", prefix, "-c", path, (char *)NULL);
+        _exit(127);
+    }
+    /* Bounded wait for the front listener: up to 5 s in 10 ms steps. */
+    for (int i = 0; i < 500; i++) {
+        int fd = connect_from(0, FRONT_PORT);
+        if (fd >= 0) {
+            close(fd);
+            return;
+        }
+        int st;
+        if (waitpid(nginx_pid, &st, WNOHANG) == nginx_pid) {
+            nginx_pid = -1;
+            ck_abort_msg("nginx exited at startup (see %s/logs/error.log)", prefix);
+        }
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    ck_abort_msg("nginx did not listen on 127.0.0.1:%d", FRONT_PORT);
+}
+
+static void stop_nginx(void)
+{
+    if (nginx_pid > 0) {
+        kill(nginx_pid, SIGTERM);
+        int st, reaped = 0;
+        for (int i = 0; i < 500 && !reaped; i++) {
+            if (waitpid(nginx_pid, &st, WNOHANG) == nginx_pid)
+                reaped = 1;
+            else
+                nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+        }
+        if (!reaped) {
+            kill(nginx_pid, SIGKILL);
+            waitpid(nginx_pid, &st, 0);
+        }
+        nginx_pid = -1;
+    }
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", prefix);
+    if (strncmp(prefix, "/tmp/gwlb-hashing-nginx-", 24) == 0)
+        (void)!system(cmd);
+}
+
+/* ---- the model ------------------------------------------------------------- */
+
+static char identities[24][32];
+
+static gwlb_hash_table *model_table(const upstream_def *u)
+{
+    gwlb_hash_host h[24];
+    for (int i = 0; i < u->count; i++) {
+        snprintf(identities[i], sizeof identities[i], "127.0.0.1:%d", u->servers[i].port);
+        h[i].identity = identities[i];
+        h[i].identity_len = (uint32_t)strlen(identities[i]);
+        h[i].weight = u->servers[i].weight;
+    }
+    gwlb_hash_config c;
+    gwlb_hash_config_init(&c, u->algorithm);
+    gwlb_hash_table *t = NULL;
+    ck_assert_int_eq(gwlb_hash_table_new(&t, &c, h, (uint32_t)u->count, NULL, NULL), GWLB_OK);
+    return t;
+}
+
+/* down servers, and the server nobody listens on, are unusable */
+static int usable(void *ctx, uint32_t host)
+{
+    const upstream_def *u = ctx;
+    return !u->servers[host].down && u->servers[host].port != DEAD_PORT;
+}
+
+static int model_port(const upstream_def *u, const gwlb_hash_table *t, const void *key,
+                      size_t len)
+{
+    gwlb_hash_attempt at;
+    gwlb_hash_attempt_init(&at, NULL, 0);
+    uint32_t h;
+    int rc = gwlb_hash_table_pick(t, key, len, &at, usable, (void *)u, &h);
+    ck_assert_msg(rc == GWLB_OK, "%s: pick gave %d", u->name, rc);
+    return u->servers[h].port;
+}
+
+static void key_for(int i, char *key, size_t size)
+{
+    /* short, long, numeric and mixed keys */
+    switch (i % 4) {
+    case 0:
+        snprintf(key, size, "user%d", i);
+        break;
+    case 1:
+        snprintf(key, size, "%d", i * 7919);
+        break;
+    case 2:
+        snprintf(key, size, "session-%08x-%d", (unsigned)(i * 2654435761u), i);
+        break;
+    default:
+        snprintf(key, size, "/img/%d/a_rather_long_cache_key_for_object_number_%d.png", i % 97,
+                 i);
+        break;
+    }
+}
+
+static int compare_keys(const upstream_def *u, int nkeys)
+{
+    gwlb_hash_table *t = model_table(u);
+    int mismatches = 0;
+    for (int i = 0; i < nkeys; i++) {
+        char key[128], path[256];
+        key_for(i, key, sizeof key);
+        snprintf(path, sizeof path, "/%s?k=%s", u->name, key);
+        int got = backend_port(0, path);
+        int want = model_port(u, t, key, strlen(key));
+        if (got != want) {
+            if (mismatches++ < 5)
+                fprintf(stderr, "%s key %s: nginx %d, ours %d\n", u->name, key, got, want);
+        }
+    }
+    gwlb_hash_table_free(t);
+    return mismatches;
+}
+
+static int compare_sources(const upstream_def *u, int nsources)
+{
+    gwlb_hash_table *t = model_table(u);
+    int mismatches = 0;
+    for (int i = 0; i < nsources; i++) {
+        uint32_t a = (uint32_t)(i * 37 % 256), b = (uint32_t)(i * 101 % 256);
+        uint32_t src = (UINT32_C(127) << 24) | a << 16 | b << 8 | (uint32_t)(1 + i % 200);
+        char path[128];
+        snprintf(path, sizeof path, "/%s", u->name);
+        int got = backend_port(src, path);
+        uint8_t addr[4] = {127, (uint8_t)a, (uint8_t)b, (uint8_t)(1 + i % 200)};
+        int want = model_port(u, t, addr, 4);
+        if (got != want) {
+            if (mismatches++ < 5)
+                fprintf(stderr, "%s source 127.%u.%u.x: nginx %d, ours %d\n", u->name, a, b,
+                        got, want);
+        }
+    }
+    gwlb_hash_table_free(t);
+    return mismatches;
+}
+
+static const upstream_def *find_upstream(const char *name)
+{
+    for (int u = 0; u < UPSTREAMS; u++)
+        if (strcmp(upstreams[u].name, name) == 0)
+            return &upstreams[u];
+    return NULL;
+}
+
+static void setup(void)
+{
+    start_nginx();
+}
+
+static void teardown(void)
+{
+    stop_nginx();
+}
+
+#define KEYS 1000
+#define SOURCES 600
+
+START_TEST(test_ip_hash_equal_weights_matches_nginx_for_every_source)
+{
+    ck_assert_int_eq(compare_sources(find_upstream("ip_equal"), SOURCES), 0);
+}
+END_TEST
+
+START_TEST(test_ip_hash_weights_and_down_server_match_nginx_for_every_source)
+{
+    ck_assert_int_eq(compare_sources(find_upstream("ip_weighted"), SOURCES), 0);
+}
+END_TEST
+
+START_TEST(test_hash_equal_weights_matches_nginx_for_every_key)
+{
+    ck_assert_int_eq(compare_keys(find_upstream("hash_equal"), KEYS), 0);
+}
+END_TEST
+
+START_TEST(test_hash_weights_and_down_server_match_nginx_for_every_key)
+{
+    ck_assert_int_eq(compare_keys(find_upstream("hash_weighted"), KEYS), 0);
+}
+END_TEST
+
+START_TEST(test_hash_retry_after_dead_server_matches_nginx)
+{
+    ck_assert_int_eq(compare_keys(find_upstream("hash_dead"), KEYS), 0);
+}
+END_TEST
+
+START_TEST(test_consistent_equal_weights_matches_nginx_for_every_key)
+{
+    ck_assert_int_eq(compare_keys(find_upstream("chash_equal"), KEYS), 0);
+}
+END_TEST
+
+START_TEST(test_consistent_weights_and_down_server_match_nginx_for_every_key)
+{
+    ck_assert_int_eq(compare_keys(find_upstream("chash_weighted"), KEYS), 0);
+}
+END_TEST
+
+START_TEST(test_consistent_retry_after_dead_server_matches_nginx)
+{
+    ck_assert_int_eq(compare_keys(find_upstream("chash_dead"), KEYS), 0);
+}
+END_TEST
+
+START_TEST(test_consistent_twenty_servers_matches_nginx_for_every_key)
+{
+    ck_assert_int_eq(compare_keys(find_upstream("chash_twenty"), KEYS), 0);
+}
+END_TEST
+
+int main(void)
+{
+    if (access(NGINX, X_OK) != 0) {
+        fprintf(stderr, "%s not installed\n", NGINX);
+        return 77; /* meson: skipped */
+    }
+    Suite *s = suite_create("hashing-nginx");
+    TCase *tc = tcase_create("nginx");
+    /* one nginx for all: checked fixture in a single (no-fork) process */
+    tcase_add_unchecked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_ip_hash_equal_weights_matches_nginx_for_every_source);
+    tcase_add_test(tc, test_ip_hash_weights_and_down_server_match_nginx_for_every_source);
+    tcase_add_test(tc, test_hash_equal_weights_matches_nginx_for_every_key);
+    tcase_add_test(tc, test_hash_weights_and_down_server_match_nginx_for_every_key);
+    tcase_add_test(tc, test_hash_retry_after_dead_server_matches_nginx);
+    tcase_add_test(tc, test_consistent_equal_weights_matches_nginx_for_every_key);
+    tcase_add_test(tc, test_consistent_weights_and_down_server_match_nginx_for_every_key);
+    tcase_add_test(tc, test_consistent_retry_after_dead_server_matches_nginx);
+    tcase_add_test(tc, test_consistent_twenty_servers_matches_nginx_for_every_key);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    stop_nginx(); /* in case a fixture aborted early */
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
