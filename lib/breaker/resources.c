@@ -1,0 +1,124 @@
+/*
+ * Envoy-style resource limits: concurrent connections, pending requests,
+ * requests and retries of one target, each a counter taken with a CAS that
+ * refuses to pass the cap (so a rejected acquire changes nothing and the
+ * count never overshoots, even transiently), released with a CAS that
+ * refuses to go below zero (release without acquire is an error, not an
+ * underflow). The retry cap is either max_retries or Envoy's concurrency
+ * retry budget, computed from the live request and pending counts.
+ */
+#include <stdatomic.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "gwlb/breaker.h"
+#include "internal.h"
+
+#define A64(p) ((_Atomic uint64_t *)(p))
+
+void gwlb_resource_config_init(gwlb_resource_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->max[GWLB_RESOURCE_CONNECTIONS] = 1024;
+    cfg->max[GWLB_RESOURCE_PENDING] = 1024;
+    cfg->max[GWLB_RESOURCE_REQUESTS] = 1024;
+    cfg->max[GWLB_RESOURCE_RETRIES] = 3;
+    cfg->retry_budget = 0;
+    cfg->retry_budget_percent = 20;
+    cfg->min_retry_concurrency = 3;
+}
+
+int gwlb_resource_config_validate(const gwlb_resource_config *cfg, gwlb_error_detail *detail)
+{
+    if (cfg == NULL)
+        return gwlb__detail(detail, GWLB_EINVAL, -1, -1, -1, NULL, "config is NULL");
+    if (cfg->retry_budget_percent > 100)
+        return gwlb__detail(detail, GWLB_ERANGE, -1, -1, -1, "retry_budget_percent",
+                            "retry_budget_percent %u > 100", cfg->retry_budget_percent);
+    if (cfg->retry_budget > 1)
+        return gwlb__detail(detail, GWLB_EINVAL, -1, -1, -1, "retry_budget",
+                            "retry_budget must be 0 or 1");
+    return GWLB_OK;
+}
+
+int gwlb_resources_init(gwlb_resources *r)
+{
+    if (r == NULL)
+        return GWLB_EINVAL;
+    for (int i = 0; i < GWLB_RESOURCE_COUNT; i++) {
+        atomic_store_explicit(A64(&r->active[i]), 0, memory_order_relaxed);
+        atomic_store_explicit(A64(&r->overflows[i]), 0, memory_order_relaxed);
+    }
+    return GWLB_OK;
+}
+
+static inline uint64_t limit_of(const gwlb_resources *r, const gwlb_resource_config *cfg,
+                                unsigned kind)
+{
+    if (kind != GWLB_RESOURCE_RETRIES || !cfg->retry_budget)
+        return cfg->max[kind];
+    uint64_t active =
+        atomic_load_explicit(A64(&r->active[GWLB_RESOURCE_REQUESTS]), memory_order_relaxed) +
+        atomic_load_explicit(A64(&r->active[GWLB_RESOURCE_PENDING]), memory_order_relaxed);
+    uint64_t pct = cfg->retry_budget_percent > 100 ? 100 : cfg->retry_budget_percent;
+    uint64_t budget = active / 100 * pct + active % 100 * pct / 100; /* floor, no overflow */
+    return budget > cfg->min_retry_concurrency ? budget : cfg->min_retry_concurrency;
+}
+
+int gwlb_resources_acquire(gwlb_resources *r, const gwlb_resource_config *cfg, int kind)
+{
+    if (GWLB__UNLIKELY(r == NULL || cfg == NULL || (unsigned)kind >= GWLB_RESOURCE_COUNT))
+        return GWLB_EINVAL;
+    uint64_t *w = &r->active[kind];
+    uint64_t cur = atomic_load_explicit(A64(w), memory_order_relaxed);
+    for (;;) {
+        if (GWLB__UNLIKELY(cur >= limit_of(r, cfg, (unsigned)kind))) {
+            atomic_fetch_add_explicit(A64(&r->overflows[kind]), 1, memory_order_relaxed);
+            return GWLB_ELIMIT;
+        }
+        if (atomic_compare_exchange_weak_explicit(A64(w), &cur, cur + 1, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return GWLB_OK;
+    }
+}
+
+int gwlb_resources_release(gwlb_resources *r, int kind)
+{
+    if (GWLB__UNLIKELY(r == NULL || (unsigned)kind >= GWLB_RESOURCE_COUNT))
+        return GWLB_EINVAL;
+    uint64_t *w = &r->active[kind];
+    uint64_t cur = atomic_load_explicit(A64(w), memory_order_relaxed);
+    do {
+        if (GWLB__UNLIKELY(cur == 0))
+            return GWLB_ESTATE;
+    } while (!atomic_compare_exchange_weak_explicit(A64(w), &cur, cur - 1, memory_order_release,
+                                                    memory_order_relaxed));
+    return GWLB_OK;
+}
+
+uint64_t gwlb_resources_active(const gwlb_resources *r, int kind)
+{
+    if (r == NULL || (unsigned)kind >= GWLB_RESOURCE_COUNT)
+        return 0;
+    return atomic_load_explicit(A64(&r->active[kind]), memory_order_relaxed);
+}
+
+uint64_t gwlb_resources_limit(const gwlb_resources *r, const gwlb_resource_config *cfg, int kind)
+{
+    if (r == NULL || cfg == NULL || (unsigned)kind >= GWLB_RESOURCE_COUNT)
+        return 0;
+    return limit_of(r, cfg, (unsigned)kind);
+}
+
+const char *gwlb_resource_name(int kind)
+{
+    switch (kind) {
+    case GWLB_RESOURCE_CONNECTIONS: return "max_connections";
+    case GWLB_RESOURCE_PENDING: return "max_pending_requests";
+    case GWLB_RESOURCE_REQUESTS: return "max_requests";
+    case GWLB_RESOURCE_RETRIES: return "max_retries";
+    default: return "unknown";
+    }
+}
