@@ -457,9 +457,9 @@ GWLB_API const char *gwlb_resource_name(int kind);
 
 /**
  * Finagle's RetryBudget(ttl, minRetriesPerSec, percentCanRetry):
- *   deposit()     adds 1000 tokens (0 when percent is 0)
- *   tryWithdraw() takes W = floor(1000 * 100 / percent) tokens (1 when
- *                 percent is 0) if the balance holds W
+ *   deposit()     adds 1000 tokens (0 when the percentage is 0)
+ *   tryWithdraw() takes W = floor(1000 / percentCanRetry) tokens (1 when
+ *                 the percentage is 0) if the balance holds W
  *   balance       = reserve + tokens deposited minus withdrawn within the
  *                 last ttl, reserve = min_retries_per_sec * ttl_seconds * W
  * Deposits and withdrawals are kept in 10 slices of ttl/10 (Finagle's
@@ -470,7 +470,8 @@ GWLB_API const char *gwlb_resource_name(int kind);
 typedef struct gwlb_retry_budget_config {
     uint64_t ttl_ns;              /* 1 s .. 60 s */
     uint32_t min_retries_per_sec; /* reserve rate */
-    uint32_t percent_can_retry;   /* Finagle percentCanRetry * 100: 0..100000 */
+    uint32_t can_retry_ppm;       /* Finagle percentCanRetry in millionths:
+                                     0.2 = 200000; 0 .. 1000000000 (1000.0) */
 } gwlb_retry_budget_config;
 
 #define GWLB_RETRY_BUDGET_SLICES 10
@@ -480,10 +481,11 @@ typedef struct gwlb_retry_budget {
     uint64_t slice[GWLB_RETRY_BUDGET_SLICES];
 } gwlb_retry_budget;
 
-/** Finagle defaults: 10 s, 10 retries/s, 20 %. Thread-safe. NULL ignored. */
+/** Finagle defaults: 10 s, 10 retries/s, 0.2 (200000 ppm). Thread-safe. NULL ignored. */
 GWLB_API void gwlb_retry_budget_config_init(gwlb_retry_budget_config *config);
 
-/** Check: GWLB_EINVAL (NULL), GWLB_ERANGE (ttl outside 1..60 s, percent > 100000). */
+/** Check: GWLB_EINVAL (NULL), GWLB_ERANGE (ttl outside 1..60 s, can_retry_ppm
+ *  above 1000000000). Finagle's Empty budget is min 0 and ppm 0. */
 GWLB_API int gwlb_retry_budget_config_validate(const gwlb_retry_budget_config *config,
                                                gwlb_error_detail *detail);
 

@@ -30,6 +30,7 @@
 #define A64(p) ((_Atomic uint64_t *)(p))
 #define SLICES GWLB_RETRY_BUDGET_SLICES
 #define SCALE 1000      /* Finagle's ScaleFactor: tokens per deposit */
+#define PPM_MAX UINT32_C(1000000000)
 #define TAG_BITS 24
 #define VAL_BITS 40
 #define VAL_MASK ((UINT64_C(1) << VAL_BITS) - 1)
@@ -52,7 +53,7 @@ void gwlb_retry_budget_config_init(gwlb_retry_budget_config *cfg)
         return;
     cfg->ttl_ns = 10 * GWLB_NS_PER_SEC;
     cfg->min_retries_per_sec = 10;
-    cfg->percent_can_retry = 20;
+    cfg->can_retry_ppm = 200000;
 }
 
 int gwlb_retry_budget_config_validate(const gwlb_retry_budget_config *cfg,
@@ -63,10 +64,10 @@ int gwlb_retry_budget_config_validate(const gwlb_retry_budget_config *cfg,
     if (cfg->ttl_ns < GWLB_NS_PER_SEC || cfg->ttl_ns > 60 * GWLB_NS_PER_SEC)
         return gwlb__detail(detail, GWLB_ERANGE, -1, -1, -1, "ttl_ns",
                             "ttl must be within 1 s .. 60 s");
-    if (cfg->percent_can_retry > 100000)
-        return gwlb__detail(detail, GWLB_ERANGE, -1, -1, -1, "percent_can_retry",
-                            "percent_can_retry %u > 100000 (Finagle's 1000.0)",
-                            cfg->percent_can_retry);
+    if (cfg->can_retry_ppm > PPM_MAX)
+        return gwlb__detail(detail, GWLB_ERANGE, -1, -1, -1, "can_retry_ppm",
+                            "can_retry_ppm %u > 1000000000 (Finagle's 1000.0)",
+                            cfg->can_retry_ppm);
     return GWLB_OK;
 }
 
@@ -83,14 +84,15 @@ int gwlb_retry_budget_init(gwlb_retry_budget *b, const gwlb_retry_budget_config 
     return GWLB_OK;
 }
 
-/* Token amounts as Finagle computes them (integer percent = fraction x 100). */
+/* Token amounts as Finagle computes them (fraction given in millionths). */
 static inline int64_t deposit_amount(const gwlb_retry_budget_config *cfg)
 {
-    return cfg->percent_can_retry == 0 ? 0 : SCALE;
+    return cfg->can_retry_ppm == 0 ? 0 : SCALE;
 }
 static inline int64_t withdraw_amount(const gwlb_retry_budget_config *cfg)
 {
-    return cfg->percent_can_retry == 0 ? 1 : (int64_t)(SCALE * 100 / cfg->percent_can_retry);
+    return cfg->can_retry_ppm == 0 ? 1
+                                   : (int64_t)(UINT64_C(1000000) * SCALE / cfg->can_retry_ppm);
 }
 static inline int64_t reserve(const gwlb_retry_budget_config *cfg)
 {
@@ -101,7 +103,7 @@ static inline int64_t reserve(const gwlb_retry_budget_config *cfg)
 static inline int config_usable(const gwlb_retry_budget_config *cfg)
 {
     return cfg->ttl_ns >= GWLB_NS_PER_SEC && cfg->ttl_ns <= 60 * GWLB_NS_PER_SEC &&
-           cfg->percent_can_retry <= 100000;
+           cfg->can_retry_ppm <= PPM_MAX;
 }
 
 /* Is slot word w, seen at slice `cur`, inside the ttl? */
@@ -160,7 +162,7 @@ int gwlb_retry_budget_withdraw(gwlb_retry_budget *b, const gwlb_retry_budget_con
 {
     if (GWLB__UNLIKELY(b == NULL || cfg == NULL || !config_usable(cfg)))
         return GWLB_EINVAL;
-    if (cfg->percent_can_retry == 0 && cfg->min_retries_per_sec == 0)
+    if (cfg->can_retry_ppm == 0 && cfg->min_retries_per_sec == 0)
         return GWLB_ELIMIT; /* Finagle's RetryBudget.Empty */
     int64_t amount = withdraw_amount(cfg);
     uint64_t k = now / (cfg->ttl_ns / SLICES);
@@ -187,7 +189,7 @@ uint64_t gwlb_retry_budget_balance(const gwlb_retry_budget *b,
 {
     if (b == NULL || cfg == NULL || !config_usable(cfg))
         return 0;
-    if (cfg->percent_can_retry == 0 && cfg->min_retries_per_sec == 0)
+    if (cfg->can_retry_ppm == 0 && cfg->min_retries_per_sec == 0)
         return 0;
     uint64_t k = now / (cfg->ttl_ns / SLICES);
     int64_t t = tokens(b, cfg, (uint32_t)(k & TAG_MASK));
