@@ -1,0 +1,156 @@
+/*
+ * Router internals (never installed): the compiled, immutable layout shared
+ * by the builder (router_build.c) and the matcher (router_match.c).
+ *
+ * The compiled router is one allocation carved into flat arrays that refer
+ * to each other by 32-bit index, so the hot path follows no malloc'd
+ * pointers and the whole structure is position-independent except for the
+ * host's opaque `data` pointers and the allocator copy.
+ *
+ *   nodes[0] = root (depth 0, nothing matched yet)
+ *
+ *   node ──static edges──> statics[static_begin .. +static_count]
+ *        │                  sorted by key = len<<16 | first<<8 | last byte,
+ *        │                  then by bytes; binary search on static_keys[]
+ *        ├─param edges───> params[param_begin .. +param_count]
+ *        │                  constrained first (in precedence order), the
+ *        │                  unconstrained edge (constraint = NONE) last
+ *        ├─exact routes──> lists[exact_begin .. +exact_count]   path ends here
+ *        ├─catch-all ────> lists[catchall_begin .. +count]      >= 1 more segment
+ *        └─prefix ───────> lists[prefix_begin .. +count]        anything after
+ *
+ *   Route lists hold route indices sorted by precedence (host rank, number
+ *   of conditions, priority, index). Strings (segments, hosts, condition
+ *   names and values, parameter names) live in one pool.
+ *
+ * A node at depth k is only ever compared with request segment k, so a
+ * match visits every node at most once: backtracking is linear in the size
+ * of the tree, never exponential.
+ */
+#ifndef GWLB_ROUTER_INTERNAL_H
+#define GWLB_ROUTER_INTERNAL_H
+
+#include <stdint.h>
+
+#include "gwlb/router.h"
+#include "internal.h"
+
+#define RT_NONE UINT32_MAX
+
+typedef struct rt_node {
+    uint32_t static_begin;
+    uint32_t static_count;
+    uint32_t param_begin;
+    uint32_t param_count;
+    uint32_t exact_begin;
+    uint32_t exact_count;
+    uint32_t catchall_begin;
+    uint32_t catchall_count;
+    uint32_t prefix_begin;
+    uint32_t prefix_count;
+} rt_node;
+
+typedef struct rt_static {
+    uint32_t str;   /* pool offset */
+    uint32_t len;
+    uint32_t child; /* node index */
+} rt_static;
+
+typedef struct rt_param {
+    uint32_t constraint; /* index into constraints, or RT_NONE */
+    uint32_t child;
+} rt_param;
+
+enum { RT_CONSTRAINT_CLASS = 0, RT_CONSTRAINT_UUID = 1 };
+
+typedef struct rt_constraint {
+    uint32_t kind;       /* RT_CONSTRAINT_* */
+    uint32_t min_len;    /* class: 1..255 */
+    uint32_t max_len;    /* class: min..255, or UINT32_MAX = unbounded */
+    uint32_t popcount;   /* bytes allowed by the class */
+    uint8_t set[32];     /* class bitmap */
+} rt_constraint;
+
+enum { RT_HOST_ANY = 0, RT_HOST_EXACT = 1, RT_HOST_WILDCARD = 2 };
+enum { RT_COND_HEADER = 0, RT_COND_QUERY = 1 };
+
+typedef struct rt_cond {
+    uint8_t type;  /* RT_COND_* */
+    uint8_t match; /* gwlb_header_match or gwlb_query_match */
+    uint16_t pad;
+    uint32_t name; /* pool offset; header names stored lower-case */
+    uint32_t name_len;
+    uint32_t value;
+    uint32_t value_len;
+} rt_cond;
+
+typedef struct rt_name {
+    uint32_t str; /* pool offset, NUL-terminated */
+    uint32_t len;
+} rt_name;
+
+typedef struct rt_target {
+    uint64_t id;
+    void *data;
+    uint64_t cumulative; /* sum of weights up to and including this one */
+} rt_target;
+
+typedef struct rt_route {
+    uint32_t methods;  /* GWLB_METHOD_* bits; 0 = any */
+    uint32_t simple;   /* 1 when no host and no conditions */
+    uint32_t host_kind;
+    uint32_t host;     /* pool offset; lower-case; wildcard: ".example.com" */
+    uint32_t host_len;
+    uint32_t cond_begin;
+    uint32_t cond_count;
+    int32_t priority;
+    uint32_t param_count;
+    uint32_t name_begin;
+    uint32_t target_begin;
+    uint32_t target_count;
+    uint64_t id;
+    void *data;
+} rt_route;
+
+struct gwlb_router {
+    gwlb_allocator alloc;
+    size_t bytes; /* size of this single allocation */
+    uint32_t flags;
+    uint32_t node_count;
+    uint32_t route_count;
+    uint32_t static_count;
+    const rt_node *nodes;
+    const uint32_t *static_keys;
+    const rt_static *statics;
+    const rt_param *params;
+    const rt_constraint *constraints;
+    const uint32_t *lists;
+    const rt_route *routes;
+    const rt_cond *conds;
+    const rt_name *names;
+    const rt_target *targets;
+    const char *pool;
+};
+
+static inline uint8_t rt_lower(uint8_t c)
+{
+    return (uint8_t)((c >= 'A' && c <= 'Z') ? c + 32 : c);
+}
+
+/* Key of a static segment: length, first and last byte (already lowered
+ * when the router is case-insensitive). The empty segment has key 0. */
+static inline uint32_t rt_static_key(const uint8_t *s, uint32_t len)
+{
+    if (len == 0)
+        return 0;
+    uint32_t l = len > 0xffff ? 0xffff : len;
+    return (l << 16) | ((uint32_t)s[0] << 8) | s[len - 1];
+}
+
+/* Validate percent-escapes and canonicalize one path piece: unreserved
+ * escapes decoded, the rest upper-cased. Writes at most len bytes to out
+ * (out may equal in). Returns the output length, or -(1 + offset) of the
+ * first invalid escape or NUL. Shared by patterns and gwlb_path_normalize. */
+GWLB__HIDDEN long gwlb__path_canon(const char *in, size_t len, char *out);
+
+#endif /* GWLB_ROUTER_INTERNAL_H */

@@ -1,0 +1,442 @@
+/*
+ * Router matcher: the hot path. A depth-first walk of the compiled tree,
+ * one request segment per level, trying branches in precedence order
+ * (static, constrained parameters, parameter, catch-all, prefix) and
+ * backtracking when a branch yields no route. Captures are written straight
+ * into the caller's result as offsets into the caller's path; nothing is
+ * allocated or copied, and the router is only read, so any number of
+ * threads may match on one router at once.
+ */
+#include <string.h>
+
+#include "router_internal.h"
+
+typedef struct mctx {
+    const gwlb_router *r;
+    const gwlb_router_request *req;
+    const char *path;
+    const char *end;
+    const char *host;
+    size_t host_len;
+    uint32_t method;
+    uint32_t allowed;
+    gwlb_route_match *m;
+} mctx;
+
+/* ---- methods -------------------------------------------------------------- */
+
+static const char *const method_names[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                           "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+
+uint32_t gwlb_method_from_string(const char *name, size_t len)
+{
+    if (name == NULL)
+        return 0;
+    switch (len) {
+    case 3:
+        if (memcmp(name, "GET", 3) == 0)
+            return GWLB_METHOD_GET;
+        if (memcmp(name, "PUT", 3) == 0)
+            return GWLB_METHOD_PUT;
+        return 0;
+    case 4:
+        if (memcmp(name, "POST", 4) == 0)
+            return GWLB_METHOD_POST;
+        if (memcmp(name, "HEAD", 4) == 0)
+            return GWLB_METHOD_HEAD;
+        return 0;
+    case 5:
+        if (memcmp(name, "PATCH", 5) == 0)
+            return GWLB_METHOD_PATCH;
+        if (memcmp(name, "TRACE", 5) == 0)
+            return GWLB_METHOD_TRACE;
+        return 0;
+    case 6:
+        return memcmp(name, "DELETE", 6) == 0 ? GWLB_METHOD_DELETE : 0;
+    case 7:
+        if (memcmp(name, "OPTIONS", 7) == 0)
+            return GWLB_METHOD_OPTIONS;
+        if (memcmp(name, "CONNECT", 7) == 0)
+            return GWLB_METHOD_CONNECT;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+int gwlb_method_format_allow(uint32_t methods, char *buf, size_t size)
+{
+    if (buf == NULL)
+        return GWLB_EINVAL;
+    size_t w = 0;
+    for (unsigned i = 0; i < sizeof method_names / sizeof method_names[0]; i++) {
+        if (!(methods & (1u << i)))
+            continue;
+        size_t n = strlen(method_names[i]);
+        size_t sep = w ? 2 : 0;
+        if (w + sep + n + 1 > size) {
+            if (size)
+                buf[0] = '\0';
+            return GWLB_ENOSPC;
+        }
+        if (sep) {
+            buf[w++] = ',';
+            buf[w++] = ' ';
+        }
+        memcpy(buf + w, method_names[i], n);
+        w += n;
+    }
+    if (w + 1 > size)
+        return GWLB_ENOSPC;
+    buf[w] = '\0';
+    return (int)w;
+}
+
+/* ---- conditions ------------------------------------------------------------ */
+
+static int fold_eq(const char *a, const char *lower, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (rt_lower((uint8_t)a[i]) != (uint8_t)lower[i])
+            return 0;
+    return 1;
+}
+
+static int hexv(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = rt_lower(c);
+    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+/* Does the percent-decoded form of raw equal lit? (invalid escapes literal) */
+static int decoded_eq(const char *raw, size_t n, const char *lit, size_t lit_len)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++, j++) {
+        unsigned char c = (unsigned char)raw[i];
+        if (c == '%' && i + 2 < n) {
+            int hi = hexv((unsigned char)raw[i + 1]), lo = hexv((unsigned char)raw[i + 2]);
+            if (hi >= 0 && lo >= 0) {
+                c = (unsigned char)(hi * 16 + lo);
+                i += 2;
+            }
+        }
+        if (j >= lit_len || (unsigned char)lit[j] != c)
+            return 0;
+    }
+    return j == lit_len;
+}
+
+static int header_ok(const mctx *c, const rt_cond *cond)
+{
+    const char *pool = c->r->pool;
+    const char *name = pool + cond->name;
+    int found = 0;
+    for (size_t i = 0; i < c->req->header_count; i++) {
+        const gwlb_header *h = &c->req->headers[i];
+        if (h->name_len != cond->name_len || h->name == NULL || !fold_eq(h->name, name, h->name_len))
+            continue;
+        found = 1;
+        switch (cond->match) {
+        case GWLB_HEADER_EXACT:
+            if (h->value_len == cond->value_len &&
+                (cond->value_len == 0 || memcmp(h->value, pool + cond->value, h->value_len) == 0))
+                return 1;
+            break;
+        case GWLB_HEADER_PREFIX:
+            if (h->value_len >= cond->value_len &&
+                (cond->value_len == 0 || memcmp(h->value, pool + cond->value, cond->value_len) == 0))
+                return 1;
+            break;
+        case GWLB_HEADER_PRESENT:
+            return 1;
+        default: /* ABSENT */
+            return 0;
+        }
+    }
+    return cond->match == GWLB_HEADER_ABSENT ? !found : 0;
+}
+
+static int query_ok(const mctx *c, const rt_cond *cond)
+{
+    const char *q = c->req->query, *qend = q + c->req->query_len;
+    if (q == NULL)
+        return 0;
+    const char *pool = c->r->pool;
+    while (q < qend) {
+        const char *amp = q;
+        while (amp < qend && *amp != '&')
+            amp++;
+        const char *eq = q;
+        while (eq < amp && *eq != '=')
+            eq++;
+        if (decoded_eq(q, (size_t)(eq - q), pool + cond->name, cond->name_len)) {
+            if (cond->match == GWLB_QUERY_PRESENT)
+                return 1;
+            if (eq < amp &&
+                decoded_eq(eq + 1, (size_t)(amp - eq - 1), pool + cond->value, cond->value_len))
+                return 1;
+        }
+        q = amp + 1;
+    }
+    return 0;
+}
+
+static int host_ok(const mctx *c, const rt_route *rt)
+{
+    const char *want = c->r->pool + rt->host;
+    if (c->host == NULL)
+        return 0;
+    if (rt->host_kind == RT_HOST_EXACT)
+        return c->host_len == rt->host_len && fold_eq(c->host, want, rt->host_len);
+    return c->host_len > rt->host_len &&
+           fold_eq(c->host + c->host_len - rt->host_len, want, rt->host_len);
+}
+
+static int extras_ok(const mctx *c, const rt_route *rt)
+{
+    if (rt->host_kind != RT_HOST_ANY && !host_ok(c, rt))
+        return 0;
+    const rt_cond *cond = c->r->conds + rt->cond_begin;
+    for (uint32_t i = 0; i < rt->cond_count; i++) {
+        int ok = cond[i].type == RT_COND_HEADER ? header_ok(c, &cond[i]) : query_ok(c, &cond[i]);
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- the walk -------------------------------------------------------------- */
+
+static int try_list(mctx *c, uint32_t begin, uint32_t count)
+{
+    const gwlb_router *r = c->r;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t idx = r->lists[begin + i];
+        const rt_route *rt = &r->routes[idx];
+        int method_ok = rt->methods == 0 || (rt->methods & c->method) != 0;
+        if (!method_ok && (rt->methods & ~c->allowed) == 0)
+            continue; /* would add nothing to the Allow set */
+        if (!rt->simple && !extras_ok(c, rt))
+            continue;
+        if (!method_ok) {
+            c->allowed |= rt->methods;
+            continue;
+        }
+        gwlb_route_match *m = c->m;
+        m->route = (int32_t)idx;
+        m->id = rt->id;
+        m->data = rt->data;
+        m->param_count = rt->param_count;
+        const rt_name *names = r->names + rt->name_begin;
+        for (uint32_t k = 0; k < rt->param_count; k++) {
+            m->params[k].name = r->pool + names[k].str;
+            m->params[k].name_len = names[k].len;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+static int seg_eq(const char *a, const char *b, size_t n, uint32_t ci)
+{
+    if (!ci)
+        return memcmp(a, b, n) == 0;
+    return fold_eq(a, b, n);
+}
+
+static uint32_t find_static(const gwlb_router *r, const rt_node *n, const char *s, size_t len)
+{
+    uint32_t ci = r->flags & GWLB_ROUTER_CASE_INSENSITIVE;
+    uint32_t key = 0;
+    if (len > 0) {
+        uint32_t l = len > 0xffff ? 0xffff : (uint32_t)len;
+        uint8_t f = (uint8_t)s[0], b = (uint8_t)s[len - 1];
+        if (ci) {
+            f = rt_lower(f);
+            b = rt_lower(b);
+        }
+        key = (l << 16) | ((uint32_t)f << 8) | b;
+    }
+    const uint32_t *keys = r->static_keys + n->static_begin;
+    uint32_t lo = 0, hi = n->static_count;
+    while (hi - lo > 8) { /* lower bound of key */
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (keys[mid] < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (uint32_t i = lo; i < n->static_count && keys[i] <= key; i++) {
+        if (keys[i] != key)
+            continue;
+        const rt_static *st = &r->statics[n->static_begin + i];
+        if (st->len == len && seg_eq(s, r->pool + st->str, len, ci))
+            return st->child;
+    }
+    return RT_NONE;
+}
+
+static int class_ok(const rt_constraint *k, const char *s, size_t len)
+{
+    if (k->kind == RT_CONSTRAINT_UUID) {
+        if (len != 36)
+            return 0;
+        for (size_t i = 0; i < 36; i++) {
+            if (i == 8 || i == 13 || i == 18 || i == 23) {
+                if (s[i] != '-')
+                    return 0;
+            } else if (hexv((unsigned char)s[i]) < 0) {
+                return 0;
+            }
+        }
+        return 1;
+    }
+    if (len < k->min_len || len > k->max_len)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t ch = (uint8_t)s[i];
+        if (!(k->set[ch >> 3] & (1u << (ch & 7))))
+            return 0;
+    }
+    return 1;
+}
+
+/* Match the segments from p (NULL: the path is used up) below node ni. */
+static int walk(mctx *c, uint32_t ni, const char *p, uint32_t np)
+{
+    const gwlb_router *r = c->r;
+    const rt_node *n = &r->nodes[ni];
+    if (p == NULL) {
+        if (n->exact_count && try_list(c, n->exact_begin, n->exact_count))
+            return 1;
+        return n->prefix_count && try_list(c, n->prefix_begin, n->prefix_count);
+    }
+    const char *end = c->end;
+    const char *q = p;
+    while (q < end && *q != '/')
+        q++;
+    const char *next = q < end ? q + 1 : NULL;
+    size_t len = (size_t)(q - p);
+    if (n->static_count) {
+        uint32_t child = find_static(r, n, p, len);
+        if (child != RT_NONE && walk(c, child, next, np))
+            return 1;
+    }
+    if (n->param_count && len > 0 && np < GWLB_ROUTER_MAX_PARAMS) {
+        for (uint32_t i = 0; i < n->param_count; i++) {
+            const rt_param *e = &r->params[n->param_begin + i];
+            if (e->constraint != RT_NONE && !class_ok(&r->constraints[e->constraint], p, len))
+                continue;
+            c->m->params[np].offset = (uint32_t)(p - c->path);
+            c->m->params[np].length = (uint32_t)len;
+            if (walk(c, e->child, next, np + 1))
+                return 1;
+        }
+    }
+    if (n->catchall_count && np < GWLB_ROUTER_MAX_PARAMS) {
+        c->m->params[np].offset = (uint32_t)(p - c->path);
+        c->m->params[np].length = (uint32_t)(end - p);
+        if (try_list(c, n->catchall_begin, n->catchall_count))
+            return 1;
+    }
+    return n->prefix_count && try_list(c, n->prefix_begin, n->prefix_count);
+}
+
+int gwlb_router_match(const gwlb_router *router, const gwlb_router_request *request,
+                      gwlb_route_match *match)
+{
+    if (router == NULL || request == NULL || match == NULL)
+        return GWLB_EINVAL;
+    match->route = -1;
+    match->allowed_methods = 0;
+    match->param_count = 0;
+    match->id = 0;
+    match->data = NULL;
+    const char *path = request->path;
+    size_t len = request->path_len;
+    if (path == NULL || len == 0 || path[0] != '/')
+        return GWLB_EINVAL;
+    if (len > GWLB_ROUTER_PATH_MAX)
+        return GWLB_ETOOLONG;
+    mctx c;
+    c.r = router;
+    c.req = request;
+    c.path = path;
+    c.end = path + len;
+    c.method = request->method;
+    c.allowed = 0;
+    c.m = match;
+    c.host = request->host;
+    c.host_len = request->host ? request->host_len : 0;
+    if (c.host != NULL) { /* drop a ":port" suffix */
+        size_t i = c.host_len;
+        while (i > 0 && c.host[i - 1] >= '0' && c.host[i - 1] <= '9')
+            i--;
+        if (i > 0 && c.host[i - 1] == ':' && (c.host[0] != '[' || (i >= 2 && c.host[i - 2] == ']')))
+            c.host_len = i - 1;
+    }
+    if (walk(&c, 0, path + 1, 0))
+        return 0;
+    if ((router->flags & GWLB_ROUTER_IGNORE_TRAILING_SLASH) && len > 1 && path[len - 1] == '/') {
+        c.end = path + len - 1;
+        if (walk(&c, 0, path + 1, 0))
+            return 0;
+    }
+    match->route = -1;
+    match->param_count = 0;
+    if (c.allowed) {
+        match->allowed_methods = c.allowed;
+        return GWLB_EMETHOD;
+    }
+    return GWLB_ENOENT;
+}
+
+int gwlb_router_match_param(const gwlb_route_match *match, const char *name, size_t name_len,
+                            uint32_t *offset, uint32_t *length)
+{
+    if (match == NULL || name == NULL || offset == NULL || length == NULL)
+        return GWLB_EINVAL;
+    uint32_t n = match->param_count > GWLB_ROUTER_MAX_PARAMS ? GWLB_ROUTER_MAX_PARAMS
+                                                             : match->param_count;
+    for (uint32_t i = 0; i < n; i++) {
+        const gwlb_route_param *p = &match->params[i];
+        if (p->name_len == name_len && memcmp(p->name, name, name_len) == 0) {
+            *offset = p->offset;
+            *length = p->length;
+            return 0;
+        }
+    }
+    return GWLB_ENOENT;
+}
+
+int gwlb_router_pick_target(const gwlb_router *router, int32_t route, const void *key,
+                            size_t key_len, uint32_t *index, uint64_t *id, void **data)
+{
+    if (router == NULL || index == NULL || (key == NULL && key_len > 0))
+        return GWLB_EINVAL;
+    if (route < 0 || (uint32_t)route >= router->route_count)
+        return GWLB_ERANGE;
+    const rt_route *rt = &router->routes[route];
+    if (rt->target_count == 0)
+        return GWLB_ENOENT;
+    const rt_target *t = router->targets + rt->target_begin;
+    uint64_t total = t[rt->target_count - 1].cumulative;
+    uint64_t x = gwlb_hash64(key, key_len, 0) % total;
+    uint32_t lo = 0, hi = rt->target_count - 1; /* first cumulative > x */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (t[mid].cumulative > x)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    *index = lo;
+    if (id != NULL)
+        *id = t[lo].id;
+    if (data != NULL)
+        *data = t[lo].data;
+    return 0;
+}
