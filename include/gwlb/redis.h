@@ -381,6 +381,186 @@ GWLB_API uint16_t gwlb_redis_key_slot(const void *key, size_t len);
 /** CRC16-XMODEM as Redis Cluster uses it (crc16("123456789") = 0x31C3). Thread-safe. */
 GWLB_API uint16_t gwlb_redis_crc16(const void *data, size_t len);
 
+/* ======================================================================
+ * Fleet limits: hybrid local/remote decisions and the failure policy
+ * ====================================================================== */
+
+/*
+ * A gwlb_redis_limit is one key's fleet-wide GCRA bucket as one gateway
+ * sees it: a local TAT (the fleet TAT from the last answer, plus what this
+ * gateway admitted since) and the cost admitted locally but not yet
+ * charged to Redis ("pending"). Three 64-bit words, pointer-free, updated
+ * atomically: embed it in the host's per-key table, shared memory included.
+ *
+ * Hybrid mode (like Tyk's DRL and Kong's sync_rate): gwlb_redis_limit_allow
+ * decides locally while the gateway's unreported cost stays within
+ * `local_share`; beyond it the answer is GWLB_REDIS_ASK_REDIS and the host
+ * asks Redis for this decision (gwlb_redis_limit_encode_remote). Whenever
+ * the host chooses (a timer; gwlb_redis_limit_sync_due says when), it
+ * reports the pending cost with a CHARGE call and merges the fleet TAT
+ * the answer carries (gwlb_redis_limit_encode_sync / _merge).
+ *
+ * A CHARGE is applied as if the whole pending batch had been admitted when
+ * its first unit was (pending_since): exact for a backlog admitted at once,
+ * and a backlog spread over a long outage is not charged as one burst.
+ *
+ * Error bound. A local decision only misses what other gateways admitted
+ * and have not reported yet, and each gateway holds at most local_share
+ * unreported, so over any interval of length D the fleet admits at most
+ *
+ *     rate * D + limit + N * local_share        (N gateways)
+ *
+ * (measured in tests/redis/test_fleet.c over 9 share/sync combinations,
+ * and with 4 real processes against redis-server in the integration
+ * test). local_share 0 = every decision in Redis: exact.
+ *
+ * Failure policy: when a Redis call failed or timed out, the host calls
+ * gwlb_redis_limit_failed, which answers by the limit's policy: FAIL_OPEN
+ * admits, FAIL_CLOSED rejects, FAIL_LOCAL decides on the local bucket
+ * alone (and keeps the admitted cost pending, to be charged when Redis is
+ * back). Cost taken for a failed sync is given back
+ * (gwlb_redis_limit_restore), so no local state is lost.
+ *
+ * `now` is the fleet clock (ns since the epoch, see "Time" above).
+ */
+
+/** What to do when Redis cannot answer. */
+enum gwlb_redis_failure_policy {
+    GWLB_REDIS_FAIL_OPEN = 1,   /* admit (availability over precision) */
+    GWLB_REDIS_FAIL_CLOSED = 2, /* reject (protect the backend) */
+    GWLB_REDIS_FAIL_LOCAL = 3   /* decide on this gateway's local bucket */
+};
+
+/** Where gwlb_redis_limit_allow's decision was taken. */
+enum gwlb_redis_verdict {
+    GWLB_REDIS_DECIDED_LOCALLY = 1, /* *result is the decision */
+    GWLB_REDIS_ASK_REDIS = 2        /* local share used up: decide in Redis */
+};
+
+/** Immutable per-limit configuration (gwlb_redis_limit_config_init). */
+typedef struct gwlb_redis_limit_config {
+    gwlb_gcra_config gcra;     /* the fleet-wide limit */
+    uint64_t local_share;      /* cost a gateway may admit unreported (0 = exact) */
+    uint64_t sync_interval_ns; /* sync at least this often (0 = only by share) */
+    uint32_t failure_policy;   /* enum gwlb_redis_failure_policy */
+    uint32_t reserved_;
+} gwlb_redis_limit_config;
+
+/** One key's state on one gateway (32 bytes; all words atomic). */
+typedef struct gwlb_redis_limit {
+    uint64_t tat;           /* local view of the fleet TAT (ns since epoch; 0 = fresh) */
+    uint64_t pending;       /* cost admitted locally, not yet charged to Redis */
+    uint64_t pending_since; /* now of the first admission in the pending batch */
+    uint64_t last_sync;     /* now of the last merged answer (0 = never) */
+} gwlb_redis_limit;
+
+/**
+ * Counters, updated atomically (relaxed) by every call that gets a non-NULL
+ * stats pointer; one struct per limit, per gateway or per process, as the
+ * host likes. Zero it to start.
+ */
+typedef struct gwlb_redis_stats {
+    uint64_t local_admitted;  /* hybrid: admitted without Redis */
+    uint64_t local_rejected;  /* hybrid: rejected without Redis (bucket known full) */
+    uint64_t ask_redis;       /* hybrid: decisions handed to Redis */
+    uint64_t remote_admitted; /* Redis answers merged: admitted */
+    uint64_t remote_rejected; /* Redis answers merged: rejected */
+    uint64_t syncs;           /* sync answers merged */
+    uint64_t failures;        /* failed or timed-out calls reported */
+    uint64_t failed_open;     /* admitted by FAIL_OPEN */
+    uint64_t failed_closed;   /* rejected by FAIL_CLOSED */
+    uint64_t fallback_admitted; /* FAIL_LOCAL: admitted by the local bucket */
+    uint64_t fallback_rejected; /* FAIL_LOCAL: rejected by the local bucket */
+} gwlb_redis_stats;
+
+/**
+ * Fill a config. gcra from gwlb_gcra_config_init; local_share 0 makes
+ * every decision remote. Errors (cfg untouched): GWLB_EINVAL (NULL, gcra
+ * with T = 0, unknown policy), GWLB_ERANGE (DVT above 2^53 ns, or
+ * local_share so large that a charge could exceed 2^53 ns). Thread-safe.
+ */
+GWLB_API int gwlb_redis_limit_config_init(gwlb_redis_limit_config *cfg,
+                                          const gwlb_gcra_config *gcra, uint64_t local_share,
+                                          uint64_t sync_interval_ns, uint32_t failure_policy);
+
+/** A fresh key state (all zero). Errors: GWLB_EINVAL. Exclusive access. */
+GWLB_API int gwlb_redis_limit_init(gwlb_redis_limit *limit);
+
+/**
+ * Hybrid decision for `cost` at `now`. Sets *verdict:
+ *   GWLB_REDIS_DECIDED_LOCALLY  *result holds the decision. Admitted: the
+ *       local TAT moved and cost joined `pending`. Rejected: the bucket as
+ *       known here is already full (the fleet's can only be fuller).
+ *   GWLB_REDIS_ASK_REDIS  the local bucket would admit but pending + cost
+ *       exceeds local_share: encode the decision for Redis
+ *       (gwlb_redis_limit_encode_remote); nothing changed.
+ * Errors: GWLB_EINVAL (NULL). Lock-free; safe to call concurrently.
+ */
+GWLB_API int gwlb_redis_limit_allow(const gwlb_redis_limit_config *cfg, gwlb_redis_limit *limit,
+                                    uint64_t now, uint64_t cost, gwlb_redis_stats *stats,
+                                    gwlb_limit_result *result, uint32_t *verdict);
+
+/**
+ * Encode a remote decision for `cost` at `now` on `key`, preceded (in the
+ * same pipeline) by a CHARGE of the pending cost when there is any.
+ * *taken = cost taken from pending (0 if none), *replies = replies to
+ * expect (1 or 2; decode them in order with gwlb_redis_decode_gcra_batch).
+ * flags: GWLB_REDIS_GCRA_EVAL after NOSCRIPT. On an encoding error nothing
+ * is taken. Errors as gwlb_redis_encode_gcra. Safe concurrently.
+ */
+GWLB_API int gwlb_redis_limit_encode_remote(const gwlb_redis_limit_config *cfg,
+                                            gwlb_redis_limit *limit, uint8_t *out, size_t cap,
+                                            size_t *written, const void *key, size_t key_len,
+                                            uint64_t now, uint64_t cost, uint32_t flags,
+                                            uint64_t *taken, uint32_t *replies);
+
+/**
+ * Encode a sync: CHARGE the pending cost (possibly 0: then it only reads
+ * the fleet TAT). *taken = cost taken from pending (capped so the charge
+ * stays exact; the rest stays pending). Errors as gwlb_redis_encode_gcra
+ * (nothing taken then). Safe concurrently.
+ */
+GWLB_API int gwlb_redis_limit_encode_sync(const gwlb_redis_limit_config *cfg,
+                                          gwlb_redis_limit *limit, uint8_t *out, size_t cap,
+                                          size_t *written, const void *key, size_t key_len,
+                                          uint64_t now, uint32_t flags, uint64_t *taken);
+
+/**
+ * Merge a Redis answer (of a sync, a charge or a remote decision) into the
+ * local state: the local TAT becomes max(local, answer's TAT) and
+ * last_sync = now. For a remote decision pass `decision` non-NULL: it gets
+ * the answer's result, and stats count it. Errors: GWLB_EINVAL (NULL
+ * cfg/limit/answer), GWLB_ESTATE (answer->status is not 0: nothing
+ * merged; treat as a failure). Safe concurrently.
+ */
+GWLB_API int gwlb_redis_limit_merge(const gwlb_redis_limit_config *cfg, gwlb_redis_limit *limit,
+                                    uint64_t now, const gwlb_redis_gcra_answer *answer,
+                                    gwlb_redis_stats *stats, gwlb_limit_result *decision);
+
+/**
+ * Give back cost taken for a sync or charge that failed (it stays pending
+ * and is charged by a later sync). Errors: GWLB_EINVAL. Safe concurrently.
+ */
+GWLB_API int gwlb_redis_limit_restore(gwlb_redis_limit *limit, uint64_t taken);
+
+/**
+ * The Redis call for a decision of `cost` failed or timed out: decide by
+ * the failure policy into *result (FAIL_LOCAL admissions join pending).
+ * Counts stats->failures and the policy's counter.
+ * Errors: GWLB_EINVAL (NULL). Safe concurrently.
+ */
+GWLB_API int gwlb_redis_limit_failed(const gwlb_redis_limit_config *cfg, gwlb_redis_limit *limit,
+                                     uint64_t now, uint64_t cost, gwlb_redis_stats *stats,
+                                     gwlb_limit_result *result);
+
+/**
+ * 1 when a sync is due: pending reached half the local share, or
+ * sync_interval_ns passed since the last merge while cost is pending;
+ * else 0 (also for NULL). Safe concurrently.
+ */
+GWLB_API int gwlb_redis_limit_sync_due(const gwlb_redis_limit_config *cfg,
+                                       const gwlb_redis_limit *limit, uint64_t now);
+
 #ifdef __cplusplus
 }
 #endif
