@@ -95,6 +95,10 @@ case "$needed" in
   ""|"libc.so.6 ") ;;
   *) rm -f "$out.tmp"; die "module needs more than libc: $needed" ;;
 esac
+missing=$(nm -u "$out.tmp" | awk '$2 ~ /^gwlb_/ {print $2}' | tr '\n' ' ')
+if [ -n "$missing" ]; then
+  rm -f "$out.tmp"; die "libgwlb sources lack: $missing"
+fi
 if nm -D --defined-only "$out.tmp" | grep -q ' gwlb_'; then
   rm -f "$out.tmp"; die "module exports gwlb_* symbols"
 fi

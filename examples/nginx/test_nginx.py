@@ -74,8 +74,9 @@ class Nginx:
         return r.returncode, r.stdout.decode(errors="replace")
 
     def start(self, wait_ports):
+        self.stderr = open(os.path.join(self.prefix, "logs", "stderr.log"), "w")
         self.proc = subprocess.Popen([NGINX, "-p", self.prefix, "-c", self.conf],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdout=self.stderr, stderr=self.stderr)
         deadline = time.monotonic() + 10
         for port in wait_ports:
             while True:
@@ -98,13 +99,19 @@ class Nginx:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         self.proc = None
+        if getattr(self, "stderr", None) is not None:
+            self.stderr.close()
+            self.stderr = None
 
     def error_log(self):
-        try:
-            with open(os.path.join(self.prefix, "logs", "error.log")) as f:
-                return f.read()[-3000:]
-        except OSError:
-            return ""
+        text = ""
+        for name in ("stderr.log", "error.log"):
+            try:
+                with open(os.path.join(self.prefix, "logs", name)) as f:
+                    text += f.read()[-3000:]
+            except OSError:
+                pass
+        return text
 
     def cleanup(self):
         self.stop()
@@ -140,11 +147,15 @@ def main():
         print("usage: test_nginx.py MODULE.so | --build MODULE.so [--cc CC] [-- SOURCES...]")
         return 2
     tests = [t for n, t in sorted(globals().items()) if n.startswith("test_")]
-    for t in tests:
-        try:
-            t(module)
-        except Exception as e:  # a crash in one scenario fails it, the rest go on
-            check(t.__name__, False, "exception: %r" % (e,))
+    try:
+        for t in tests:
+            try:
+                t(module)
+            except Exception as e:  # a crash in one scenario fails it, the rest go on
+                check(t.__name__, False, "exception: %r" % (e,))
+    finally:
+        if GATEWAY is not None:
+            GATEWAY.cleanup()
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
@@ -162,6 +173,192 @@ def test_module_loads_with_load_module(module):
         check("module_loads_with_load_module", rc == 0 and "test is successful" in out, out)
     finally:
         n.cleanup()
+
+
+
+def backends_conf():
+    conf = ""
+    for port in BACKENDS:
+        conf += ("  server { listen %s:%d; location / { return 200 \"$server_port\"; } }\n"
+                 % (HOST, port))
+    conf += "  server { listen %s:%d; location / { return 503 \"fail\"; } }\n" % (HOST, FAILING)
+    return conf
+
+
+def upstream(name, directives, ports, extra=""):
+    servers = "".join("    server %s:%d%s;\n" % (HOST, p, extra.get(p, "") if isinstance(extra, dict) else extra)
+                      for p in ports)
+    return "  upstream %s {\n    %s\n%s  }\n" % (name, directives, servers)
+
+
+SLOW = 18615  # a python backend answering after 40 ms
+
+
+def slow_backend():
+    import http.server
+    import threading
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            time.sleep(0.04)
+            body = str(SLOW).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer((HOST, SLOW), H)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    return srv
+
+
+def gateway_conf():
+    b = BACKENDS
+    return (backends_conf()
+            + upstream("p2c", "gwlb_balancer p2c;", b)
+            + upstream("swrr", "gwlb_balancer swrr;", b[:3], {b[0]: " weight=5"})
+            + upstream("ewma", "gwlb_balancer ewma;", [b[0], b[1], SLOW])
+            + upstream("maglev", "gwlb_balancer maglev key=$arg_k;", b)
+            + upstream("breaker", "gwlb_balancer p2c;\n    gwlb_breaker failures=3 wait=60s;",
+                       [b[0], b[1], FAILING])
+            + "  gwlb_limit_req_zone $arg_client zone=perclient:1m rate=1r/m;\n"
+            + "  server {\n"
+              "    listen %s:%d reuseport;\n"
+              "    add_header X-Worker $pid always;\n"
+              "    location /p2c { proxy_pass http://p2c; }\n"
+              "    location /swrr { proxy_pass http://swrr; }\n"
+              "    location /ewma { proxy_pass http://ewma; }\n"
+              "    location /maglev { proxy_pass http://maglev; }\n"
+              "    location /breaker { proxy_pass http://breaker; }\n"
+              "    location /limited { gwlb_limit_req zone=perclient burst=5 nodelay;"
+              " proxy_pass http://p2c; }\n"
+              "  }\n" % (HOST, FRONT))
+
+
+GATEWAY = None
+
+
+def gateway(module):
+    global GATEWAY
+    if GATEWAY is None:
+        GATEWAY = Nginx(module, gateway_conf())
+        rc, out = GATEWAY.test_config()
+        if rc != 0:
+            raise RuntimeError("nginx -t: " + out)
+        GATEWAY.start([FRONT] + BACKENDS + [FAILING])
+    return GATEWAY
+
+
+def bodies(path, n):
+    out = []
+    for _ in range(n):
+        status, body, _h = get(FRONT, path)
+        out.append((status, body))
+    return out
+
+
+def test_p2c_spreads_requests_over_all_backends(module):
+    gateway(module)
+    got = bodies("/p2c", 400)
+    counts = {p: sum(1 for s, b in got if s == 200 and b == str(p)) for p in BACKENDS}
+    print("  p2c counts over 400 sequential requests: %s" % counts)
+    check("p2c_spreads_requests_over_all_backends",
+          sum(counts.values()) == 400 and all(60 <= c <= 140 for c in counts.values()), counts)
+
+
+def test_swrr_sequence_is_nginx_5_1_1_across_workers(module):
+    gateway(module)
+    a, b_, c = (str(p) for p in BACKENDS[:3])
+    got = [b for s, b in bodies("/swrr", 70)]
+    # nginx smooth WRR with weights 5,1,1: a a b a c a a, repeated; the state
+    # is shared, so the sequence holds whichever worker serves each request
+    expect = [a, a, b_, a, c, a, a] * 10
+    check("swrr_sequence_is_nginx_5_1_1_across_workers", got == expect, got[:14])
+
+
+def test_requests_are_served_by_both_workers(module):
+    gateway(module)
+    pids = set()
+    for _ in range(60):
+        _s, _b, h = get(FRONT, "/p2c")
+        pids.add(h.get("x-worker"))
+    check("requests_are_served_by_both_workers", len(pids) == 2, pids)
+
+
+def test_ewma_avoids_the_slow_backend(module):
+    srv = slow_backend()
+    try:
+        gateway(module)
+        got = [b for s, b in bodies("/ewma", 100)]
+        slow = got.count(str(SLOW))
+        fast = [got.count(str(p)) for p in BACKENDS[:2]]
+        print("  ewma: slow backend (40 ms) got %d of 100, fast ones %s" % (slow, fast))
+        check("ewma_avoids_the_slow_backend", slow <= 10 and sum(fast) + slow == 100
+              and min(fast) >= 30, (slow, fast))
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_maglev_maps_a_key_to_one_backend(module):
+    gateway(module)
+    first = {}
+    stable = True
+    for rnd in range(3):
+        for k in range(40):
+            s, b, _h = get(FRONT, "/maglev?k=user%d" % k)
+            if rnd == 0:
+                first[k] = b
+            elif first[k] != b:
+                stable = False
+    spread = len(set(first.values()))
+    check("maglev_maps_a_key_to_one_backend", stable and spread == 4, (stable, spread))
+
+
+def test_limit_req_admits_exactly_burst_plus_one(module):
+    gateway(module)
+    for client in ("alice", "bob"):
+        statuses = []
+        hdrs = None
+        for _ in range(20):
+            s, _b, h = get(FRONT, "/limited?client=%s" % client)
+            statuses.append(s)
+            if s == 429 and hdrs is None:
+                hdrs = h
+        admitted = statuses.count(200)
+        check("limit_req_admits_exactly_burst_plus_one[%s]" % client,
+              admitted == 6 and statuses.count(429) == 14 and statuses[:6] == [200] * 6,
+              statuses)
+        ok = (hdrs is not None
+              and hdrs.get("ratelimit-policy") == '"perclient";q=6;w=375'
+              and hdrs.get("ratelimit", "").startswith('"perclient";r=0;t=')
+              and 0 < int(hdrs.get("retry-after", "0")) <= 63)
+        check("limit_req_429_carries_ratelimit_headers[%s]" % client, ok, hdrs)
+
+
+def test_breaker_ejects_failing_backend_after_3_failures(module):
+    gateway(module)
+    got = bodies("/breaker", 60)
+    failures = sum(1 for s, b in got if s == 503)
+    last = got[-30:]
+    print("  breaker: 503s seen = %d of 60" % failures)
+    check("breaker_ejects_failing_backend_after_3_failures", failures == 3, failures)
+    check("traffic_avoids_the_ejected_backend",
+          all(s == 200 and b in (str(BACKENDS[0]), str(BACKENDS[1])) for s, b in last), last)
+
+
+def test_zz_stop_gateway(module):
+    global GATEWAY
+    if GATEWAY is not None:
+        log = GATEWAY.error_log()
+        GATEWAY.cleanup()
+        GATEWAY = None
+        check("nginx_error_log_has_no_alerts", "[alert]" not in log and "[emerg]" not in log
+              and "[crit]" not in log, log[-2000:])
 
 
 if __name__ == "__main__":
