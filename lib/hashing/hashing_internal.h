@@ -8,7 +8,9 @@
  *   ├─ by_id:    host indices sorted by identity (find, Maglev fill order)
  *   ├─ cum:      cumulative weights, n+1 (nginx ip_hash / hash peer walk)
  *   ├─ points:   sorted ring points: hash + host (nginx consistent: 32-bit
- *   │            CRC points; ring: 64-bit xxHash points)
+ *   │            CRC points; ring: 64-bit xxHash points), plus an index of
+ *   │            the first point per top-bits bucket (about 2 points per
+ *   │            bucket), so a lookup is one index load and a short scan
  *   ├─ maglev:   M slots of host indices (uint16 when n < 65536)
  *   ├─ host_hash: xxHash64 of each identity (rendezvous)
  *   ├─ sticky:   (tag, host) sorted by tag
@@ -52,6 +54,8 @@ struct gwlb_hash_table {
     uint32_t *point32;     /* nginx consistent: CRC points */
     uint64_t *point64;     /* ring: xxHash points */
     uint32_t *point_host;
+    uint32_t *point_index; /* 2^index_bits: first point of each top-bits bucket */
+    uint32_t index_bits;
 
     uint32_t maglev_size;  /* M */
     uint16_t *maglev16;
@@ -95,6 +99,13 @@ GWLB__HIDDEN void gwlb__maglev_fill(uint32_t m, uint32_t n, const uint32_t *offs
 GWLB__HIDDEN void gwlb__nginx_server_parts(const uint8_t *s, size_t len, size_t *host_off,
                                            size_t *host_len, size_t *port_off,
                                            size_t *port_len);
+
+/* Maglev slot of a key hash: multiply-shift range reduction of the high
+ * 32 bits (uniform, and no division on the lookup path). */
+static inline uint32_t gwlb__maglev_slot(uint64_t h, uint32_t m)
+{
+    return (uint32_t)(((h >> 32) * (uint64_t)m) >> 32);
+}
 
 /* Host index of a Maglev slot. */
 static inline uint32_t gwlb__maglev_at(const gwlb_hash_table *t, uint32_t slot)

@@ -195,16 +195,10 @@ static int pick_nginx_hash(const gwlb_hash_table *t, const uint8_t *key, size_t 
 /* First point >= hash (may be point_count: the index wraps when used). */
 static inline uint32_t nginx_point_index(const gwlb_hash_table *t, uint32_t hash)
 {
-    uint32_t lo = 0, hi = t->point_count;
-    const uint32_t *p = t->point32;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (p[mid] < hash)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    uint32_t i = t->point_index[hash >> (32 - t->index_bits)];
+    while (i < t->point_count && t->point32[i] < hash)
+        i++;
+    return i;
 }
 
 static int pick_nginx_consistent(const gwlb_hash_table *t, const uint8_t *key, size_t len,
@@ -301,23 +295,17 @@ static uint32_t rendezvous(const gwlb_hash_table *t, uint64_t h)
 
 static inline uint32_t ring_host(const gwlb_hash_table *t, uint64_t h)
 {
-    uint32_t lo = 0, hi = t->point_count;
-    const uint64_t *p = t->point64;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (p[mid] < h)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return t->point_host[lo == t->point_count ? 0 : lo];
+    uint32_t i = t->point_index[h >> (64 - t->index_bits)];
+    while (i < t->point_count && t->point64[i] < h)
+        i++;
+    return t->point_host[i == t->point_count ? 0 : i];
 }
 
 static inline uint32_t primary(const gwlb_hash_table *t, uint64_t h)
 {
     switch (t->algorithm) {
     case GWLB_HASH_MAGLEV:
-        return gwlb__maglev_at(t, (uint32_t)(h % t->maglev_size));
+        return gwlb__maglev_at(t, gwlb__maglev_slot(h, t->maglev_size));
     case GWLB_HASH_RING:
         return ring_host(t, h);
     case GWLB_HASH_RENDEZVOUS:

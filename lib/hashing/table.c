@@ -215,6 +215,8 @@ static int build_cumulative(build *b)
     return GWLB_OK;
 }
 
+static int build_point_index(build *b, int width);
+
 static int build_nginx_points(build *b)
 {
     gwlb_hash_table *t = b->t;
@@ -267,13 +269,43 @@ static int build_nginx_points(build *b)
         t->point32[j] = (uint32_t)key[j];
         t->point_host[j] = val[j];
     }
-    rc = GWLB_OK;
+    rc = build_point_index(b, 32);
 out:
     gwlb__free(&t->alloc, key, kb);
     gwlb__free(&t->alloc, val, vb);
     gwlb__free(&t->alloc, tk, tkb);
     gwlb__free(&t->alloc, tv, tvb);
     return rc;
+}
+
+/* The bucket index over sorted points: 2^bits buckets of the hash space
+ * (bits chosen for about two points per bucket); bucket j holds the index
+ * of the first point >= j << (width - bits). */
+static int build_point_index(build *b, int width)
+{
+    gwlb_hash_table *t = b->t;
+    uint32_t bits = 1;
+    while (bits < 26 && (UINT64_C(1) << (bits + 1)) < t->point_count)
+        bits++;
+    t->index_bits = bits;
+    uint32_t buckets = UINT32_C(1) << bits;
+    t->point_index = take(b, buckets, sizeof *t->point_index);
+    if (t->point_index == NULL)
+        return GWLB_ENOMEM;
+    uint32_t i = 0;
+    for (uint32_t j = 0; j < buckets; j++) {
+        if (width == 64) {
+            uint64_t lower = (uint64_t)j << (64 - bits);
+            while (i < t->point_count && t->point64[i] < lower)
+                i++;
+        } else {
+            uint32_t lower = j << (32 - bits);
+            while (i < t->point_count && t->point32[i] < lower)
+                i++;
+        }
+        t->point_index[j] = i;
+    }
+    return GWLB_OK;
 }
 
 /* Decimal digits of v into buf (no NUL); returns the length. */
@@ -359,7 +391,7 @@ static int build_ring(build *b, uint64_t min_ring, uint64_t max_ring, gwlb_error
         goto out;
     memcpy(t->point64, key, (size_t)n * sizeof *key);
     memcpy(t->point_host, val, (size_t)n * sizeof *val);
-    rc = GWLB_OK;
+    rc = build_point_index(b, 64);
 out:
     gwlb__free(&t->alloc, key, kb);
     gwlb__free(&t->alloc, val, vb);
