@@ -160,11 +160,17 @@ typedef enum gwlb_balancer_algorithm {
      */
     GWLB_BALANCER_LEAST_CONN = 3,
     /**
-     * Least request, Envoy-style: choice_count (default 2) distinct random
-     * hosts, the one with the largest weight / (in_flight + 1)^bias wins
-     * (first drawn wins ties); bias 1.0 compares exactly by
-     * cross-multiplying. full_scan = 1 examines every host instead (ties:
-     * first in a random rotation).
+     * Least request, Envoy-style, lock-free: choice_count (default 2)
+     * random candidates, the one with fewer requests in flight wins (first
+     * drawn on ties). With equal weights the first two candidates are
+     * distinct and uniform (Envoy's P2C). With unequal weights Envoy
+     * schedules by weight / (in_flight + 1)^bias (EDF); here candidates are
+     * drawn with probability proportional to weight and the in-flight
+     * comparison follows, so at equal in-flight counts the share is exactly
+     * weight/sum as with Envoy's EDF; bias 0 = pure weighted random.
+     * full_scan = 1 examines every host and takes the largest
+     * weight / (in_flight + 1)^bias (bias 1.0 compared exactly by
+     * cross-multiplying; ties: first in a random rotation).
      */
     GWLB_BALANCER_LEAST_REQUEST = 4,
     /**
@@ -201,7 +207,8 @@ typedef enum gwlb_balancer_start {
  *   slow_start_aggression  Envoy aggression (> 0, finite; default 1.0)
  *   slow_start_min_weight_percent Envoy min_weight_percent, 0..100 (default 10.0)
  *   overprovisioning_factor percent, Envoy 140 (= 1.4); 1..1000
- *   panic_threshold        percent, Envoy 50; 0 disables panic; 0..100
+ *   panic_threshold        percent, Envoy 50 (0 for NGINX_ROUND_ROBIN and
+ *                          LEAST_CONN, as nginx has no panic); 0 disables; 0..100
  *   allocator              NULL = libc; copied at build
  * Slow start applies to WEIGHTED_ROUND_ROBIN, LEAST_REQUEST, PEAK_EWMA,
  * RANDOM and RANDOM_TWO_CHOICES (the weight in effect is

@@ -159,7 +159,7 @@ typedef struct gwlb__bprio {
     uint32_t panic_mask;            /* level i in panic */
     uint32_t available;             /* normalized total availability, 0..100 */
     uint32_t simple;                /* 1: level 0 takes 100% healthy, no panic */
-    uint32_t pad;
+    uint32_t total_panic;           /* every level in panic: total_panic_load applies */
 } gwlb__bprio;
 
 struct gwlb_balancer {
@@ -277,6 +277,19 @@ GWLB__HIDDEN int gwlb__balancer_take(const gwlb_balancer *b, uint32_t i, uint64_
 GWLB__HIDDEN int gwlb__balancer_nginx_rr(const gwlb_balancer *b, uint64_t now,
                                          const uint64_t *tried, uint32_t tried_words,
                                          gwlb_balancer_result *out);
+
+/* Slot table (state.c): find or claim the slot of an identity hash and take a
+ * reference (*fresh = 1 when initialised for it); drop a reference. */
+GWLB__HIDDEN int gwlb__state_claim(gwlb_balancer_state *st, uint64_t key, uint32_t *slot,
+                                   int *fresh);
+GWLB__HIDDEN void gwlb__state_unref(gwlb_balancer_state *st, uint32_t slot);
+
+/* Identity hash used for slots and lookups (xxHash64, fixed seed). */
+static inline uint64_t gwlb__identity_key(const char *id, size_t len)
+{
+    uint64_t k = gwlb_hash64(id, len, UINT64_C(0x67776c6268737431));
+    return k == 0 ? 1 : k;
+}
 
 /* Math helpers (libc-only build: no libm). Accurate to a few ulp. */
 GWLB__HIDDEN double gwlb__exp(double x);

@@ -1,0 +1,428 @@
+/*
+ * Building a balancer: defaults, validation (every bad input is rejected
+ * before the state is touched), compilation of the host list into groups
+ * (priority levels 0..7, then backups) with per-algorithm tables (stride
+ * weights, alias tables), the identity index, and slot claims in the
+ * shared state. A built balancer never changes; gwlb_balancer_free drops
+ * its slot references.
+ */
+#include <string.h>
+
+#include "balancer_internal.h"
+
+__extension__ typedef unsigned __int128 u128;
+
+#define STRIDE_ONE (UINT32_C(1) << 24)
+
+void gwlb_balancer_host_init(gwlb_balancer_host *host, const char *identity)
+{
+    if (host == NULL)
+        return;
+    memset(host, 0, sizeof *host);
+    host->identity = identity;
+    host->weight = 1;
+    host->max_fails = 1;
+    host->fail_timeout_ns = 10 * GWLB_NS_PER_SEC;
+}
+
+void gwlb_balancer_config_init(gwlb_balancer_config *config, gwlb_balancer_algorithm algorithm)
+{
+    if (config == NULL)
+        return;
+    memset(config, 0, sizeof *config);
+    config->struct_size = (uint32_t)sizeof *config;
+    config->algorithm = (uint32_t)algorithm;
+    config->start_mode = GWLB_BALANCER_START_RANDOM;
+    config->choice_count = 2;
+    config->overprovisioning_factor = 140;
+    /* nginx algorithms follow nginx: no panic routing to unhealthy hosts */
+    config->panic_threshold = (algorithm == GWLB_BALANCER_NGINX_ROUND_ROBIN ||
+                               algorithm == GWLB_BALANCER_LEAST_CONN)
+                                  ? 0
+                                  : 50;
+    config->active_request_bias = 1.0;
+    config->ewma_decay_ns = 10 * GWLB_NS_PER_SEC;
+    config->ewma_initial_rtt_ns = 30 * GWLB_NS_PER_MS;
+    config->slow_start_aggression = 1.0;
+    config->slow_start_min_weight_percent = 10.0;
+}
+
+static int is_finite(double x)
+{
+    return x == x && x - x == 0.0;
+}
+
+static int check_config(const gwlb_balancer_config *c, gwlb_error_detail *d)
+{
+    if (c->struct_size != sizeof *c)
+        return gwlb__detail(d, GWLB_EINVAL, -1, -1, -1, "struct_size",
+                            "config not initialised with gwlb_balancer_config_init");
+    if (c->algorithm > GWLB_BALANCER_RANDOM_TWO_CHOICES)
+        return gwlb__detail(d, GWLB_EINVAL, -1, -1, -1, "algorithm", "unknown algorithm %u",
+                            (unsigned)c->algorithm);
+    if (c->start_mode > GWLB_BALANCER_START_FIXED)
+        return gwlb__detail(d, GWLB_EINVAL, -1, -1, -1, "start_mode", "unknown start mode");
+    if (c->reserved != 0)
+        return gwlb__detail(d, GWLB_EINVAL, -1, -1, -1, "reserved", "reserved must be 0");
+    if (c->choice_count < 2 || c->choice_count > GWLB_BALANCER_CHOICES_MAX)
+        return gwlb__detail(d, GWLB_ERANGE, -1, -1, -1, "choice_count",
+                            "choice_count must be 2..%u", GWLB_BALANCER_CHOICES_MAX);
+    if (c->full_scan > 1)
+        return gwlb__detail(d, GWLB_ERANGE, -1, -1, -1, "full_scan", "full_scan must be 0 or 1");
+    if (!(c->active_request_bias >= 0.0 && c->active_request_bias <= 16.0))
+        return gwlb__detail(d, GWLB_ERANGE, -1, -1, -1, "active_request_bias",
+                            "bias must be a number in 0..16");
+    if (c->ewma_decay_ns == 0)
+        return gwlb__detail(d, GWLB_ERANGE, -1, -1, -1, "ewma_decay_ns", "decay must be > 0");
+    if (!(c->slow_start_aggression > 0.0) || !is_finite(c->slow_start_aggression))
+        return gwlb__detail(d, GWLB_ERANGE, -1, -1, -1, "slow_start_aggression",
+                            "aggression must be a finite number > 0");
+    if (!(c->slow_start_min_weight_percent >= 0.0 && c->slow_start_min_weight_percent <= 100.0))
+        return gwlb__detail(d, GWLB_ERANGE, -1, -1, -1, "slow_start_min_weight_percent",
+                            "min weight percent must be 0..100");
+    if (c->overprovisioning_factor == 0 || c->overprovisioning_factor > 1000)
+        return gwlb__detail(d, GWLB_ERANGE, -1, -1, -1, "overprovisioning_factor",
+                            "overprovisioning factor must be 1..1000 (percent)");
+    if (c->panic_threshold > 100)
+        return gwlb__detail(d, GWLB_ERANGE, -1, -1, -1, "panic_threshold",
+                            "panic threshold must be 0..100 (percent)");
+    return GWLB_OK;
+}
+
+static size_t host_id_len(const gwlb_balancer_host *h)
+{
+    if (h->identity_len != 0)
+        return h->identity_len;
+    size_t n = 0;
+    while (n <= GWLB_BALANCER_IDENTITY_MAX && h->identity[n] != '\0')
+        n++;
+    return n;
+}
+
+static int check_host(const gwlb_balancer_host *h, int32_t i, gwlb_error_detail *d)
+{
+    if (h->identity == NULL)
+        return gwlb__detail(d, GWLB_EINVAL, i, -1, -1, "identity", "host %d has no identity",
+                            (int)i);
+    size_t len = host_id_len(h);
+    if (len == 0)
+        return gwlb__detail(d, GWLB_EMPTY, i, -1, -1, "identity", "host %d: empty identity",
+                            (int)i);
+    if (len > GWLB_BALANCER_IDENTITY_MAX)
+        return gwlb__detail(d, GWLB_ETOOLONG, i, -1, -1, "identity",
+                            "host %d: identity longer than %u bytes", (int)i,
+                            GWLB_BALANCER_IDENTITY_MAX);
+    if (h->weight == 0 || h->weight > GWLB_BALANCER_WEIGHT_MAX)
+        return gwlb__detail(d, GWLB_EWEIGHT, i, -1, -1, "weight",
+                            "host %d: weight %u not in 1..%u", (int)i, (unsigned)h->weight,
+                            GWLB_BALANCER_WEIGHT_MAX);
+    if (h->priority > GWLB_BALANCER_PRIORITY_MAX)
+        return gwlb__detail(d, GWLB_ERANGE, i, -1, -1, "priority",
+                            "host %d: priority %u not in 0..%u", (int)i,
+                            (unsigned)h->priority, GWLB_BALANCER_PRIORITY_MAX);
+    if (h->backup > 1)
+        return gwlb__detail(d, GWLB_ERANGE, i, -1, -1, "backup", "host %d: backup must be 0 or 1",
+                            (int)i);
+    if (h->reserved != 0)
+        return gwlb__detail(d, GWLB_EINVAL, i, -1, -1, "reserved",
+                            "host %d: reserved must be 0", (int)i);
+    return GWLB_OK;
+}
+
+static void balancer_release_memory(gwlb_balancer *b)
+{
+    gwlb_allocator a = b->alloc;
+    uint32_t n = b->n;
+    gwlb__free(&a, b->hosts, (size_t)n * sizeof *b->hosts);
+    gwlb__free(&a, b->ids, b->ids_size);
+    gwlb__free(&a, b->members, (size_t)n * sizeof *b->members);
+    gwlb__free(&a, b->alias_prob, (size_t)n * sizeof *b->alias_prob);
+    gwlb__free(&a, b->alias_other, (size_t)n * sizeof *b->alias_other);
+    gwlb__free(&a, b->index, ((size_t)b->index_mask + 1) * sizeof *b->index);
+    gwlb__free(&a, b, sizeof *b);
+}
+
+/* Vose's alias method with integer arithmetic for one group. */
+static void build_alias(gwlb_balancer *b, const gwlb__bgroup *g, uint32_t *small,
+                        uint32_t *large, uint64_t *p)
+{
+    uint32_t c = g->count;
+    uint64_t total = g->total_weight;
+    uint32_t ns = 0, nl = 0;
+    for (uint32_t k = 0; k < c; k++) {
+        p[k] = (uint64_t)b->members[g->first + k].weight * c; /* compare with total */
+        if (p[k] < total)
+            small[ns++] = k;
+        else
+            large[nl++] = k;
+    }
+    uint32_t *prob = b->alias_prob + g->first;
+    uint32_t *other = b->alias_other + g->first;
+    while (ns > 0 && nl > 0) {
+        uint32_t s = small[--ns];
+        uint32_t l = large[--nl];
+        /* accept s with probability p[s]/total: r32 <= prob */
+        u128 num = ((u128)p[s] << 32) + total - 1;
+        uint64_t q = (uint64_t)(num / total); /* ceil(p*2^32/total) */
+        prob[s] = q == 0 ? 0 : (uint32_t)(q - 1);
+        if (q == 0)
+            prob[s] = 0; /* p[s] == 0 cannot happen (weights >= 1) */
+        other[s] = l;
+        p[l] = p[l] + p[s] - total;
+        if (p[l] < total)
+            small[ns++] = l;
+        else
+            large[nl++] = l;
+    }
+    while (nl > 0) {
+        uint32_t l = large[--nl];
+        prob[l] = UINT32_MAX;
+        other[l] = l;
+    }
+    while (ns > 0) { /* rounding leftovers: always accept */
+        uint32_t s = small[--ns];
+        prob[s] = UINT32_MAX;
+        other[s] = s;
+    }
+}
+
+static int compile(gwlb_balancer *b, const gwlb_balancer_host *hosts, gwlb_error_detail *d)
+{
+    uint32_t n = b->n;
+    /* identities, index, duplicates */
+    size_t ids = 0;
+    for (uint32_t i = 0; i < n; i++)
+        ids += host_id_len(&hosts[i]);
+    b->ids_size = ids;
+    b->ids = gwlb__alloc(&b->alloc, ids);
+    uint32_t isz = 4;
+    while (isz < 2 * n)
+        isz <<= 1;
+    b->index_mask = isz - 1;
+    b->index = gwlb__calloc(&b->alloc, isz, sizeof *b->index);
+    b->hosts = gwlb__calloc(&b->alloc, n, sizeof *b->hosts);
+    b->members = gwlb__calloc(&b->alloc, n, sizeof *b->members);
+    b->alias_prob = gwlb__calloc(&b->alloc, n, sizeof *b->alias_prob);
+    b->alias_other = gwlb__calloc(&b->alloc, n, sizeof *b->alias_other);
+    if (b->ids == NULL || b->index == NULL || b->hosts == NULL || b->members == NULL ||
+        b->alias_prob == NULL || b->alias_other == NULL)
+        return gwlb__detail(d, GWLB_ENOMEM, -1, -1, -1, NULL, NULL);
+    size_t off = 0;
+    uint32_t count[GWLB__GROUPS] = {0};
+    for (uint32_t i = 0; i < n; i++) {
+        const gwlb_balancer_host *h = &hosts[i];
+        gwlb__bhost *bh = &b->hosts[i];
+        size_t len = host_id_len(h);
+        memcpy(b->ids + off, h->identity, len);
+        bh->id_off = (uint32_t)off;
+        bh->id_len = (uint32_t)len;
+        off += len;
+        bh->key = gwlb__identity_key(h->identity, len);
+        bh->weight = h->weight;
+        bh->max_inflight = h->max_inflight;
+        bh->user_data = h->user_data;
+        bh->priority = h->priority;
+        bh->backup = h->backup;
+        bh->group = h->backup ? GWLB__GROUP_BACKUP : h->priority;
+        count[bh->group]++;
+        for (uint32_t pos = (uint32_t)bh->key & b->index_mask;; pos = (pos + 1) & b->index_mask) {
+            uint32_t e = b->index[pos];
+            if (e == 0) {
+                b->index[pos] = i + 1;
+                break;
+            }
+            const gwlb__bhost *o = &b->hosts[e - 1];
+            if (o->key == bh->key && o->id_len == bh->id_len &&
+                memcmp(b->ids + o->id_off, b->ids + bh->id_off, len) == 0)
+                return gwlb__detail(d, GWLB_EEXIST, (int32_t)i, (int32_t)(e - 1), -1,
+                                    "identity", "host %u repeats the identity of host %u",
+                                    (unsigned)i, (unsigned)(e - 1));
+        }
+    }
+    /* groups */
+    uint32_t first = 0, largest = 0;
+    for (uint32_t g = 0; g < GWLB__GROUPS; g++) {
+        b->groups[g].first = first;
+        b->groups[g].count = 0;
+        first += count[g];
+        if (count[g] > largest)
+            largest = count[g];
+        if (g < GWLB__GROUP_BACKUP && count[g] > 0)
+            b->levels_used |= 1u << g;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        gwlb__bgroup *g = &b->groups[b->hosts[i].group];
+        gwlb__bmember *m = &b->members[g->first + g->count++];
+        m->host = i;
+        m->weight = b->hosts[i].weight;
+        g->total_weight += m->weight;
+        if (m->weight > g->max_weight)
+            g->max_weight = m->weight;
+    }
+    for (uint32_t gi = 0; gi < GWLB__GROUPS; gi++) {
+        gwlb__bgroup *g = &b->groups[gi];
+        g->all_equal = 1;
+        g->fastmod = g->count > 1 ? UINT64_MAX / g->count + 1 : 0;
+        for (uint32_t k = 0; k < g->count; k++) {
+            gwlb__bmember *m = &b->members[g->first + k];
+            uint64_t s = ((uint64_t)m->weight << 24) / g->max_weight;
+            m->stride = s == 0 ? 1 : (uint32_t)s;
+            if (m->weight != g->max_weight)
+                g->all_equal = 0;
+        }
+    }
+    b->single = (count[GWLB__GROUP_BACKUP] == 0 && n == 1);
+    /* alias tables */
+    if (largest > 0) {
+        uint32_t *tmp = gwlb__calloc(&b->alloc, (size_t)largest, 2 * sizeof(uint32_t));
+        uint64_t *p = gwlb__calloc(&b->alloc, (size_t)largest, sizeof(uint64_t));
+        if (tmp == NULL || p == NULL) {
+            gwlb__free(&b->alloc, tmp, (size_t)largest * 2 * sizeof(uint32_t));
+            gwlb__free(&b->alloc, p, (size_t)largest * sizeof(uint64_t));
+            return gwlb__detail(d, GWLB_ENOMEM, -1, -1, -1, NULL, NULL);
+        }
+        for (uint32_t gi = 0; gi < GWLB__GROUPS; gi++)
+            if (b->groups[gi].count > 0)
+                build_alias(b, &b->groups[gi], tmp, tmp + largest, p);
+        gwlb__free(&b->alloc, tmp, (size_t)largest * 2 * sizeof(uint32_t));
+        gwlb__free(&b->alloc, p, (size_t)largest * sizeof(uint64_t));
+    }
+    return GWLB_OK;
+}
+
+int gwlb_balancer_build(const gwlb_balancer_config *config, const gwlb_balancer_host *hosts,
+                        uint32_t n, gwlb_balancer_state *state, uint64_t now,
+                        gwlb_balancer **out, gwlb_error_detail *detail)
+{
+    if (config == NULL || state == NULL || out == NULL)
+        return gwlb__detail(detail, GWLB_EINVAL, -1, -1, -1, NULL, "NULL argument");
+    if (atomic_load_explicit(GWLB__A64(&state->h.magic), memory_order_acquire) !=
+        GWLB__BSTATE_MAGIC)
+        return gwlb__detail(detail, GWLB_EINVAL, -1, -1, -1, "state",
+                            "state not initialised");
+    int rc = check_config(config, detail);
+    if (rc != GWLB_OK)
+        return rc;
+    if (n == 0)
+        return gwlb__detail(detail, GWLB_EMPTY, -1, -1, -1, "hosts", "no hosts");
+    if (hosts == NULL)
+        return gwlb__detail(detail, GWLB_EINVAL, -1, -1, -1, "hosts", "NULL hosts");
+    if (n > GWLB_BALANCER_HOSTS_MAX)
+        return gwlb__detail(detail, GWLB_ERANGE, -1, -1, -1, "hosts", "too many hosts");
+    for (uint32_t i = 0; i < n; i++)
+        if ((rc = check_host(&hosts[i], (int32_t)i, detail)) != GWLB_OK)
+            return rc;
+    if (n > state->h.capacity)
+        return gwlb__detail(detail, GWLB_EFULL, -1, -1, -1, "hosts",
+                            "%u hosts exceed the state's %u slots", (unsigned)n,
+                            (unsigned)state->h.capacity);
+
+    gwlb_allocator a;
+    gwlb__allocator_resolve(&a, config->allocator);
+    gwlb_balancer *b = gwlb__calloc(&a, 1, sizeof *b);
+    if (b == NULL)
+        return gwlb__detail(detail, GWLB_ENOMEM, -1, -1, -1, NULL, NULL);
+    b->alloc = a;
+    b->cfg = *config;
+    b->cfg.allocator = NULL;
+    b->state = state;
+    b->n = n;
+    double bias = config->active_request_bias;
+    b->bias_mode = bias == 0.0 ? 0 : bias == 1.0 ? 1 : 2;
+    gwlb_rng_seed(&b->rng, gwlb_mix64(config->seed ^ UINT64_C(0x62616c616e636572)));
+    b->start = config->start_mode == GWLB_BALANCER_START_FIXED
+                   ? config->start
+                   : gwlb_mix64(config->seed + UINT64_C(0x9e3779b97f4a7c15));
+    rc = compile(b, hosts, detail);
+    if (rc != GWLB_OK) {
+        balancer_release_memory(b);
+        return rc;
+    }
+
+    /* Claim slots (the only step that touches the state). */
+    int first_build = atomic_load_explicit(GWLB__A64(&state->h.builds),
+                                                   memory_order_relaxed) == 0;
+    for (uint32_t i = 0; i < n; i++) {
+        int fresh = 0;
+        rc = gwlb__state_claim(state, b->hosts[i].key, &b->hosts[i].slot, &fresh);
+        if (rc != GWLB_OK) {
+            for (uint32_t j = 0; j < i; j++)
+                gwlb__state_unref(state, b->hosts[j].slot);
+            balancer_release_memory(b);
+            return gwlb__detail(detail, rc, (int32_t)i, -1, -1, "identity",
+                                "no state slot for host %u", (unsigned)i);
+        }
+        gwlb__bslot *s = &state->slots[b->hosts[i].slot];
+        uint32_t w = b->hosts[i].weight;
+        uint32_t old_w = gwlb__ld32(&s->weight);
+        if (old_w != w) {
+            atomic_store_explicit(GWLB__AI32(&s->effective_weight), (int32_t)w,
+                                  memory_order_relaxed);
+            gwlb__st32(&s->weight, w);
+        }
+        gwlb__st32(&s->max_fails, hosts[i].max_fails);
+        gwlb__st32(&s->max_inflight, hosts[i].max_inflight);
+        gwlb__st64(&s->fail_timeout, hosts[i].fail_timeout_ns);
+        gwlb__st32(&s->single, b->single);
+        if (fresh && !first_build)
+            gwlb__st64(&s->slow_start, (now >= UINT64_MAX - 2 ? UINT64_MAX - 3 : now) + 1);
+    }
+    for (uint32_t gi = 0; gi < GWLB__GROUPS; gi++) {
+        gwlb__bgroup *g = &b->groups[gi];
+        for (uint32_t k = 0; k < g->count; k++)
+            b->members[g->first + k].slot = b->hosts[b->members[g->first + k].host].slot;
+    }
+    atomic_fetch_add_explicit(GWLB__A64(&state->h.builds), 1, memory_order_relaxed);
+    *out = b;
+    return GWLB_OK;
+}
+
+void gwlb_balancer_free(gwlb_balancer *bal)
+{
+    if (bal == NULL)
+        return;
+    for (uint32_t i = 0; i < bal->n; i++)
+        gwlb__state_unref(bal->state, bal->hosts[i].slot);
+    balancer_release_memory(bal);
+}
+
+gwlb_balancer *gwlb_balancer_swap(gwlb_balancer **slot, gwlb_balancer *bal)
+{
+    return atomic_exchange_explicit((_Atomic(gwlb_balancer *) *)slot, bal,
+                                    memory_order_acq_rel);
+}
+
+gwlb_balancer *gwlb_balancer_load(gwlb_balancer *const *slot)
+{
+    return atomic_load_explicit((_Atomic(gwlb_balancer *) *)(void *)(uintptr_t)slot,
+                                memory_order_acquire);
+}
+
+uint32_t gwlb_balancer_host_count(const gwlb_balancer *bal)
+{
+    return bal == NULL ? 0 : bal->n;
+}
+
+int gwlb_balancer_find_host(const gwlb_balancer *bal, const char *identity,
+                            size_t identity_len, uint32_t *host_index)
+{
+    if (bal == NULL || identity == NULL || host_index == NULL)
+        return GWLB_EINVAL;
+    size_t len = identity_len;
+    if (len == 0)
+        while (len <= GWLB_BALANCER_IDENTITY_MAX && identity[len] != '\0')
+            len++;
+    if (len == 0 || len > GWLB_BALANCER_IDENTITY_MAX)
+        return GWLB_ENOENT;
+    uint64_t key = gwlb__identity_key(identity, len);
+    for (uint32_t pos = (uint32_t)key & bal->index_mask;; pos = (pos + 1) & bal->index_mask) {
+        uint32_t e = bal->index[pos];
+        if (e == 0)
+            return GWLB_ENOENT;
+        const gwlb__bhost *h = &bal->hosts[e - 1];
+        if (h->key == key && h->id_len == len && memcmp(bal->ids + h->id_off, identity, len) == 0) {
+            *host_index = e - 1;
+            return GWLB_OK;
+        }
+    }
+}

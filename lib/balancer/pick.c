@@ -1,0 +1,994 @@
+/*
+ * Picking and releasing: the per-request hot path of every algorithm.
+ *
+ * A pick first chooses a group and a mode from the (cached) Envoy priority
+ * loads: a priority level (or the backup group) and whether it takes
+ * healthy hosts, degraded hosts, or any host (panic). Then the configured
+ * algorithm chooses a member of that group, skipping members that are not
+ * usable now (flags for the mode, nginx max_fails/fail_timeout, max in
+ * flight, the caller's tried set). If the chosen group has nothing usable,
+ * the other levels are tried in order, then the backups.
+ *
+ * All per-host mutation goes through C11 atomics on the state slot, so the
+ * same code runs across threads and across processes sharing the state.
+ */
+#include <string.h>
+
+#include "balancer_internal.h"
+
+__extension__ typedef unsigned __int128 u128;
+
+#define STRIDE_MASK ((UINT64_C(1) << 24) - 1)
+#define ALL_FLAGS UINT32_C(0x7f)
+
+enum { MODE_HEALTHY = 0, MODE_DEGRADED = 1, MODE_ANY = 2, MODE_ELIGIBLE = 3 };
+
+typedef struct filter {
+    uint32_t mask;
+    uint32_t want;
+    const uint64_t *tried;
+    uint32_t tried_words;
+} filter;
+
+static void filter_mode(filter *f, int mode)
+{
+    switch (mode) {
+    case MODE_HEALTHY:
+        f->mask = GWLB_HOST_INELIGIBLE_MASK | GWLB_HOST_DEGRADED;
+        f->want = 0;
+        break;
+    case MODE_DEGRADED:
+        f->mask = GWLB_HOST_INELIGIBLE_MASK | GWLB_HOST_DEGRADED;
+        f->want = GWLB_HOST_DEGRADED;
+        break;
+    case MODE_ELIGIBLE:
+        f->mask = GWLB_HOST_INELIGIBLE_MASK;
+        f->want = 0;
+        break;
+    default:
+        f->mask = 0;
+        f->want = 0;
+        break;
+    }
+}
+
+static inline gwlb__bslot *slot_of(const gwlb_balancer *b, uint32_t slot)
+{
+    return &b->state->slots[slot];
+}
+
+static inline int member_ok(const gwlb_balancer *b, const gwlb__bmember *m, const filter *f,
+                            uint64_t now)
+{
+    const gwlb__bslot *s = slot_of(b, m->slot);
+    if ((gwlb__ld32(&s->flags) & f->mask) != f->want)
+        return 0;
+    if (GWLB__UNLIKELY(f->tried != NULL) && (m->host >> 6) < f->tried_words &&
+        (f->tried[m->host >> 6] >> (m->host & 63) & 1))
+        return 0;
+    if (GWLB__UNLIKELY(gwlb__ld32(&s->fails) != 0) && gwlb__slot_nginx_failed(s, now))
+        return 0;
+    uint32_t mi = gwlb__ld32(&s->max_inflight);
+    return mi == 0 || gwlb__ld32(&s->in_flight) < mi;
+}
+
+static inline uint64_t pick_token(const gwlb_balancer_state *st, uint32_t slot)
+{
+    return (st->h.instance ^ ((uint64_t)(slot + 1) * UINT64_C(0x9e3779b97f4a7c15))) | 2;
+}
+
+int gwlb__balancer_take(const gwlb_balancer *b, uint32_t i, uint64_t now,
+                        gwlb_balancer_result *out)
+{
+    uint32_t slot = b->hosts[i].slot;
+    gwlb__bslot *s = slot_of(b, slot);
+    uint32_t mi = gwlb__ld32(&s->max_inflight);
+    if (mi == 0) {
+        atomic_fetch_add_explicit(GWLB__A32(&s->in_flight), 1, memory_order_relaxed);
+    } else {
+        uint32_t cur = gwlb__ld32(&s->in_flight);
+        do {
+            if (cur >= mi)
+                return GWLB_ENOHOST;
+        } while (!atomic_compare_exchange_weak_explicit(GWLB__A32(&s->in_flight), &cur, cur + 1,
+                                                        memory_order_relaxed,
+                                                        memory_order_relaxed));
+    }
+    /* nginx: `if (now - best->checked > best->fail_timeout) best->checked = now;`
+     * (only observable while fails > 0: a failure rewrites checked anyway) */
+    if (GWLB__UNLIKELY(gwlb__ld32(&s->fails) != 0) &&
+        gwlb__elapsed(now, gwlb__ld64(&s->checked)) > gwlb__ld64(&s->fail_timeout))
+        gwlb__st64(&s->checked, now);
+    out->host_index = i;
+    out->slot = slot;
+    out->user_data = b->hosts[i].user_data;
+    out->token = pick_token(b->state, slot);
+    out->aux = 0;
+    return GWLB_OK;
+}
+
+/* ---- Slow start ---------------------------------------------------------------- */
+
+double gwlb_balancer_slow_start_factor(uint64_t elapsed_ns, uint64_t window_ns, double aggression,
+                                       double min_weight_percent)
+{
+    if (window_ns == 0 || elapsed_ns >= window_ns)
+        return 1.0;
+    uint64_t e = elapsed_ns < GWLB_NS_PER_MS ? GWLB_NS_PER_MS : elapsed_ns;
+    double tf = (double)e / (double)window_ns;
+    if (tf > 1.0)
+        tf = 1.0;
+    double f = (aggression == 1.0 || tf == 1.0) ? tf : gwlb__pow(tf, 1.0 / aggression);
+    double m = min_weight_percent / 100.0;
+    return f > m ? f : m;
+}
+
+/* Weight factor of a slot in slow start at `now` (1.0 outside it). */
+static double slow_factor(const gwlb_balancer *b, gwlb__bslot *s, uint64_t now)
+{
+    uint64_t v = gwlb__ld64(&s->slow_start);
+    if (GWLB__LIKELY(v == GWLB__SS_NONE))
+        return 1.0;
+    if (v == GWLB__SS_PENDING) {
+        uint64_t stamp = (now >= UINT64_MAX - 2 ? UINT64_MAX - 3 : now) + 1;
+        if (atomic_compare_exchange_strong_explicit(GWLB__A64(&s->slow_start), &v, stamp,
+                                                    memory_order_relaxed, memory_order_relaxed))
+            v = stamp;
+        if (v == GWLB__SS_NONE)
+            return 1.0;
+    }
+    uint64_t el = gwlb__elapsed(now, v - 1);
+    if (el >= b->cfg.slow_start_window_ns) {
+        atomic_compare_exchange_strong_explicit(GWLB__A64(&s->slow_start), &v, GWLB__SS_NONE,
+                                                memory_order_relaxed, memory_order_relaxed);
+        return 1.0;
+    }
+    return gwlb_balancer_slow_start_factor(el, b->cfg.slow_start_window_ns,
+                                           b->cfg.slow_start_aggression,
+                                           b->cfg.slow_start_min_weight_percent);
+}
+
+static inline double eff_weight(const gwlb_balancer *b, const gwlb__bmember *m, uint64_t now)
+{
+    if (b->cfg.slow_start_window_ns == 0)
+        return (double)m->weight;
+    return (double)m->weight * slow_factor(b, slot_of(b, m->slot), now);
+}
+
+/* ---- Algorithms over one group: return a member offset, or -1 ------------------- */
+
+static inline uint32_t fastmod(uint32_t x, const gwlb__bgroup *g)
+{
+    uint64_t low = g->fastmod * x;
+    return (uint32_t)(((u128)low * g->count) >> 64);
+}
+
+static inline uint32_t fastdiv(uint32_t x, const gwlb__bgroup *g)
+{
+    return (uint32_t)(((u128)g->fastmod * x) >> 64);
+}
+
+static int64_t scan_from(const gwlb_balancer *b, const gwlb__bgroup *g, uint32_t from,
+                         const filter *f, uint64_t now)
+{
+    for (uint32_t t = 0; t < g->count; t++) {
+        uint32_t k = from + t < g->count ? from + t : from + t - g->count;
+        if (member_ok(b, &b->members[g->first + k], f, now))
+            return k;
+    }
+    return -1;
+}
+
+static int64_t pick_rr(const gwlb_balancer *b, uint32_t gi, const filter *f, uint64_t now)
+{
+    const gwlb__bgroup *g = &b->groups[gi];
+    _Atomic uint64_t *seq = GWLB__A64(&b->state->h.sequence[gi].value);
+    uint32_t k = 0;
+    for (uint32_t t = 0; t < g->count; t++) {
+        uint32_t x = (uint32_t)(atomic_fetch_add_explicit(seq, 1, memory_order_relaxed) + b->start);
+        k = g->count == 1 ? 0 : fastmod(x, g);
+        if (member_ok(b, &b->members[g->first + k], f, now))
+            return k;
+    }
+    return scan_from(b, g, k, f, now);
+}
+
+static int64_t pick_wrr(const gwlb_balancer *b, uint32_t gi, const filter *f, uint64_t now)
+{
+    const gwlb__bgroup *g = &b->groups[gi];
+    _Atomic uint64_t *seq = GWLB__A64(&b->state->h.sequence[gi].value);
+    uint32_t limit = 2 * g->count + 64, k = 0;
+    for (uint32_t t = 0; t < limit; t++) {
+        uint32_t x = (uint32_t)(atomic_fetch_add_explicit(seq, 1, memory_order_relaxed) + b->start);
+        uint32_t gen;
+        if (g->count == 1) {
+            k = 0;
+            gen = x;
+        } else {
+            k = fastmod(x, g);
+            gen = fastdiv(x, g);
+        }
+        const gwlb__bmember *m = &b->members[g->first + k];
+        uint64_t stride = m->stride;
+        if (b->cfg.slow_start_window_ns != 0) {
+            double sf = slow_factor(b, slot_of(b, m->slot), now);
+            if (sf < 1.0) {
+                stride = (uint64_t)((double)stride * sf);
+                if (stride == 0)
+                    stride = 1;
+            }
+        }
+        uint64_t offset = ((uint64_t)k * UINT64_C(0x9e3779b9)) & STRIDE_MASK;
+        if (((stride * gen + offset) & STRIDE_MASK) >= stride)
+            continue;
+        if (member_ok(b, m, f, now))
+            return k;
+    }
+    return scan_from(b, g, k, f, now);
+}
+
+/* nginx ngx_http_upstream_get_peer over one group. */
+static int64_t pick_swrr(const gwlb_balancer *b, uint32_t gi, const filter *f, uint64_t now)
+{
+    const gwlb__bgroup *g = &b->groups[gi];
+    int64_t best = -1, best_cur = 0, total = 0;
+    for (uint32_t k = 0; k < g->count; k++) {
+        const gwlb__bmember *m = &b->members[g->first + k];
+        if (!member_ok(b, m, f, now))
+            continue;
+        gwlb__bslot *s = slot_of(b, m->slot);
+        int32_t eff = atomic_load_explicit(GWLB__AI32(&s->effective_weight), memory_order_relaxed);
+        int64_t cur = atomic_fetch_add_explicit(GWLB__AI64(&s->current_weight), eff,
+                                                memory_order_relaxed) +
+                      eff;
+        total += eff;
+        if (eff < (int32_t)m->weight)
+            atomic_compare_exchange_strong_explicit(GWLB__AI32(&s->effective_weight), &eff,
+                                                    eff + 1, memory_order_relaxed,
+                                                    memory_order_relaxed);
+        if (best < 0 || cur > best_cur) {
+            best = k;
+            best_cur = cur;
+        }
+    }
+    if (best >= 0)
+        atomic_fetch_sub_explicit(GWLB__AI64(&slot_of(b, b->members[g->first + best].slot)
+                                                  ->current_weight),
+                                  total, memory_order_relaxed);
+    return best;
+}
+
+/* nginx ngx_http_upstream_get_least_conn_peer over one group. */
+static int64_t pick_least_conn(const gwlb_balancer *b, uint32_t gi, const filter *f,
+                               uint64_t now)
+{
+    const gwlb__bgroup *g = &b->groups[gi];
+    int64_t best = -1;
+    uint64_t bconns = 0, bw = 1;
+    int many = 0;
+    for (uint32_t k = 0; k < g->count; k++) {
+        const gwlb__bmember *m = &b->members[g->first + k];
+        if (!member_ok(b, m, f, now))
+            continue;
+        uint64_t conns = gwlb__ld32(&slot_of(b, m->slot)->in_flight);
+        if (best < 0 || conns * bw < bconns * m->weight) {
+            best = k;
+            bconns = conns;
+            bw = m->weight;
+            many = 0;
+        } else if (conns * bw == bconns * m->weight) {
+            many = 1;
+        }
+    }
+    if (best < 0 || !many)
+        return best;
+    int64_t first = best, total = 0, best_cur = 0;
+    int have = 0;
+    for (uint32_t k = (uint32_t)first; k < g->count; k++) {
+        const gwlb__bmember *m = &b->members[g->first + k];
+        if (!member_ok(b, m, f, now))
+            continue;
+        gwlb__bslot *s = slot_of(b, m->slot);
+        uint64_t conns = gwlb__ld32(&s->in_flight);
+        if (conns * bw != bconns * m->weight)
+            continue;
+        int32_t eff = atomic_load_explicit(GWLB__AI32(&s->effective_weight), memory_order_relaxed);
+        int64_t cur = atomic_fetch_add_explicit(GWLB__AI64(&s->current_weight), eff,
+                                                memory_order_relaxed) +
+                      eff;
+        total += eff;
+        if (eff < (int32_t)m->weight)
+            atomic_compare_exchange_strong_explicit(GWLB__AI32(&s->effective_weight), &eff,
+                                                    eff + 1, memory_order_relaxed,
+                                                    memory_order_relaxed);
+        if (!have) {
+            have = 1;
+            if ((int64_t)k == first) {
+                best_cur = cur;
+                continue;
+            }
+            best_cur = atomic_load_explicit(
+                GWLB__AI64(&slot_of(b, b->members[g->first + first].slot)->current_weight),
+                memory_order_relaxed);
+        }
+        if (cur > best_cur) {
+            best = k;
+            best_cur = cur;
+        }
+    }
+    atomic_fetch_sub_explicit(
+        GWLB__AI64(&slot_of(b, b->members[g->first + best].slot)->current_weight), total,
+        memory_order_relaxed);
+    return best;
+}
+
+static inline uint32_t alias_draw(const gwlb_balancer *b, const gwlb__bgroup *g, uint64_t r)
+{
+    uint32_t k = (uint32_t)(((r >> 32) * g->count) >> 32);
+    return (uint32_t)r <= b->alias_prob[g->first + k] ? k : b->alias_other[g->first + k];
+}
+
+/* Weighted random draw honouring slow start by rejection (slow hosts accepted with p = factor). */
+static uint32_t weighted_draw(const gwlb_balancer *b, const gwlb__bgroup *g, gwlb_rng *rng,
+                              uint64_t now)
+{
+    for (int t = 0;; t++) {
+        uint32_t k = alias_draw(b, g, gwlb_rng_next(rng));
+        if (b->cfg.slow_start_window_ns == 0 || t >= 16)
+            return k;
+        double sf = slow_factor(b, slot_of(b, b->members[g->first + k].slot), now);
+        if (sf >= 1.0 || (double)(gwlb_rng_next(rng) >> 11) * 0x1p-53 < sf)
+            return k;
+    }
+}
+
+/* Is member a a better least-request choice than member c? (strictly) */
+static int lr_better(const gwlb_balancer *b, const gwlb__bmember *a, const gwlb__bmember *c,
+                     uint64_t now)
+{
+    uint64_t aa = gwlb__ld32(&slot_of(b, a->slot)->in_flight);
+    uint64_t ac = gwlb__ld32(&slot_of(b, c->slot)->in_flight);
+    if (b->cfg.slow_start_window_ns == 0 && b->bias_mode != 2) {
+        if (b->bias_mode == 0)
+            return a->weight > c->weight;
+        return (uint64_t)a->weight * (ac + 1) > (uint64_t)c->weight * (aa + 1);
+    }
+    double wa = eff_weight(b, a, now), wc = eff_weight(b, c, now);
+    double bias = b->cfg.active_request_bias;
+    if (b->bias_mode == 1)
+        return wa * (double)(ac + 1) > wc * (double)(aa + 1);
+    if (b->bias_mode == 0)
+        return wa > wc;
+    return wa / gwlb__pow((double)(aa + 1), bias) > wc / gwlb__pow((double)(ac + 1), bias);
+}
+
+static int64_t pick_least_request(const gwlb_balancer *b, uint32_t gi, const filter *f,
+                                  uint64_t now, gwlb_rng *rng)
+{
+    const gwlb__bgroup *g = &b->groups[gi];
+    uint32_t c = g->count;
+    const gwlb__bmember *base = &b->members[g->first];
+    if (c == 1)
+        return member_ok(b, base, f, now) ? 0 : -1;
+    int64_t best = -1;
+    if (b->cfg.full_scan) {
+        uint32_t start = (uint32_t)gwlb_rng_below(rng, c);
+        for (uint32_t t = 0; t < c; t++) {
+            uint32_t k = start + t < c ? start + t : start + t - c;
+            if (!member_ok(b, &base[k], f, now))
+                continue;
+            if (best < 0 || lr_better(b, &base[k], &base[best], now))
+                best = k;
+        }
+        return best;
+    }
+    /*
+     * Envoy weights a host by weight / (active + 1)^bias. Lock-free form:
+     * candidates are drawn with probability proportional to weight (uniform
+     * when all weights are equal, which is Envoy's unweighted P2C), and the
+     * one with fewer active requests wins (first drawn on ties, or always
+     * with bias 0). At equal active counts the share is exactly weight/sum,
+     * like Envoy's EDF over weight/(active+1)^bias.
+     */
+    for (uint32_t round = 0; round < 4 && best < 0; round++) {
+        uint32_t active_best = 0, first_k = 0;
+        uint64_t pair = 0;
+        for (uint32_t j = 0; j < b->cfg.choice_count; j++) {
+            uint32_t k;
+            if (g->all_equal && b->cfg.slow_start_window_ns == 0) {
+                /* the first two choices are distinct (one 64-bit draw) */
+                if (j == 0) {
+                    pair = gwlb_rng_next(rng);
+                    k = (uint32_t)(((pair >> 32) * c) >> 32);
+                    first_k = k;
+                } else if (j == 1) {
+                    k = (uint32_t)(((pair & 0xffffffffu) * (c - 1)) >> 32);
+                    if (k >= first_k)
+                        k++;
+                } else {
+                    k = (uint32_t)gwlb_rng_below(rng, c);
+                }
+            } else {
+                k = weighted_draw(b, g, rng, now);
+            }
+            if (!member_ok(b, &base[k], f, now))
+                continue;
+            uint32_t a = gwlb__ld32(&slot_of(b, base[k].slot)->in_flight);
+            if (best < 0 || (b->bias_mode != 0 && a < active_best)) {
+                best = k;
+                active_best = a;
+            }
+        }
+    }
+    if (best < 0)
+        best = scan_from(b, g, (uint32_t)gwlb_rng_below(rng, c), f, now);
+    return best;
+}
+
+/* Peak EWMA cost of a slot as seen at `now` (decayed), in ns. */
+static double ewma_cost_at(const gwlb_balancer *b, const gwlb__bslot *s, uint64_t now)
+{
+    uint64_t stamp = gwlb__ld64(&s->ewma_stamp);
+    if (stamp == 0)
+        return (double)b->cfg.ewma_initial_rtt_ns;
+    uint64_t bits = gwlb__ld64(&s->ewma_cost);
+    double cost;
+    memcpy(&cost, &bits, sizeof cost);
+    uint64_t dt = gwlb__elapsed(now, stamp - 1);
+    if (dt == 0 || cost == 0.0)
+        return cost;
+    return cost * gwlb__exp(-(double)dt / (double)b->cfg.ewma_decay_ns);
+}
+
+static double ewma_load(const gwlb_balancer *b, const gwlb__bmember *m, uint64_t now)
+{
+    const gwlb__bslot *s = slot_of(b, m->slot);
+    double cost = ewma_cost_at(b, s, now);
+    double pending = (double)gwlb__ld32(&s->in_flight);
+    return cost * (pending + 1.0) / eff_weight(b, m, now);
+}
+
+static int64_t pick_peak_ewma(const gwlb_balancer *b, uint32_t gi, const filter *f, uint64_t now,
+                              gwlb_rng *rng)
+{
+    const gwlb__bgroup *g = &b->groups[gi];
+    uint32_t c = g->count;
+    const gwlb__bmember *base = &b->members[g->first];
+    if (c == 1)
+        return member_ok(b, base, f, now) ? 0 : -1;
+    for (uint32_t round = 0; round < 4; round++) {
+        uint64_t r = gwlb_rng_next(rng);
+        uint32_t k1 = (uint32_t)(((r >> 32) * c) >> 32);
+        uint32_t k2 = (uint32_t)(((r & 0xffffffffu) * (c - 1)) >> 32);
+        if (k2 >= k1)
+            k2++;
+        int ok1 = member_ok(b, &base[k1], f, now), ok2 = member_ok(b, &base[k2], f, now);
+        if (ok1 && ok2)
+            return ewma_load(b, &base[k2], now) < ewma_load(b, &base[k1], now) ? k2 : k1;
+        if (ok1)
+            return k1;
+        if (ok2)
+            return k2;
+    }
+    return scan_from(b, g, (uint32_t)gwlb_rng_below(rng, c), f, now);
+}
+
+static int64_t pick_random(const gwlb_balancer *b, uint32_t gi, const filter *f, uint64_t now,
+                           gwlb_rng *rng)
+{
+    const gwlb__bgroup *g = &b->groups[gi];
+    uint32_t k = 0;
+    for (int t = 0; t < 8; t++) {
+        k = weighted_draw(b, g, rng, now);
+        if (member_ok(b, &b->members[g->first + k], f, now))
+            return k;
+    }
+    return scan_from(b, g, k, f, now);
+}
+
+static int64_t pick_random_two(const gwlb_balancer *b, uint32_t gi, const filter *f,
+                               uint64_t now, gwlb_rng *rng)
+{
+    const gwlb__bgroup *g = &b->groups[gi];
+    const gwlb__bmember *base = &b->members[g->first];
+    uint32_t k1 = 0;
+    for (int t = 0; t < 4; t++) {
+        k1 = weighted_draw(b, g, rng, now);
+        uint32_t k2 = weighted_draw(b, g, rng, now);
+        int ok1 = member_ok(b, &base[k1], f, now), ok2 = member_ok(b, &base[k2], f, now);
+        if (ok1 && ok2) {
+            /* fewer in flight per unit of weight wins; ties: first draw */
+            uint64_t a1 = gwlb__ld32(&slot_of(b, base[k1].slot)->in_flight) + 1;
+            uint64_t a2 = gwlb__ld32(&slot_of(b, base[k2].slot)->in_flight) + 1;
+            return a2 * base[k1].weight < a1 * base[k2].weight ? k2 : k1;
+        }
+        if (ok1)
+            return k1;
+        if (ok2)
+            return k2;
+    }
+    return scan_from(b, g, k1, f, now);
+}
+
+static int64_t pick_in_group(const gwlb_balancer *b, uint32_t gi, const filter *f, uint64_t now)
+{
+    gwlb_rng *rng = (gwlb_rng *)(uintptr_t)&b->rng;
+    if (b->groups[gi].count == 0)
+        return -1;
+    switch (b->cfg.algorithm) {
+    case GWLB_BALANCER_ROUND_ROBIN:
+        return pick_rr(b, gi, f, now);
+    case GWLB_BALANCER_WEIGHTED_ROUND_ROBIN:
+        return pick_wrr(b, gi, f, now);
+    case GWLB_BALANCER_NGINX_ROUND_ROBIN:
+        return pick_swrr(b, gi, f, now);
+    case GWLB_BALANCER_LEAST_CONN:
+        return pick_least_conn(b, gi, f, now);
+    case GWLB_BALANCER_LEAST_REQUEST:
+        return pick_least_request(b, gi, f, now, rng);
+    case GWLB_BALANCER_PEAK_EWMA:
+        return pick_peak_ewma(b, gi, f, now, rng);
+    case GWLB_BALANCER_RANDOM:
+        return pick_random(b, gi, f, now, rng);
+    default:
+        return pick_random_two(b, gi, f, now, rng);
+    }
+}
+
+/* Pick in a group and take the host; retries a few times when a concurrent
+ * pick filled the chosen host's max in-flight in between. */
+static int take_in_group(const gwlb_balancer *b, uint32_t gi, int mode, filter *f, uint64_t now,
+                         gwlb_balancer_result *out)
+{
+    filter_mode(f, mode);
+    for (int attempt = 0; attempt < 4; attempt++) {
+        int64_t k = pick_in_group(b, gi, f, now);
+        if (k < 0)
+            return GWLB_ENOHOST;
+        if (gwlb__balancer_take(b, b->members[b->groups[gi].first + (uint32_t)k].host, now, out) ==
+            GWLB_OK)
+            return GWLB_OK;
+    }
+    return GWLB_ENOHOST;
+}
+
+/* ---- Priority loads (Envoy LoadBalancerBase), cached per flags epoch ---------------- */
+
+static void prio_compute(const gwlb_balancer *b, gwlb__bprio *p)
+{
+    uint32_t levels = 0;
+    for (uint32_t l = 0; l < 8; l++)
+        if (b->levels_used & (1u << l))
+            levels = l + 1;
+    uint32_t total[8] = {0}, healthy[8] = {0}, degraded[8] = {0};
+    uint32_t health[8] = {0}, dhealth[8] = {0};
+    uint32_t all_hosts = 0, sum = 0;
+    memset(p, 0, sizeof *p);
+    for (uint32_t l = 0; l < levels; l++) {
+        const gwlb__bgroup *g = &b->groups[l];
+        total[l] = g->count;
+        all_hosts += g->count;
+        for (uint32_t k = 0; k < g->count; k++) {
+            uint32_t fl = gwlb__ld32(&slot_of(b, b->members[g->first + k].slot)->flags);
+            if (fl & GWLB_HOST_INELIGIBLE_MASK)
+                continue;
+            if (fl & GWLB_HOST_DEGRADED)
+                degraded[l]++;
+            else
+                healthy[l]++;
+        }
+        if (total[l] > 0) {
+            uint64_t h = (uint64_t)b->cfg.overprovisioning_factor * healthy[l] / total[l];
+            uint64_t d = (uint64_t)b->cfg.overprovisioning_factor * degraded[l] / total[l];
+            health[l] = h > 100 ? 100 : (uint32_t)h;
+            dhealth[l] = d > 100 ? 100 : (uint32_t)d;
+        }
+        sum += health[l] + dhealth[l];
+    }
+    uint32_t avail = sum > 100 ? 100 : sum;
+    p->available = avail;
+    int all_panic = 1;
+    for (uint32_t l = 0; l < levels; l++) {
+        int panic;
+        if (avail == 0)
+            panic = 1;
+        else if (total[l] == 0)
+            panic = 1;
+        else
+            panic = 100.0 * healthy[l] / total[l] + 100.0 * degraded[l] / total[l] <
+                    (double)b->cfg.panic_threshold;
+        if (panic)
+            p->panic_mask |= 1u << l;
+        else
+            all_panic = 0;
+    }
+    if (b->cfg.panic_threshold == 0) {
+        p->panic_mask = 0;
+        all_panic = 0;
+    }
+    if (avail > 0) {
+        /* healthy first, then degraded; each level min(remaining, avail_l*100/total) */
+        uint32_t remaining = 100;
+        int first_h = -1, first_d = -1;
+        for (uint32_t l = 0; l < levels; l++) {
+            if (first_h < 0 && health[l] > 0)
+                first_h = (int)l;
+            uint32_t v = health[l] * 100 / avail;
+            if (v > remaining)
+                v = remaining;
+            p->healthy_load[l] = (uint8_t)v;
+            remaining -= v;
+        }
+        for (uint32_t l = 0; l < levels; l++) {
+            if (first_d < 0 && dhealth[l] > 0)
+                first_d = (int)l;
+            uint32_t v = dhealth[l] * 100 / avail;
+            if (v > remaining)
+                v = remaining;
+            p->degraded_load[l] = (uint8_t)v;
+            remaining -= v;
+        }
+        if (remaining != 0) {
+            if (first_h >= 0)
+                p->healthy_load[first_h] = (uint8_t)(p->healthy_load[first_h] + remaining);
+            else if (first_d >= 0)
+                p->degraded_load[first_d] = (uint8_t)(p->degraded_load[first_d] + remaining);
+        }
+    }
+    if (all_panic && all_hosts > 0) {
+        uint32_t remaining = 100;
+        int first = -1;
+        for (uint32_t l = 0; l < levels; l++) {
+            uint32_t v = 100 * total[l] / all_hosts;
+            if (first < 0 && total[l] > 0)
+                first = (int)l;
+            p->total_panic_load[l] = (uint8_t)v;
+            remaining -= v;
+        }
+        p->total_panic_load[first] = (uint8_t)(p->total_panic_load[first] + remaining);
+        p->total_panic = 1;
+    }
+    p->simple = !p->total_panic && avail > 0 && p->healthy_load[0] == 100 && !(p->panic_mask & 1u);
+}
+
+/* The cache: words published under a sequence lock (readers never block). */
+#define PRIO_WORDS (sizeof(gwlb__bprio) / sizeof(uint64_t))
+
+static void prio_get(const gwlb_balancer *b, gwlb__bprio *out)
+{
+    gwlb_balancer *mb = (gwlb_balancer *)(uintptr_t)b;
+    uint64_t epoch = atomic_load_explicit(GWLB__A64(&b->state->h.flags_epoch),
+                                          memory_order_acquire) +
+                     1;
+    _Atomic uint64_t *seq = GWLB__A64(&mb->prio_seq);
+    uint64_t s1 = atomic_load_explicit(seq, memory_order_acquire);
+    if ((s1 & 1) == 0) {
+        uint64_t words[PRIO_WORDS];
+        for (size_t i = 0; i < PRIO_WORDS; i++)
+            words[i] = gwlb__ld64((uint64_t *)(void *)&mb->prio + i);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(seq, memory_order_relaxed) == s1 && words[0] == epoch) {
+            memcpy(out, words, sizeof *out);
+            return;
+        }
+    }
+    prio_compute(b, out);
+    out->epoch = epoch;
+    /* publish if nobody else is writing */
+    if ((s1 & 1) == 0 &&
+        atomic_compare_exchange_strong_explicit(seq, &s1, s1 + 1, memory_order_acquire,
+                                                memory_order_relaxed)) {
+        atomic_thread_fence(memory_order_release);
+        uint64_t words[PRIO_WORDS];
+        memcpy(words, out, sizeof words);
+        for (size_t i = 0; i < PRIO_WORDS; i++)
+            gwlb__st64((uint64_t *)(void *)&mb->prio + i, words[i]);
+        atomic_store_explicit(seq, s1 + 2, memory_order_release);
+    }
+}
+
+static uint32_t choose_level(const uint8_t *load, uint32_t r, int *found)
+{
+    uint32_t acc = 0;
+    for (uint32_t l = 0; l < 8; l++) {
+        acc += load[l];
+        if (r < acc) {
+            *found = 1;
+            return l;
+        }
+    }
+    *found = 0;
+    return 0;
+}
+
+static int pick_main(const gwlb_balancer *b, uint64_t now, filter *f, gwlb_balancer_result *out)
+{
+    gwlb__bprio p;
+    prio_get(b, &p);
+    uint32_t tried_group = UINT32_MAX;
+    int tried_mode = -1;
+    if (GWLB__LIKELY(p.simple)) {
+        if (take_in_group(b, 0, MODE_HEALTHY, f, now, out) == GWLB_OK)
+            return GWLB_OK;
+        tried_group = 0;
+        tried_mode = MODE_HEALTHY;
+    } else {
+        gwlb_rng *rng = (gwlb_rng *)(uintptr_t)&b->rng;
+        _Atomic uint64_t *panics = GWLB__A64(&b->state->h.panic_picks);
+        int found = 0;
+        if (p.available == 0 && b->groups[GWLB__GROUP_BACKUP].count > 0) {
+            if (take_in_group(b, GWLB__GROUP_BACKUP, MODE_HEALTHY, f, now, out) == GWLB_OK ||
+                take_in_group(b, GWLB__GROUP_BACKUP, MODE_DEGRADED, f, now, out) == GWLB_OK) {
+                atomic_fetch_add_explicit(GWLB__A64(&b->state->h.backup_picks), 1,
+                                          memory_order_relaxed);
+                return GWLB_OK;
+            }
+        }
+        if (p.total_panic) { /* total panic: level by host count, any host */
+            uint32_t l = choose_level(p.total_panic_load, (uint32_t)gwlb_rng_below(rng, 100),
+                                      &found);
+            if (found && take_in_group(b, l, MODE_ANY, f, now, out) == GWLB_OK) {
+                atomic_fetch_add_explicit(panics, 1, memory_order_relaxed);
+                return GWLB_OK;
+            }
+        } else if (p.available > 0) {
+            uint32_t r = (uint32_t)gwlb_rng_below(rng, 100);
+            int mode = MODE_HEALTHY;
+            uint32_t l = choose_level(p.healthy_load, r, &found);
+            if (!found) {
+                uint32_t acc = 0;
+                for (uint32_t i = 0; i < 8; i++)
+                    acc += p.healthy_load[i];
+                l = choose_level(p.degraded_load, r - acc, &found);
+                mode = MODE_DEGRADED;
+            }
+            if (found) {
+                if (p.panic_mask & (1u << l))
+                    mode = MODE_ANY;
+                if (take_in_group(b, l, mode, f, now, out) == GWLB_OK) {
+                    if (mode == MODE_ANY)
+                        atomic_fetch_add_explicit(panics, 1, memory_order_relaxed);
+                    return GWLB_OK;
+                }
+                tried_group = l;
+                tried_mode = mode;
+            }
+        }
+    }
+    /* fallback: levels in order (healthy, then degraded), then backups */
+    for (uint32_t l = 0; l < 8; l++) {
+        if (!(b->levels_used & (1u << l)))
+            continue;
+        for (int mode = MODE_HEALTHY; mode <= MODE_DEGRADED; mode++) {
+            if (l == tried_group && mode == tried_mode)
+                continue;
+            if (take_in_group(b, l, mode, f, now, out) == GWLB_OK)
+                return GWLB_OK;
+        }
+    }
+    if (b->groups[GWLB__GROUP_BACKUP].count > 0 &&
+        (take_in_group(b, GWLB__GROUP_BACKUP, MODE_HEALTHY, f, now, out) == GWLB_OK ||
+         take_in_group(b, GWLB__GROUP_BACKUP, MODE_DEGRADED, f, now, out) == GWLB_OK)) {
+        atomic_fetch_add_explicit(GWLB__A64(&b->state->h.backup_picks), 1, memory_order_relaxed);
+        return GWLB_OK;
+    }
+    atomic_fetch_add_explicit(GWLB__A64(&b->state->h.no_host), 1, memory_order_relaxed);
+    return GWLB_ENOHOST;
+}
+
+int gwlb_balancer_pick(const gwlb_balancer *bal, uint64_t now, gwlb_balancer_result *out)
+{
+    if (GWLB__UNLIKELY(bal == NULL || out == NULL))
+        return GWLB_EINVAL;
+    filter f = {0, 0, NULL, 0};
+    return pick_main(bal, now, &f, out);
+}
+
+int gwlb_balancer_pick_excluding(const gwlb_balancer *bal, uint64_t now, const uint64_t *tried,
+                                 uint32_t tried_words, gwlb_balancer_result *out)
+{
+    if (bal == NULL || out == NULL || (tried == NULL && tried_words != 0))
+        return GWLB_EINVAL;
+    filter f = {0, 0, tried_words ? tried : NULL, tried_words};
+    return pick_main(bal, now, &f, out);
+}
+
+int gwlb__balancer_nginx_rr(const gwlb_balancer *b, uint64_t now, const uint64_t *tried,
+                            uint32_t tried_words, gwlb_balancer_result *out)
+{
+    filter f = {0, 0, tried_words ? tried : NULL, tried_words};
+    for (uint32_t gi = 0; gi < GWLB__GROUPS; gi++) {
+        if (b->groups[gi].count == 0)
+            continue;
+        filter_mode(&f, MODE_ELIGIBLE);
+        int64_t k = pick_swrr(b, gi, &f, now);
+        if (k >= 0 && gwlb__balancer_take(b, b->members[b->groups[gi].first + (uint32_t)k].host,
+                                          now, out) == GWLB_OK)
+            return GWLB_OK;
+    }
+    return GWLB_ENOHOST;
+}
+
+int gwlb_balancer_acquire_host(const gwlb_balancer *bal, uint32_t host_index, uint64_t now,
+                               gwlb_balancer_result *out)
+{
+    if (bal == NULL || out == NULL)
+        return GWLB_EINVAL;
+    if (host_index >= bal->n)
+        return GWLB_ENOENT;
+    if (!gwlb__balancer_usable(bal, host_index, now))
+        return GWLB_ENOHOST;
+    return gwlb__balancer_take(bal, host_index, now, out);
+}
+
+/* ---- Release -------------------------------------------------------------------- */
+
+static void ewma_observe(const gwlb_balancer *b, gwlb__bslot *s, uint64_t rtt_ns, uint64_t now)
+{
+    double rtt = (double)rtt_ns;
+    uint64_t stamp = gwlb__ld64(&s->ewma_stamp);
+    _Atomic uint64_t *cp = GWLB__A64(&s->ewma_cost);
+    uint64_t old_bits = atomic_load_explicit(cp, memory_order_relaxed);
+    double w = 0.0;
+    if (stamp != 0) {
+        uint64_t dt = gwlb__elapsed(now, stamp - 1);
+        w = dt == 0 ? 1.0 : gwlb__exp(-(double)dt / (double)b->cfg.ewma_decay_ns);
+    }
+    for (;;) {
+        double cost;
+        memcpy(&cost, &old_bits, sizeof cost);
+        double next = (stamp == 0 || rtt > cost) ? rtt : cost * w + rtt * (1.0 - w);
+        uint64_t nb;
+        memcpy(&nb, &next, sizeof nb);
+        if (atomic_compare_exchange_weak_explicit(cp, &old_bits, nb, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            break;
+    }
+    gwlb__st64(&s->ewma_stamp, (now >= UINT64_MAX - 1 ? UINT64_MAX - 2 : now) + 1);
+}
+
+int gwlb_balancer_release(const gwlb_balancer *bal, gwlb_balancer_result *pick, int outcome,
+                          int64_t latency_ns, uint64_t now)
+{
+    if (GWLB__UNLIKELY(bal == NULL || pick == NULL))
+        return GWLB_EINVAL;
+    if (GWLB__UNLIKELY(outcome < GWLB_BALANCER_SUCCESS ||
+                       outcome > GWLB_BALANCER_LOCAL_ORIGIN_FAILURE))
+        return GWLB_EINVAL;
+    if (GWLB__UNLIKELY(latency_ns < 0 && latency_ns != GWLB_BALANCER_NO_LATENCY))
+        return GWLB_ERANGE;
+    if (GWLB__UNLIKELY(pick->token == 1))
+        return GWLB_ESTATE;
+    gwlb_balancer_state *st = bal->state;
+    if (GWLB__UNLIKELY(pick->slot >= st->h.capacity || pick->token != pick_token(st, pick->slot)))
+        return GWLB_EUNKNOWN;
+    gwlb__bslot *s = &st->slots[pick->slot];
+    _Atomic uint32_t *inf = GWLB__A32(&s->in_flight);
+    uint32_t cur = atomic_load_explicit(inf, memory_order_relaxed);
+    do {
+        if (GWLB__UNLIKELY(cur == 0))
+            return GWLB_ESTATE;
+    } while (!atomic_compare_exchange_weak_explicit(inf, &cur, cur - 1, memory_order_release,
+                                                    memory_order_relaxed));
+    if (gwlb__ld32(&s->single)) {
+        if (gwlb__ld32(&s->fails))
+            gwlb__st32(&s->fails, 0);
+    } else if (outcome != GWLB_BALANCER_SUCCESS) {
+        atomic_fetch_add_explicit(GWLB__A32(&s->fails), 1, memory_order_relaxed);
+        gwlb__st64(&s->accessed, now);
+        gwlb__st64(&s->checked, now);
+        uint32_t mf = gwlb__ld32(&s->max_fails);
+        if (mf) {
+            int32_t dec = (int32_t)(gwlb__ld32(&s->weight) / mf);
+            _Atomic int32_t *ew = GWLB__AI32(&s->effective_weight);
+            int32_t e = atomic_load_explicit(ew, memory_order_relaxed);
+            int32_t ne;
+            do {
+                ne = e - dec;
+                if (ne < 0)
+                    ne = 0;
+            } while (!atomic_compare_exchange_weak_explicit(ew, &e, ne, memory_order_relaxed,
+                                                            memory_order_relaxed));
+        }
+    } else if (GWLB__UNLIKELY(gwlb__ld32(&s->fails) != 0)) {
+        /* nginx: mark peer live if check passed */
+        if (gwlb__ld64(&s->accessed) < gwlb__ld64(&s->checked))
+            gwlb__st32(&s->fails, 0);
+    }
+    atomic_fetch_add_explicit(GWLB__A64(&s->requests), 1, memory_order_relaxed);
+    if (outcome != GWLB_BALANCER_SUCCESS)
+        atomic_fetch_add_explicit(GWLB__A64(&s->failures), 1, memory_order_relaxed);
+    if (latency_ns != GWLB_BALANCER_NO_LATENCY && bal->cfg.algorithm == GWLB_BALANCER_PEAK_EWMA)
+        ewma_observe(bal, s, (uint64_t)latency_ns, now);
+    pick->token = 1;
+    return GWLB_OK;
+}
+
+/* ---- Flags, stats ------------------------------------------------------------------ */
+
+int gwlb_balancer_host_flags_update(const gwlb_balancer *bal, uint32_t host_index,
+                                    uint32_t set_mask, uint32_t clear_mask)
+{
+    if (bal == NULL || ((set_mask | clear_mask) & ~ALL_FLAGS) || (set_mask & clear_mask))
+        return GWLB_EINVAL;
+    if (host_index >= bal->n)
+        return GWLB_ENOENT;
+    gwlb__bslot *s = gwlb__balancer_slotp(bal, host_index);
+    _Atomic uint32_t *fp = GWLB__A32(&s->flags);
+    uint32_t old = atomic_load_explicit(fp, memory_order_relaxed), nf;
+    do {
+        nf = (old | set_mask) & ~clear_mask;
+        if (nf == old)
+            return GWLB_OK;
+    } while (!atomic_compare_exchange_weak_explicit(fp, &old, nf, memory_order_acq_rel,
+                                                    memory_order_relaxed));
+    if ((old & GWLB_HOST_INELIGIBLE_MASK) && !(nf & GWLB_HOST_INELIGIBLE_MASK))
+        gwlb__st64(&s->slow_start, GWLB__SS_PENDING);
+    atomic_fetch_add_explicit(GWLB__A64(&bal->state->h.flags_epoch), 1, memory_order_acq_rel);
+    return GWLB_OK;
+}
+
+int gwlb_balancer_host_flags(const gwlb_balancer *bal, uint32_t host_index, uint32_t *flags)
+{
+    if (bal == NULL || flags == NULL)
+        return GWLB_EINVAL;
+    if (host_index >= bal->n)
+        return GWLB_ENOENT;
+    *flags = atomic_load_explicit(GWLB__A32(&gwlb__balancer_slotp(bal, host_index)->flags),
+                                  memory_order_acquire);
+    return GWLB_OK;
+}
+
+int gwlb_balancer_host_slow_start(const gwlb_balancer *bal, uint32_t host_index, uint64_t now)
+{
+    if (bal == NULL)
+        return GWLB_EINVAL;
+    if (host_index >= bal->n)
+        return GWLB_ENOENT;
+    gwlb__st64(&gwlb__balancer_slotp(bal, host_index)->slow_start,
+               (now >= UINT64_MAX - 2 ? UINT64_MAX - 3 : now) + 1);
+    return GWLB_OK;
+}
+
+int gwlb_balancer_host_stats_get(const gwlb_balancer *bal, uint32_t host_index,
+                                 gwlb_balancer_host_stats *out)
+{
+    if (bal == NULL || out == NULL)
+        return GWLB_EINVAL;
+    if (host_index >= bal->n)
+        return GWLB_ENOENT;
+    const gwlb__bslot *s = gwlb__balancer_slotp(bal, host_index);
+    memset(out, 0, sizeof *out);
+    out->slot = bal->hosts[host_index].slot;
+    out->flags = gwlb__ld32(&s->flags);
+    out->in_flight = gwlb__ld32(&s->in_flight);
+    out->fails = gwlb__ld32(&s->fails);
+    out->current_weight =
+        atomic_load_explicit(GWLB__AI64(&s->current_weight), memory_order_relaxed);
+    out->effective_weight =
+        atomic_load_explicit(GWLB__AI32(&s->effective_weight), memory_order_relaxed);
+    out->weight = gwlb__ld32(&s->weight);
+    uint64_t bits = gwlb__ld64(&s->ewma_cost);
+    memcpy(&out->ewma_cost_ns, &bits, sizeof bits);
+    if (gwlb__ld64(&s->ewma_stamp) == 0)
+        out->ewma_cost_ns = (double)bal->cfg.ewma_initial_rtt_ns;
+    out->requests = gwlb__ld64(&s->requests);
+    out->failures = gwlb__ld64(&s->failures);
+    return GWLB_OK;
+}
+
+int gwlb_balancer_stats_get(const gwlb_balancer *bal, uint64_t now, gwlb_balancer_stats *out)
+{
+    if (bal == NULL || out == NULL)
+        return GWLB_EINVAL;
+    memset(out, 0, sizeof *out);
+    const gwlb__bstate_header *h = &bal->state->h;
+    out->no_host = gwlb__ld64(&h->no_host);
+    out->panic_picks = gwlb__ld64(&h->panic_picks);
+    out->backup_picks = gwlb__ld64(&h->backup_picks);
+    out->slots_used = gwlb__ld64(&h->slots_used);
+    out->hosts = bal->n;
+    for (uint32_t i = 0; i < bal->n; i++)
+        out->eligible += (uint32_t)gwlb__balancer_usable(bal, i, now);
+    return GWLB_OK;
+}

@@ -1,0 +1,1101 @@
+/*
+ * Specification of the balancer: host table, runtime state across rebuilds,
+ * eligibility, and each algorithm with exact expected sequences.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "balancer/balancer_internal.h"
+#include "gwlb.h"
+#include "test_alloc.h"
+
+#define SEC GWLB_NS_PER_SEC
+#define MS GWLB_NS_PER_MS
+
+static char names[64][32];
+
+static void hosts_fill(gwlb_balancer_host *h, const uint32_t *w, int n)
+{
+    for (int i = 0; i < n; i++) {
+        snprintf(names[i], sizeof names[i], "10.0.0.%d:80", i + 1);
+        gwlb_balancer_host_init(&h[i], names[i]);
+        h[i].weight = w ? w[i] : 1;
+        h[i].user_data = (uint64_t)(100 + i);
+    }
+}
+
+static gwlb_balancer_state *new_state(uint32_t cap)
+{
+    gwlb_balancer_state *st = NULL;
+    ck_assert_int_eq(gwlb_balancer_state_new(cap, NULL, &st), GWLB_OK);
+    return st;
+}
+
+static gwlb_balancer *build(gwlb_balancer_state *st, int alg, const gwlb_balancer_host *h, int n)
+{
+    gwlb_balancer_config c;
+    gwlb_balancer_config_init(&c, (gwlb_balancer_algorithm)alg);
+    c.start_mode = GWLB_BALANCER_START_FIXED;
+    c.start = 0;
+    gwlb_balancer *b = NULL;
+    ck_assert_int_eq(gwlb_balancer_build(&c, h, (uint32_t)n, st, 0, &b, NULL), GWLB_OK);
+    return b;
+}
+
+static gwlb_balancer *build_w(gwlb_balancer_state *st, int alg, const uint32_t *w, int n)
+{
+    gwlb_balancer_host h[64];
+    hosts_fill(h, w, n);
+    return build(st, alg, h, n);
+}
+
+/* pick and release at once (success), return the host index */
+static int pick_release(gwlb_balancer *b, uint64_t now)
+{
+    gwlb_balancer_result r;
+    int rc = gwlb_balancer_pick(b, now, &r);
+    if (rc != GWLB_OK)
+        return rc;
+    ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_SUCCESS, 0, now), GWLB_OK);
+    return (int)r.host_index;
+}
+
+static void sequence(gwlb_balancer *b, uint64_t now, char *out, int n)
+{
+    for (int i = 0; i < n; i++)
+        out[i] = (char)('a' + pick_release(b, now));
+    out[n] = '\0';
+}
+
+static gwlb_balancer_host_stats hstats(gwlb_balancer *b, uint32_t i)
+{
+    gwlb_balancer_host_stats s;
+    ck_assert_int_eq(gwlb_balancer_host_stats_get(b, i, &s), GWLB_OK);
+    return s;
+}
+
+/* ---- nginx smooth weighted round robin ----------------------------------- */
+
+START_TEST(test_swrr_matches_nginx_sequence_5_1_1)
+{
+    gwlb_balancer_state *st = new_state(8);
+    uint32_t w[] = {5, 1, 1};
+    gwlb_balancer *b = build_w(st, GWLB_BALANCER_NGINX_ROUND_ROBIN, w, 3);
+    char seq[32];
+    sequence(b, 0, seq, 14);
+    ck_assert_str_eq(seq, "aabacaaaabacaa");
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_swrr_failure_reduces_effective_weight_then_recovers_by_one_per_pick)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer_host h[2];
+    uint32_t w[] = {4, 1};
+    hosts_fill(h, w, 2);
+    h[0].max_fails = 2;
+    gwlb_balancer *b = build(st, GWLB_BALANCER_NGINX_ROUND_ROBIN, h, 2);
+    gwlb_balancer_result r;
+    ck_assert_int_eq(gwlb_balancer_pick(b, 0, &r), GWLB_OK);
+    ck_assert_uint_eq(r.host_index, 0);
+    ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_FAILURE, 0, 0), GWLB_OK);
+    ck_assert_int_eq(hstats(b, 0).effective_weight, 2); /* 4 - 4/2 */
+    ck_assert_uint_eq(hstats(b, 0).fails, 1);
+    ck_assert_int_eq(hstats(b, 0).current_weight, -1);
+    ck_assert_int_eq(pick_release(b, 0), 1);
+    ck_assert_int_eq(hstats(b, 0).effective_weight, 3);
+    ck_assert_int_eq(pick_release(b, 0), 0);
+    ck_assert_int_eq(hstats(b, 0).effective_weight, 4);
+    char seq[8];
+    sequence(b, 0, seq, 3);
+    ck_assert_str_eq(seq, "aab");
+    /* fails (1 < max_fails 2) was not reset: the failure's checked == accessed */
+    ck_assert_uint_eq(hstats(b, 0).fails, 1);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_swrr_effective_weight_floors_at_zero)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer_host h[2];
+    uint32_t w[] = {3, 1};
+    hosts_fill(h, w, 2);
+    h[0].max_fails = 1;
+    gwlb_balancer *b = build(st, GWLB_BALANCER_NGINX_ROUND_ROBIN, h, 2);
+    gwlb_balancer_result r;
+    ck_assert_int_eq(gwlb_balancer_pick(b, 0, &r), GWLB_OK);
+    ck_assert_uint_eq(r.host_index, 0);
+    ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_GATEWAY_FAILURE, 0, 0), GWLB_OK);
+    ck_assert_int_eq(hstats(b, 0).effective_weight, 0);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_nginx_failed_host_is_skipped_for_fail_timeout_then_one_trial)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer *b = build_w(st, GWLB_BALANCER_NGINX_ROUND_ROBIN, NULL, 2);
+    gwlb_balancer_result r;
+    ck_assert_int_eq(gwlb_balancer_pick(b, 0, &r), GWLB_OK);
+    ck_assert_uint_eq(r.host_index, 0);
+    ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_LOCAL_ORIGIN_FAILURE, 0, 0),
+                     GWLB_OK);
+    /* max_fails 1, fail_timeout 10 s: host a is out until now - checked > 10 s */
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(pick_release(b, 10 * SEC), 1);
+    /* after 10 s it takes part again; the trial pick refreshes `checked` */
+    int seen_a = 0;
+    for (int i = 0; i < 3 && !seen_a; i++) {
+        ck_assert_int_eq(gwlb_balancer_pick(b, 10 * SEC + 1, &r), GWLB_OK);
+        if (r.host_index == 0) {
+            seen_a = 1;
+            /* while the trial is in flight a is failed again (checked = now) */
+            for (int j = 0; j < 3; j++)
+                ck_assert_int_eq(pick_release(b, 10 * SEC + 2), 1);
+            ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_SUCCESS, 0, 11 * SEC),
+                             GWLB_OK);
+        } else {
+            ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_SUCCESS, 0, 11 * SEC),
+                             GWLB_OK);
+        }
+    }
+    ck_assert(seen_a);
+    ck_assert_uint_eq(hstats(b, 0).fails, 0); /* accessed < checked: marked live */
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_nginx_single_server_is_never_marked_down)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer *b = build_w(st, GWLB_BALANCER_NGINX_ROUND_ROBIN, NULL, 1);
+    for (int i = 0; i < 5; i++) {
+        gwlb_balancer_result r;
+        ck_assert_int_eq(gwlb_balancer_pick(b, 0, &r), GWLB_OK);
+        ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_FAILURE, 0, 0), GWLB_OK);
+    }
+    ck_assert_uint_eq(hstats(b, 0).fails, 0);
+    ck_assert_int_eq(hstats(b, 0).effective_weight, 1);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_swrr_pick_excluding_skips_tried_hosts)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer *b = build_w(st, GWLB_BALANCER_NGINX_ROUND_ROBIN, NULL, 3);
+    uint64_t tried = 1u; /* host 0 */
+    gwlb_balancer_result r;
+    ck_assert_int_eq(gwlb_balancer_pick_excluding(b, 0, &tried, 1, &r), GWLB_OK);
+    ck_assert_uint_eq(r.host_index, 1);
+    tried = 7;
+    ck_assert_int_eq(gwlb_balancer_pick_excluding(b, 0, &tried, 1, &r), GWLB_ENOHOST);
+    ck_assert_int_eq(gwlb_balancer_pick_excluding(b, 0, NULL, 1, &r), GWLB_EINVAL);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_nginx_rr_fallback_helper_takes_host_like_nginx)
+{
+    gwlb_balancer_state *st = new_state(8);
+    uint32_t w[] = {5, 1, 1};
+    gwlb_balancer *b = build_w(st, GWLB_BALANCER_NGINX_ROUND_ROBIN, w, 3);
+    char seq[8];
+    for (int i = 0; i < 7; i++) {
+        gwlb_balancer_result r;
+        ck_assert_int_eq(gwlb__balancer_nginx_rr(b, 0, NULL, 0, &r), GWLB_OK);
+        seq[i] = (char)('a' + r.host_index);
+        ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_SUCCESS, 0, 0), GWLB_OK);
+    }
+    seq[7] = 0;
+    ck_assert_str_eq(seq, "aabacaa");
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+/* ---- nginx least_conn ----------------------------------------------------- */
+
+START_TEST(test_least_conn_prefers_fewest_and_breaks_ties_with_swrr)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer *b = build_w(st, GWLB_BALANCER_LEAST_CONN, NULL, 2);
+    gwlb_balancer_result r1, r2, r3;
+    ck_assert_int_eq(gwlb_balancer_pick(b, 0, &r1), GWLB_OK);
+    ck_assert_uint_eq(r1.host_index, 0); /* tie: SWRR, first wins */
+    ck_assert_int_eq(gwlb_balancer_pick(b, 0, &r2), GWLB_OK);
+    ck_assert_uint_eq(r2.host_index, 1); /* 0 conns < 1 */
+    ck_assert_int_eq(gwlb_balancer_pick(b, 0, &r3), GWLB_OK);
+    ck_assert_uint_eq(r3.host_index, 1); /* tie again: SWRR (a -1+1=0, b 1+1=2) */
+    ck_assert_int_eq(hstats(b, 0).current_weight, 0);
+    ck_assert_int_eq(hstats(b, 1).current_weight, 0);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_least_conn_compares_conns_per_weight)
+{
+    gwlb_balancer_state *st = new_state(8);
+    uint32_t w[] = {1, 3};
+    gwlb_balancer *b = build_w(st, GWLB_BALANCER_LEAST_CONN, w, 2);
+    gwlb_balancer_result r[4];
+    /* hold: a 1 conn, b 2 conns -> 1*3 > 2*1: b is less loaded */
+    ck_assert_int_eq(gwlb_balancer_acquire_host(b, 0, 0, &r[0]), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_acquire_host(b, 1, 0, &r[1]), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_acquire_host(b, 1, 0, &r[2]), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_pick(b, 0, &r[3]), GWLB_OK);
+    ck_assert_uint_eq(r[3].host_index, 1);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(gwlb_balancer_release(b, &r[i], GWLB_BALANCER_SUCCESS, 0, 0), GWLB_OK);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+/* ---- Round robin / weighted round robin ---------------------------------- */
+
+START_TEST(test_round_robin_cycles_in_order_from_fixed_start)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer *b = build_w(st, GWLB_BALANCER_ROUND_ROBIN, NULL, 3);
+    char seq[16];
+    sequence(b, 0, seq, 7);
+    ck_assert_str_eq(seq, "abcabca");
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_round_robin_start_offsets_differ_by_seed)
+{
+    gwlb_balancer_host h[10];
+    hosts_fill(h, NULL, 10);
+    int firsts[4];
+    for (int s = 0; s < 4; s++) {
+        gwlb_balancer_state *st = new_state(16);
+        gwlb_balancer_config c;
+        gwlb_balancer_config_init(&c, GWLB_BALANCER_ROUND_ROBIN);
+        c.seed = (uint64_t)s * 7919;
+        gwlb_balancer *b = NULL;
+        ck_assert_int_eq(gwlb_balancer_build(&c, h, 10, st, 0, &b, NULL), GWLB_OK);
+        firsts[s] = pick_release(b, 0);
+        gwlb_balancer_free(b);
+        gwlb_balancer_state_free(st);
+    }
+    ck_assert(firsts[0] != firsts[1] || firsts[1] != firsts[2] || firsts[2] != firsts[3]);
+}
+END_TEST
+
+START_TEST(test_weighted_round_robin_counts_follow_weights_per_cycle)
+{
+    gwlb_balancer_state *st = new_state(8);
+    uint32_t w[] = {4, 2, 1, 1};
+    gwlb_balancer *b = build_w(st, GWLB_BALANCER_WEIGHTED_ROUND_ROBIN, w, 4);
+    int cnt[4] = {0};
+    for (int i = 0; i < 80000; i++)
+        cnt[pick_release(b, 0)]++;
+    /* exact shares 1/2, 1/4, 1/8, 1/8 within 0.5% */
+    ck_assert_int_le(abs(cnt[0] - 40000), 400);
+    ck_assert_int_le(abs(cnt[1] - 20000), 200);
+    ck_assert_int_le(abs(cnt[2] - 10000), 100);
+    ck_assert_int_le(abs(cnt[3] - 10000), 100);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_weighted_round_robin_with_equal_weights_is_round_robin)
+{
+    gwlb_balancer_state *st = new_state(8);
+    uint32_t w[] = {3, 3, 3};
+    gwlb_balancer *b = build_w(st, GWLB_BALANCER_WEIGHTED_ROUND_ROBIN, w, 3);
+    char seq[16];
+    sequence(b, 0, seq, 6);
+    ck_assert_str_eq(seq, "abcabc");
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+/* ---- Least request (P2C) ------------------------------------------------------ */
+
+START_TEST(test_p2c_two_hosts_picks_the_one_with_fewer_in_flight)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer *b = build_w(st, GWLB_BALANCER_LEAST_REQUEST, NULL, 2);
+    gwlb_balancer_result held, r;
+    ck_assert_int_eq(gwlb_balancer_acquire_host(b, 0, 0, &held), GWLB_OK);
+    for (int i = 0; i < 50; i++) {
+        ck_assert_int_eq(gwlb_balancer_pick(b, 0, &r), GWLB_OK);
+        ck_assert_uint_eq(r.host_index, 1);
+        ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_SUCCESS, 0, 0), GWLB_OK);
+    }
+    ck_assert_int_eq(gwlb_balancer_release(b, &held, GWLB_BALANCER_SUCCESS, 0, 0), GWLB_OK);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_least_request_full_scan_uses_weight_over_active_plus_one)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer_host h[3];
+    uint32_t w[] = {3, 1, 2};
+    hosts_fill(h, w, 3);
+    gwlb_balancer_config c;
+    gwlb_balancer_config_init(&c, GWLB_BALANCER_LEAST_REQUEST);
+    c.full_scan = 1;
+    gwlb_balancer *b = NULL;
+    ck_assert_int_eq(gwlb_balancer_build(&c, h, 3, st, 0, &b, NULL), GWLB_OK);
+    gwlb_balancer_result held[3], r;
+    /* a: 3/(2+1) = 1, b: 1/(0+1) = 1, c: 2/(0+1) = 2 -> c */
+    ck_assert_int_eq(gwlb_balancer_acquire_host(b, 0, 0, &held[0]), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_acquire_host(b, 0, 0, &held[1]), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_pick(b, 0, &r), GWLB_OK);
+    ck_assert_uint_eq(r.host_index, 2);
+    /* now c: 2/2 = 1, a 1, b 1: all tie; hold c again: c 2/3 -> a or b */
+    ck_assert_int_eq(gwlb_balancer_acquire_host(b, 2, 0, &held[2]), GWLB_OK);
+    gwlb_balancer_result r2;
+    ck_assert_int_eq(gwlb_balancer_pick(b, 0, &r2), GWLB_OK);
+    ck_assert(r2.host_index == 0 || r2.host_index == 1);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+/* ---- Peak EWMA ------------------------------------------------------------------ */
+
+START_TEST(test_peak_ewma_cost_jumps_up_and_decays_exactly)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer *b = build_w(st, GWLB_BALANCER_PEAK_EWMA, NULL, 2);
+    ck_assert_double_eq(hstats(b, 0).ewma_cost_ns, 30.0 * MS); /* Linkerd default */
+    gwlb_balancer_result r;
+    ck_assert_int_eq(gwlb_balancer_acquire_host(b, 0, 0, &r), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_SUCCESS, 100 * MS, 1 * SEC),
+                     GWLB_OK);
+    ck_assert_double_eq(hstats(b, 0).ewma_cost_ns, 100.0 * MS);
+    /* dt = tau * ln 2 -> w = 1/2: cost = 100 ms / 2 + 10 ms / 2 = 55 ms */
+    uint64_t dt = (uint64_t)(10.0 * SEC * 0.69314718055994530942);
+    ck_assert_int_eq(gwlb_balancer_acquire_host(b, 0, 0, &r), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_SUCCESS, 10 * MS, 1 * SEC + dt),
+                     GWLB_OK);
+    ck_assert_double_eq_tol(hstats(b, 0).ewma_cost_ns, 55.0 * MS, 1.0);
+    /* a slower sample replaces the cost at once (peak) */
+    ck_assert_int_eq(gwlb_balancer_acquire_host(b, 0, 0, &r), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_SUCCESS, 200 * MS, 1 * SEC + dt),
+                     GWLB_OK);
+    ck_assert_double_eq(hstats(b, 0).ewma_cost_ns, 200.0 * MS);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_peak_ewma_prefers_the_faster_host)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer *b = build_w(st, GWLB_BALANCER_PEAK_EWMA, NULL, 2);
+    gwlb_balancer_result r;
+    ck_assert_int_eq(gwlb_balancer_acquire_host(b, 0, 0, &r), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_SUCCESS, 500 * MS, SEC), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_acquire_host(b, 1, 0, &r), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_SUCCESS, 5 * MS, SEC), GWLB_OK);
+    for (int i = 0; i < 20; i++)
+        ck_assert_int_eq(pick_release(b, SEC), 1);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_peak_ewma_time_going_backwards_does_not_decay_or_underflow)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer *b = build_w(st, GWLB_BALANCER_PEAK_EWMA, NULL, 2);
+    gwlb_balancer_result r;
+    ck_assert_int_eq(gwlb_balancer_acquire_host(b, 0, 0, &r), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_SUCCESS, 100 * MS, 50 * SEC),
+                     GWLB_OK);
+    /* earlier `now`: elapsed clamps to 0, weight 1: a faster sample changes nothing */
+    ck_assert_int_eq(gwlb_balancer_acquire_host(b, 0, 0, &r), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_SUCCESS, 1 * MS, 10 * SEC),
+                     GWLB_OK);
+    ck_assert_double_eq(hstats(b, 0).ewma_cost_ns, 100.0 * MS);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+/* ---- Slow start -------------------------------------------------------------------- */
+
+START_TEST(test_slow_start_factor_matches_envoy_values)
+{
+    /* w=100, window 60 s, t=15 s: aggression 1 -> 25, aggression 2 -> 50 */
+    ck_assert_double_eq_tol(100 * gwlb_balancer_slow_start_factor(15 * SEC, 60 * SEC, 1.0, 10.0),
+                            25.0, 1e-9);
+    ck_assert_double_eq_tol(100 * gwlb_balancer_slow_start_factor(15 * SEC, 60 * SEC, 2.0, 10.0),
+                            50.0, 1e-9);
+    /* min weight percent floor: t=3 s -> 5% < 10% */
+    ck_assert_double_eq_tol(100 * gwlb_balancer_slow_start_factor(3 * SEC, 60 * SEC, 1.0, 10.0),
+                            10.0, 1e-9);
+    /* elapsed below 1 ms counts as 1 ms */
+    ck_assert_double_eq_tol(gwlb_balancer_slow_start_factor(0, 1000 * MS, 1.0, 0.0), 0.001, 1e-12);
+    ck_assert_double_eq(gwlb_balancer_slow_start_factor(60 * SEC, 60 * SEC, 1.0, 10.0), 1.0);
+    ck_assert_double_eq(gwlb_balancer_slow_start_factor(5, 0, 1.0, 10.0), 1.0);
+}
+END_TEST
+
+START_TEST(test_slow_start_scales_a_new_hosts_share)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer_host h[2];
+    uint32_t w[] = {100, 100};
+    hosts_fill(h, w, 2);
+    gwlb_balancer_config c;
+    gwlb_balancer_config_init(&c, GWLB_BALANCER_WEIGHTED_ROUND_ROBIN);
+    c.slow_start_window_ns = 60 * SEC;
+    gwlb_balancer *b0 = NULL, *b = NULL;
+    ck_assert_int_eq(gwlb_balancer_build(&c, h, 1, st, 0, &b0, NULL), GWLB_OK);
+    /* host b joins at t=100 s; at t=115 s its weight in effect is 25 */
+    ck_assert_int_eq(gwlb_balancer_build(&c, h, 2, st, 100 * SEC, &b, NULL), GWLB_OK);
+    gwlb_balancer_free(b0);
+    int cnt[2] = {0};
+    for (int i = 0; i < 100000; i++)
+        cnt[pick_release(b, 115 * SEC)]++;
+    /* 25 / (100 + 25) = 20% */
+    ck_assert_int_le(abs(cnt[1] - 20000), 500);
+    /* after the window: equal */
+    cnt[0] = cnt[1] = 0;
+    for (int i = 0; i < 10000; i++)
+        cnt[pick_release(b, 161 * SEC)]++;
+    ck_assert_int_le(abs(cnt[1] - 5000), 100);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+/* ---- Host table, rebuilds, state ------------------------------------------------------- */
+
+START_TEST(test_rebuild_keeps_state_of_remaining_hosts_and_releases_removed)
+{
+    gwlb_balancer_state *st = new_state(16);
+    gwlb_balancer_host h[4];
+    hosts_fill(h, NULL, 4);
+    h[1].max_fails = 3;
+    gwlb_balancer *b1 = build(st, GWLB_BALANCER_NGINX_ROUND_ROBIN, h, 3); /* a b c */
+    gwlb_balancer_result ra, rb;
+    ck_assert_int_eq(gwlb_balancer_acquire_host(b1, 0, 0, &ra), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_acquire_host(b1, 1, 0, &rb), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_release(b1, &rb, GWLB_BALANCER_FAILURE, 0, 0), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_acquire_host(b1, 1, 0, &rb), GWLB_OK);
+    uint32_t slot_b = hstats(b1, 1).slot;
+    /* new list: b c d (a removed while a request is in flight) */
+    gwlb_balancer *b2 = build(st, GWLB_BALANCER_NGINX_ROUND_ROBIN, h + 1, 3);
+    gwlb_balancer_free(b1);
+    ck_assert_uint_eq(gwlb_balancer_host_count(b2), 3);
+    ck_assert_uint_eq(hstats(b2, 0).slot, slot_b);
+    ck_assert_uint_eq(hstats(b2, 0).fails, 1);
+    ck_assert_uint_eq(hstats(b2, 0).in_flight, 1);
+    ck_assert_uint_eq(hstats(b2, 2).in_flight, 0);
+    uint32_t idx;
+    ck_assert_int_eq(gwlb_balancer_find_host(b2, "10.0.0.2:80", 0, &idx), GWLB_OK);
+    ck_assert_uint_eq(idx, 0);
+    ck_assert_int_eq(gwlb_balancer_find_host(b2, "10.0.0.1:80", 0, &idx), GWLB_ENOENT);
+    /* the removed host's request still releases cleanly */
+    ck_assert_int_eq(gwlb_balancer_release(b2, &ra, GWLB_BALANCER_SUCCESS, 0, 0), GWLB_OK);
+    ck_assert_uint_eq(st->slots[ra.slot].in_flight, 0);
+    ck_assert_int_eq(gwlb_balancer_release(b2, &rb, GWLB_BALANCER_SUCCESS, 0, 0), GWLB_OK);
+    ck_assert_uint_eq(hstats(b2, 0).in_flight, 0);
+    gwlb_balancer_free(b2);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_rebuild_with_changed_weight_resets_effective_weight)
+{
+    gwlb_balancer_state *st = new_state(8);
+    uint32_t w1[] = {1, 1}, w2[] = {3, 1};
+    gwlb_balancer *b1 = build_w(st, GWLB_BALANCER_NGINX_ROUND_ROBIN, w1, 2);
+    ck_assert_int_eq(pick_release(b1, 0), 0);
+    gwlb_balancer *b2 = build_w(st, GWLB_BALANCER_NGINX_ROUND_ROBIN, w2, 2);
+    gwlb_balancer_free(b1);
+    ck_assert_int_eq(hstats(b2, 0).effective_weight, 3);
+    ck_assert_uint_eq(hstats(b2, 0).weight, 3);
+    ck_assert_int_eq(hstats(b2, 0).current_weight, -1); /* kept */
+    gwlb_balancer_free(b2);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_state_slots_are_reused_after_hosts_leave)
+{
+    gwlb_balancer_state *st = new_state(4);
+    gwlb_balancer_host h[8];
+    hosts_fill(h, NULL, 8);
+    gwlb_balancer *b = build(st, GWLB_BALANCER_ROUND_ROBIN, h, 4);
+    gwlb_balancer_free(b);
+    /* four other identities: every slot is dormant and gets reclaimed */
+    b = build(st, GWLB_BALANCER_ROUND_ROBIN, h + 4, 4);
+    gwlb_balancer_stats s;
+    ck_assert_int_eq(gwlb_balancer_stats_get(b, 0, &s), GWLB_OK);
+    ck_assert_uint_eq(s.hosts, 4);
+    ck_assert_uint_eq(s.eligible, 4);
+    /* the table is full of referenced slots now: another identity does not fit */
+    gwlb_balancer *b2 = NULL;
+    gwlb_balancer_config c;
+    gwlb_balancer_config_init(&c, GWLB_BALANCER_ROUND_ROBIN);
+    gwlb_error_detail d;
+    ck_assert_int_eq(gwlb_balancer_build(&c, h, 1, st, 0, &b2, &d), GWLB_EFULL);
+    ck_assert_int_eq(d.item, 0);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_state_attach_validates_region)
+{
+    size_t sz = gwlb_balancer_state_size(10);
+    ck_assert_uint_eq(sz, sizeof(gwlb__bstate_header) + 10 * sizeof(gwlb__bslot));
+    ck_assert_uint_eq(gwlb_balancer_state_size(0), 0);
+    void *mem = aligned_alloc(64, sz);
+    gwlb_balancer_state *st, *st2;
+    ck_assert_int_eq(gwlb_balancer_state_init(mem, sz - 1, 10, &st), GWLB_ENOSPC);
+    ck_assert_int_eq(gwlb_balancer_state_init((char *)mem + 8, sz, 1, &st), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_balancer_state_init(mem, sz, 0, &st), GWLB_ERANGE);
+    memset(mem, 0, sz);
+    ck_assert_int_eq(gwlb_balancer_state_attach(mem, sz, &st2), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_balancer_state_init(mem, sz, 10, &st), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_state_attach(mem, sz, &st2), GWLB_OK);
+    ck_assert_ptr_eq(st, st2);
+    ck_assert_uint_eq(gwlb_balancer_state_capacity(st2), 10);
+    ck_assert_int_eq(gwlb_balancer_state_attach(mem, sz - 64, &st2), GWLB_ENOSPC);
+    gwlb_balancer_state_free(st); /* not from state_new: no-op */
+    free(mem);
+}
+END_TEST
+
+/* ---- Eligibility: flags, max in-flight, backup, priorities ------------------------------ */
+
+START_TEST(test_flags_make_hosts_ineligible_until_cleared)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer_host h[3];
+    hosts_fill(h, NULL, 3);
+    gwlb_balancer_config c;
+    gwlb_balancer_config_init(&c, GWLB_BALANCER_ROUND_ROBIN);
+    c.panic_threshold = 0; /* no Envoy panic: all ineligible means no host */
+    gwlb_balancer *b = NULL;
+    ck_assert_int_eq(gwlb_balancer_build(&c, h, 3, st, 0, &b, NULL), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_host_flags_update(b, 1, GWLB_HOST_DRAINING, 0), GWLB_OK);
+    uint32_t fl;
+    ck_assert_int_eq(gwlb_balancer_host_flags(b, 1, &fl), GWLB_OK);
+    ck_assert_uint_eq(fl, GWLB_HOST_DRAINING);
+    for (int i = 0; i < 30; i++)
+        ck_assert_int_ne(pick_release(b, 0), 1);
+    ck_assert_int_eq(gwlb_balancer_host_flags_update(b, 0, GWLB_HOST_EJECTED, 0), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_host_flags_update(b, 2, GWLB_HOST_FAILED_ACTIVE, 0), GWLB_OK);
+    gwlb_balancer_result r;
+    ck_assert_int_eq(gwlb_balancer_pick(b, 0, &r), GWLB_ENOHOST);
+    gwlb_balancer_stats s;
+    ck_assert_int_eq(gwlb_balancer_stats_get(b, 0, &s), GWLB_OK);
+    ck_assert_uint_eq(s.no_host, 1);
+    ck_assert_uint_eq(s.eligible, 0);
+    ck_assert_int_eq(gwlb_balancer_host_flags_update(b, 1, 0, GWLB_HOST_DRAINING), GWLB_OK);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(pick_release(b, 0), 1);
+    /* bad masks */
+    ck_assert_int_eq(gwlb_balancer_host_flags_update(b, 1, 1u << 20, 0), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_balancer_host_flags_update(b, 1, 1, 1), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_balancer_host_flags_update(b, 3, 1, 0), GWLB_ENOENT);
+    ck_assert_int_eq(gwlb_balancer_host_flags(b, 3, &fl), GWLB_ENOENT);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_max_inflight_skips_full_hosts_and_reports_no_host)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer_host h[2];
+    hosts_fill(h, NULL, 2);
+    h[0].max_inflight = 1;
+    h[1].max_inflight = 2;
+    for (int alg = 0; alg <= GWLB_BALANCER_RANDOM_TWO_CHOICES; alg++) {
+        gwlb_balancer *b = build(st, alg, h, 2);
+        gwlb_balancer_result r[4];
+        int cnt[2] = {0};
+        for (int i = 0; i < 3; i++) {
+            ck_assert_int_eq(gwlb_balancer_pick(b, 0, &r[i]), GWLB_OK);
+            cnt[r[i].host_index]++;
+        }
+        ck_assert_int_eq(cnt[0], 1);
+        ck_assert_int_eq(cnt[1], 2);
+        ck_assert_int_eq(gwlb_balancer_pick(b, 0, &r[3]), GWLB_ENOHOST);
+        ck_assert_int_eq(gwlb_balancer_acquire_host(b, 0, 0, &r[3]), GWLB_ENOHOST);
+        for (int i = 0; i < 3; i++)
+            ck_assert_int_eq(gwlb_balancer_release(b, &r[i], GWLB_BALANCER_SUCCESS, 0, 0),
+                             GWLB_OK);
+        gwlb_balancer_free(b);
+    }
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_backup_hosts_serve_only_when_all_primaries_are_out)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer_host h[3];
+    hosts_fill(h, NULL, 3);
+    h[2].backup = 1;
+    for (int alg = 0; alg <= GWLB_BALANCER_RANDOM_TWO_CHOICES; alg++) {
+        gwlb_balancer *b = build(st, alg, h, 3);
+        for (int i = 0; i < 20; i++)
+            ck_assert_int_ne(pick_release(b, 0), 2);
+        gwlb_balancer_host_flags_update(b, 0, GWLB_HOST_MAINTENANCE, 0);
+        gwlb_balancer_host_flags_update(b, 1, GWLB_HOST_EJECTED, 0);
+        for (int i = 0; i < 5; i++)
+            ck_assert_int_eq(pick_release(b, 0), 2);
+        gwlb_balancer_host_flags_update(b, 1, 0, GWLB_HOST_EJECTED);
+        for (int i = 0; i < 5; i++)
+            ck_assert_int_eq(pick_release(b, 0), 1);
+        gwlb_balancer_host_flags_update(b, 0, 0, GWLB_HOST_MAINTENANCE);
+        gwlb_balancer_free(b);
+    }
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_nginx_backup_used_when_primaries_failed_by_max_fails)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer_host h[3];
+    hosts_fill(h, NULL, 3);
+    h[2].backup = 1;
+    gwlb_balancer *b = build(st, GWLB_BALANCER_NGINX_ROUND_ROBIN, h, 3);
+    for (int i = 0; i < 2; i++) {
+        gwlb_balancer_result r;
+        ck_assert_int_eq(gwlb_balancer_pick(b, 0, &r), GWLB_OK);
+        ck_assert_uint_eq(r.host_index, (uint32_t)i);
+        ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_FAILURE, 0, 0), GWLB_OK);
+    }
+    ck_assert_int_eq(pick_release(b, SEC), 2);
+    gwlb_balancer_stats s;
+    gwlb_balancer_stats_get(b, SEC, &s);
+    ck_assert_uint_eq(s.backup_picks, 1);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_priority_overprovisioning_spills_30_percent_to_level_1)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer_host h[4];
+    hosts_fill(h, NULL, 4);
+    h[2].priority = 1;
+    h[3].priority = 1;
+    gwlb_balancer *b = build(st, GWLB_BALANCER_ROUND_ROBIN, h, 4);
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_lt(pick_release(b, 0), 2);
+    /* one of two p0 hosts down: p0 health min(100, 140*1/2) = 70 -> loads 70/30 */
+    gwlb_balancer_host_flags_update(b, 0, GWLB_HOST_FAILED_ACTIVE, 0);
+    int cnt[4] = {0};
+    for (int i = 0; i < 100000; i++)
+        cnt[pick_release(b, 0)]++;
+    ck_assert_int_eq(cnt[0], 0);
+    ck_assert_int_le(abs(cnt[1] - 70000), 700);
+    ck_assert_int_le(abs(cnt[2] + cnt[3] - 30000), 700);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_panic_below_threshold_spreads_over_all_hosts_of_the_level)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer *b = build_w(st, GWLB_BALANCER_ROUND_ROBIN, NULL, 3);
+    /* 1 of 3 healthy = 33% < 50%: panic, all three take traffic */
+    gwlb_balancer_host_flags_update(b, 0, GWLB_HOST_FAILED_ACTIVE, 0);
+    gwlb_balancer_host_flags_update(b, 1, GWLB_HOST_EJECTED, 0);
+    int cnt[3] = {0};
+    for (int i = 0; i < 3000; i++)
+        cnt[pick_release(b, 0)]++;
+    ck_assert_int_eq(cnt[0], 1000);
+    ck_assert_int_eq(cnt[1], 1000);
+    ck_assert_int_eq(cnt[2], 1000);
+    gwlb_balancer_stats s;
+    gwlb_balancer_stats_get(b, 0, &s);
+    ck_assert_uint_eq(s.panic_picks, 3000);
+    /* all three out: total panic still serves (Envoy) */
+    gwlb_balancer_host_flags_update(b, 2, GWLB_HOST_MAINTENANCE, 0);
+    ck_assert_int_eq(pick_release(b, 0) >= 0, 1);
+    gwlb_balancer_host_flags_update(b, 2, 0, GWLB_HOST_MAINTENANCE);
+    /* 2 of 3 healthy (66%): no panic */
+    gwlb_balancer_host_flags_update(b, 1, 0, GWLB_HOST_EJECTED);
+    for (int i = 0; i < 30; i++)
+        ck_assert_int_ne(pick_release(b, 0), 0);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_panic_threshold_zero_disables_panic)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer_host h[3];
+    hosts_fill(h, NULL, 3);
+    gwlb_balancer_config c;
+    gwlb_balancer_config_init(&c, GWLB_BALANCER_ROUND_ROBIN);
+    c.panic_threshold = 0;
+    gwlb_balancer *b = NULL;
+    ck_assert_int_eq(gwlb_balancer_build(&c, h, 3, st, 0, &b, NULL), GWLB_OK);
+    gwlb_balancer_host_flags_update(b, 0, GWLB_HOST_FAILED_ACTIVE, 0);
+    gwlb_balancer_host_flags_update(b, 1, GWLB_HOST_FAILED_ACTIVE, 0);
+    for (int i = 0; i < 30; i++)
+        ck_assert_int_eq(pick_release(b, 0), 2);
+    gwlb_balancer_host_flags_update(b, 2, GWLB_HOST_FAILED_ACTIVE, 0);
+    gwlb_balancer_result r;
+    ck_assert_int_eq(gwlb_balancer_pick(b, 0, &r), GWLB_ENOHOST);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_degraded_hosts_take_only_the_remainder)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer *b = build_w(st, GWLB_BALANCER_ROUND_ROBIN, NULL, 4);
+    /* 3 healthy of 4: health min(100, 140*3/4=105) = 100: degraded host unused */
+    gwlb_balancer_host_flags_update(b, 3, GWLB_HOST_DEGRADED, 0);
+    for (int i = 0; i < 100; i++)
+        ck_assert_int_ne(pick_release(b, 0), 3);
+    /* 2 healthy, 2 degraded: health 70, degraded 70 -> 70% healthy, 30% degraded */
+    gwlb_balancer_host_flags_update(b, 2, GWLB_HOST_DEGRADED, 0);
+    int cnt[4] = {0};
+    for (int i = 0; i < 100000; i++)
+        cnt[pick_release(b, 0)]++;
+    ck_assert_int_le(abs(cnt[0] + cnt[1] - 70000), 700);
+    ck_assert_int_le(abs(cnt[2] + cnt[3] - 30000), 700);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_recovered_host_starts_slow_start_at_next_pick)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer_host h[2];
+    uint32_t w[] = {100, 100};
+    hosts_fill(h, w, 2);
+    gwlb_balancer_config c;
+    gwlb_balancer_config_init(&c, GWLB_BALANCER_RANDOM);
+    c.slow_start_window_ns = 60 * SEC;
+    c.slow_start_aggression = 2.0;
+    gwlb_balancer *b = NULL;
+    ck_assert_int_eq(gwlb_balancer_build(&c, h, 2, st, 0, &b, NULL), GWLB_OK);
+    gwlb_balancer_host_flags_update(b, 1, GWLB_HOST_FAILED_ACTIVE, 0);
+    gwlb_balancer_host_flags_update(b, 1, 0, GWLB_HOST_FAILED_ACTIVE);
+    ck_assert_int_eq(pick_release(b, 100 * SEC) >= 0, 1); /* stamps start = 100 s */
+    int cnt[2] = {0};
+    for (int i = 0; i < 100000; i++)
+        cnt[pick_release(b, 115 * SEC)]++;
+    /* weight in effect 50 (aggression 2): 50/150 = 33.3% */
+    ck_assert_int_le(abs(cnt[1] - 33333), 700);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+/* ---- Release errors ---------------------------------------------------------------------- */
+
+START_TEST(test_release_errors_leave_state_unchanged)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer *b = build_w(st, GWLB_BALANCER_PEAK_EWMA, NULL, 2);
+    gwlb_balancer_result r, never;
+    memset(&never, 0, sizeof never);
+    ck_assert_int_eq(gwlb_balancer_pick(b, 0, &r), GWLB_OK);
+    uint32_t i = r.host_index;
+    ck_assert_int_eq(gwlb_balancer_release(b, &never, GWLB_BALANCER_SUCCESS, 0, 0), GWLB_EUNKNOWN);
+    gwlb_balancer_result forged = r;
+    forged.token ^= 0x100;
+    ck_assert_int_eq(gwlb_balancer_release(b, &forged, GWLB_BALANCER_SUCCESS, 0, 0),
+                     GWLB_EUNKNOWN);
+    forged = r;
+    forged.slot = 1000;
+    ck_assert_int_eq(gwlb_balancer_release(b, &forged, GWLB_BALANCER_SUCCESS, 0, 0),
+                     GWLB_EUNKNOWN);
+    ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_SUCCESS, -5, 0), GWLB_ERANGE);
+    ck_assert_int_eq(gwlb_balancer_release(b, &r, 7, 0, 0), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_balancer_release(b, &r, -1, 0, 0), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_balancer_release(NULL, &r, 0, 0, 0), GWLB_EINVAL);
+    ck_assert_uint_eq(hstats(b, i).in_flight, 1);
+    ck_assert_uint_eq(hstats(b, i).requests, 0);
+    ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_SUCCESS, GWLB_BALANCER_NO_LATENCY,
+                                           0),
+                     GWLB_OK);
+    ck_assert_uint_eq(hstats(b, i).in_flight, 0);
+    ck_assert_double_eq(hstats(b, i).ewma_cost_ns, 30.0 * MS); /* no sample taken */
+    ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_SUCCESS, 0, 0), GWLB_ESTATE);
+    ck_assert_uint_eq(hstats(b, i).in_flight, 0);
+    ck_assert_uint_eq(hstats(b, i).requests, 1);
+    /* a copy of a released pick: nothing in flight on the slot any more */
+    gwlb_balancer_result copy;
+    ck_assert_int_eq(gwlb_balancer_pick(b, 0, &r), GWLB_OK);
+    copy = r;
+    ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_SUCCESS, 0, 0), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_release(b, &copy, GWLB_BALANCER_SUCCESS, 0, 0), GWLB_ESTATE);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_null_arguments_are_einval)
+{
+    gwlb_balancer_result r;
+    ck_assert_int_eq(gwlb_balancer_pick(NULL, 0, &r), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_balancer_acquire_host(NULL, 0, 0, &r), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_balancer_host_stats_get(NULL, 0, NULL), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_balancer_stats_get(NULL, 0, NULL), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_balancer_find_host(NULL, "x", 1, NULL), GWLB_EINVAL);
+    ck_assert_uint_eq(gwlb_balancer_host_count(NULL), 0);
+    gwlb_balancer_free(NULL);
+    gwlb_balancer_state_free(NULL);
+    ck_assert_int_eq(gwlb_balancer_state_new(0, NULL, NULL), GWLB_EINVAL);
+}
+END_TEST
+
+/* ---- Bad build input ------------------------------------------------------------------- */
+
+static void expect_build_error(gwlb_balancer_config *c, gwlb_balancer_host *h, uint32_t n,
+                               int code, int32_t item, const char *field)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer *b = (gwlb_balancer *)(uintptr_t)0x1;
+    gwlb_error_detail d;
+    gwlb_error_detail_init(&d);
+    unsigned char before[4096];
+    size_t sz = gwlb_balancer_state_size(8);
+    memcpy(before, st, sz);
+    ck_assert_int_eq(gwlb_balancer_build(c, h, n, st, 0, &b, &d), code);
+    ck_assert_int_eq(d.code, code);
+    ck_assert_int_eq(d.item, item);
+    if (field)
+        ck_assert_str_eq(d.field, field);
+    ck_assert_ptr_eq(b, (gwlb_balancer *)(uintptr_t)0x1); /* untouched */
+    ck_assert_int_eq(memcmp(before, st, sz), 0);            /* state unchanged */
+    gwlb_balancer_state_free(st);
+}
+
+START_TEST(test_bad_host_input_gets_specific_errors)
+{
+    gwlb_balancer_config c;
+    gwlb_balancer_config_init(&c, GWLB_BALANCER_WEIGHTED_ROUND_ROBIN);
+    gwlb_balancer_host h[3];
+    hosts_fill(h, NULL, 3);
+    expect_build_error(&c, h, 0, GWLB_EMPTY, -1, "hosts");
+    h[1].weight = 0;
+    expect_build_error(&c, h, 3, GWLB_EWEIGHT, 1, "weight");
+    h[1].weight = GWLB_BALANCER_WEIGHT_MAX + 1;
+    expect_build_error(&c, h, 3, GWLB_EWEIGHT, 1, "weight");
+    h[1].weight = GWLB_BALANCER_WEIGHT_MAX;
+    h[2].identity = h[0].identity;
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_error_detail d;
+    gwlb_balancer *b;
+    ck_assert_int_eq(gwlb_balancer_build(&c, h, 3, st, 0, &b, &d), GWLB_EEXIST);
+    ck_assert_int_eq(d.item, 2);
+    ck_assert_int_eq(d.other, 0);
+    gwlb_balancer_state_free(st);
+    expect_build_error(&c, h, 3, GWLB_EEXIST, 2, "identity");
+    h[2].identity = "";
+    expect_build_error(&c, h, 3, GWLB_EMPTY, 2, "identity");
+    h[2].identity = NULL;
+    expect_build_error(&c, h, 3, GWLB_EINVAL, 2, "identity");
+    char longid[300];
+    memset(longid, 'x', sizeof longid - 1);
+    longid[sizeof longid - 1] = 0;
+    h[2].identity = longid;
+    expect_build_error(&c, h, 3, GWLB_ETOOLONG, 2, "identity");
+    h[2].identity = "ok:1";
+    h[0].priority = 8;
+    expect_build_error(&c, h, 3, GWLB_ERANGE, 0, "priority");
+    h[0].priority = 0;
+    h[0].backup = 2;
+    expect_build_error(&c, h, 3, GWLB_ERANGE, 0, "backup");
+    h[0].backup = 0;
+    gwlb_balancer_host many[9];
+    hosts_fill(many, NULL, 9);
+    expect_build_error(&c, many, 9, GWLB_EFULL, -1, "hosts"); /* state has 8 slots */
+    expect_build_error(&c, NULL, 3, GWLB_EINVAL, -1, "hosts");
+}
+END_TEST
+
+START_TEST(test_bad_config_gets_specific_errors)
+{
+    gwlb_balancer_host h[2];
+    hosts_fill(h, NULL, 2);
+    gwlb_balancer_config c;
+#define BAD(stmt, code, field)                                        \
+    do {                                                              \
+        gwlb_balancer_config_init(&c, GWLB_BALANCER_LEAST_REQUEST);   \
+        stmt;                                                         \
+        expect_build_error(&c, h, 2, code, -1, field);                \
+    } while (0)
+    BAD(c.algorithm = 99, GWLB_EINVAL, "algorithm");
+    BAD(c.struct_size = 8, GWLB_EINVAL, "struct_size");
+    BAD(c.start_mode = 5, GWLB_EINVAL, "start_mode");
+    BAD(c.choice_count = 1, GWLB_ERANGE, "choice_count");
+    BAD(c.choice_count = 17, GWLB_ERANGE, "choice_count");
+    BAD(c.active_request_bias = NAN, GWLB_ERANGE, "active_request_bias");
+    BAD(c.active_request_bias = -1.0, GWLB_ERANGE, "active_request_bias");
+    BAD(c.ewma_decay_ns = 0, GWLB_ERANGE, "ewma_decay_ns");
+    BAD(c.slow_start_aggression = 0.0, GWLB_ERANGE, "slow_start_aggression");
+    BAD(c.slow_start_aggression = NAN, GWLB_ERANGE, "slow_start_aggression");
+    BAD(c.slow_start_aggression = INFINITY, GWLB_ERANGE, "slow_start_aggression");
+    BAD(c.slow_start_min_weight_percent = 101.0, GWLB_ERANGE, "slow_start_min_weight_percent");
+    BAD(c.slow_start_min_weight_percent = NAN, GWLB_ERANGE, "slow_start_min_weight_percent");
+    BAD(c.overprovisioning_factor = 0, GWLB_ERANGE, "overprovisioning_factor");
+    BAD(c.panic_threshold = 101, GWLB_ERANGE, "panic_threshold");
+    BAD(c.full_scan = 2, GWLB_ERANGE, "full_scan");
+#undef BAD
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer *b;
+    gwlb_balancer_config_init(&c, GWLB_BALANCER_ROUND_ROBIN);
+    ck_assert_int_eq(gwlb_balancer_build(NULL, h, 2, st, 0, &b, NULL), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_balancer_build(&c, h, 2, NULL, 0, &b, NULL), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_balancer_build(&c, h, 2, st, 0, NULL, NULL), GWLB_EINVAL);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+/* ---- Allocation failures --------------------------------------------------------------- */
+
+START_TEST(test_every_allocation_failure_returns_enomem_and_leaks_nothing)
+{
+    gwlb_balancer_host h[6];
+    uint32_t w[] = {1, 2, 3, 4, 5, 6};
+    hosts_fill(h, w, 6);
+    h[5].backup = 1;
+    h[4].priority = 1;
+    for (long n = 1;; n++) {
+        test_alloc ta;
+        test_alloc_init(&ta, n);
+        gwlb_balancer_state *st = NULL;
+        int rc = gwlb_balancer_state_new(16, &ta.allocator, &st);
+        if (rc == GWLB_OK) {
+            gwlb_balancer_config c;
+            gwlb_balancer_config_init(&c, GWLB_BALANCER_RANDOM);
+            c.allocator = &ta.allocator;
+            gwlb_balancer *b = NULL;
+            rc = gwlb_balancer_build(&c, h, 6, st, 0, &b, NULL);
+            if (rc == GWLB_OK) {
+                ck_assert_int_eq(pick_release(b, 0) >= 0, 1);
+                gwlb_balancer_free(b);
+                gwlb_balancer_state_free(st);
+                ck_assert_int_eq(ta.live_blocks, 0);
+                ck_assert_int_eq(ta.size_mismatches, 0);
+                ck_assert_int_gt(n, 3);
+                break;
+            }
+            /* a failed build leaves no reference on any slot */
+            for (uint32_t s = 0; s < 16; s++)
+                ck_assert_uint_eq(st->slots[s].owner & GWLB__OWNER_REFS_MASK, 0);
+            gwlb_balancer_state_free(st);
+        }
+        ck_assert_int_eq(rc, GWLB_ENOMEM);
+        ck_assert_int_eq(ta.live_blocks, 0);
+    }
+}
+END_TEST
+
+/* ---- Math helpers (libm-free) ---------------------------------------------------------- */
+
+START_TEST(test_math_helpers_agree_with_known_values)
+{
+    ck_assert_double_eq_tol(gwlb__exp(1.0), 2.718281828459045, 1e-15);
+    ck_assert_double_eq_tol(gwlb__exp(-0.6931471805599453), 0.5, 1e-16);
+    ck_assert_double_eq_tol(gwlb__exp(-20.0), 2.061153622438558e-09, 1e-23);
+    ck_assert_double_eq(gwlb__exp(0.0), 1.0);
+    ck_assert_double_eq(gwlb__exp(-1000.0), 0.0);
+    ck_assert_double_eq_tol(gwlb__log(10.0), 2.302585092994046, 1e-15);
+    ck_assert_double_eq_tol(gwlb__log(0.25), -1.3862943611198906, 1e-15);
+    ck_assert_double_eq_tol(gwlb__pow(0.25, 0.5), 0.5, 1e-16);
+    ck_assert_double_eq_tol(gwlb__pow(2.0, 10.0), 1024.0, 1e-11);
+    ck_assert_double_eq_tol(gwlb__pow(0.5, 1.0 / 3.0), 0.7937005259840998, 1e-15);
+}
+END_TEST
+
+static Suite *balancer_suite(void)
+{
+    Suite *s = suite_create("balancer");
+    TCase *t = tcase_create("nginx");
+    tcase_add_test(t, test_swrr_matches_nginx_sequence_5_1_1);
+    tcase_add_test(t, test_swrr_failure_reduces_effective_weight_then_recovers_by_one_per_pick);
+    tcase_add_test(t, test_swrr_effective_weight_floors_at_zero);
+    tcase_add_test(t, test_nginx_failed_host_is_skipped_for_fail_timeout_then_one_trial);
+    tcase_add_test(t, test_nginx_single_server_is_never_marked_down);
+    tcase_add_test(t, test_swrr_pick_excluding_skips_tried_hosts);
+    tcase_add_test(t, test_nginx_rr_fallback_helper_takes_host_like_nginx);
+    tcase_add_test(t, test_least_conn_prefers_fewest_and_breaks_ties_with_swrr);
+    tcase_add_test(t, test_least_conn_compares_conns_per_weight);
+    tcase_add_test(t, test_nginx_backup_used_when_primaries_failed_by_max_fails);
+    suite_add_tcase(s, t);
+    t = tcase_create("algorithms");
+    tcase_add_test(t, test_round_robin_cycles_in_order_from_fixed_start);
+    tcase_add_test(t, test_round_robin_start_offsets_differ_by_seed);
+    tcase_add_test(t, test_weighted_round_robin_counts_follow_weights_per_cycle);
+    tcase_add_test(t, test_weighted_round_robin_with_equal_weights_is_round_robin);
+    tcase_add_test(t, test_p2c_two_hosts_picks_the_one_with_fewer_in_flight);
+    tcase_add_test(t, test_least_request_full_scan_uses_weight_over_active_plus_one);
+    tcase_add_test(t, test_peak_ewma_cost_jumps_up_and_decays_exactly);
+    tcase_add_test(t, test_peak_ewma_prefers_the_faster_host);
+    tcase_add_test(t, test_peak_ewma_time_going_backwards_does_not_decay_or_underflow);
+    tcase_add_test(t, test_slow_start_factor_matches_envoy_values);
+    tcase_add_test(t, test_slow_start_scales_a_new_hosts_share);
+    tcase_add_test(t, test_recovered_host_starts_slow_start_at_next_pick);
+    tcase_add_test(t, test_math_helpers_agree_with_known_values);
+    suite_add_tcase(s, t);
+    t = tcase_create("host_table");
+    tcase_add_test(t, test_rebuild_keeps_state_of_remaining_hosts_and_releases_removed);
+    tcase_add_test(t, test_rebuild_with_changed_weight_resets_effective_weight);
+    tcase_add_test(t, test_state_slots_are_reused_after_hosts_leave);
+    tcase_add_test(t, test_state_attach_validates_region);
+    tcase_add_test(t, test_flags_make_hosts_ineligible_until_cleared);
+    tcase_add_test(t, test_max_inflight_skips_full_hosts_and_reports_no_host);
+    tcase_add_test(t, test_backup_hosts_serve_only_when_all_primaries_are_out);
+    tcase_add_test(t, test_priority_overprovisioning_spills_30_percent_to_level_1);
+    tcase_add_test(t, test_panic_below_threshold_spreads_over_all_hosts_of_the_level);
+    tcase_add_test(t, test_panic_threshold_zero_disables_panic);
+    tcase_add_test(t, test_degraded_hosts_take_only_the_remainder);
+    suite_add_tcase(s, t);
+    t = tcase_create("bad_input");
+    tcase_add_test(t, test_release_errors_leave_state_unchanged);
+    tcase_add_test(t, test_null_arguments_are_einval);
+    tcase_add_test(t, test_bad_host_input_gets_specific_errors);
+    tcase_add_test(t, test_bad_config_gets_specific_errors);
+    tcase_add_test(t, test_every_allocation_failure_returns_enomem_and_leaks_nothing);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(balancer_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
