@@ -338,6 +338,44 @@ GWLB_API int gwlb_hash_table_pick_sticky(const gwlb_hash_table *table, const cha
                                          gwlb_hash_usable_fn usable, void *ctx,
                                          uint32_t *host, int *sticky_status);
 
+/* ---- On top of a balancer ----------------------------------------------- */
+
+typedef struct gwlb_balancer gwlb_balancer;
+struct gwlb_balancer_result;
+
+/**
+ * Build a table over the hosts of a balancer (gwlb/balancer.h): table host i
+ * is balancer host i, with its identity and weight (backups and priorities
+ * are not hashing concepts: every host of the balancer is in the table).
+ * Rebuild it whenever the balancer is rebuilt. Errors as
+ * gwlb_hash_table_new(). Thread-safe.
+ */
+GWLB_API int gwlb_hash_table_new_from_balancer(gwlb_hash_table **out,
+                                               const gwlb_hash_config *config,
+                                               const gwlb_balancer *bal,
+                                               const gwlb_allocator *allocator,
+                                               gwlb_error_detail *detail);
+
+/**
+ * gwlb_hash_table_pick() through a balancer built on the same host list:
+ * a host is usable iff the balancer says so at `now` (no ineligible flag,
+ * not nginx-failed, below max in-flight); the chosen host is taken (counted
+ * in flight) and *out filled as by gwlb_balancer_pick(), to be released
+ * with gwlb_balancer_release(). For the nginx algorithms, where nginx falls
+ * back to round robin (20 tries, one host, or an empty key) this does too:
+ * the balancer's nginx smooth weighted round robin over hosts the attempt
+ * has not tried, as ngx_http_upstream_get_round_robin_peer. nginx
+ * `hash ... consistent` also lets the chosen host's effective weight
+ * recover by one, as nginx's per-server SWRR step does.
+ * Errors: as gwlb_hash_table_pick(); GWLB_ECONFLICT when the table's host
+ * count differs from the balancer's; GWLB_ENOHOST when nothing is usable.
+ * Thread-safe (attempt: exclusive).
+ */
+GWLB_API int gwlb_hash_balancer_pick(const gwlb_hash_table *table, const gwlb_balancer *bal,
+                                     uint64_t now, const void *key, size_t key_len,
+                                     gwlb_hash_attempt *attempt,
+                                     struct gwlb_balancer_result *out);
+
 /* ---- Key to bucket ------------------------------------------------------ */
 
 /**

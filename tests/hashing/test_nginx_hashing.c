@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gwlb/balancer.h"
 #include "gwlb/hashing.h"
 
 #define NGINX "/usr/sbin/nginx"
@@ -74,6 +75,18 @@ static const upstream_def upstreams[] = {
       {18206, 1, 0}, {18207, 2, 0}, {18208, 1, 0}, {18209, 4, 0}, {18210, 1, 0},
       {18211, 1, 0}, {18212, 1, 0}, {18213, 2, 1}, {18214, 1, 0}, {18215, 1, 0},
       {18216, 5, 0}, {18217, 1, 0}, {18218, 1, 0}, {18219, 2, 0}, {18220, 1, 0}}},
+    /* Mostly down: ~3% of keys miss 21 times and nginx falls back to its
+     * smooth weighted round robin over the two live servers (weights 1, 2),
+     * whose state carries across requests. */
+    {"hash_mostly_down", "hash $arg_k;", GWLB_HASH_NGINX_HASH, 10,
+     {{18201, 2, 1}, {18202, 1, 0}, {18203, 2, 1}, {18204, 2, 1}, {18205, 2, 1},
+      {18206, 2, 0}, {18207, 2, 1}, {18208, 2, 1}, {18209, 2, 1}, {18210, 2, 1}}},
+    {"chash_mostly_down", "hash $arg_k consistent;", GWLB_HASH_NGINX_CONSISTENT, 10,
+     {{18201, 2, 1}, {18202, 1, 0}, {18203, 2, 1}, {18204, 2, 1}, {18205, 2, 1},
+      {18206, 2, 0}, {18207, 2, 1}, {18208, 2, 1}, {18209, 2, 1}, {18210, 2, 1}}},
+    {"ip_mostly_down", "ip_hash;", GWLB_HASH_NGINX_IP, 10,
+     {{18201, 2, 1}, {18202, 1, 0}, {18203, 2, 1}, {18204, 2, 1}, {18205, 2, 1},
+      {18206, 2, 0}, {18207, 2, 1}, {18208, 2, 1}, {18209, 2, 1}, {18210, 2, 1}}},
 };
 #define UPSTREAMS ((int)(sizeof upstreams / sizeof upstreams[0]))
 
@@ -331,6 +344,81 @@ static int compare_sources(const upstream_def *u, int nsources)
     return mismatches;
 }
 
+/* The full chain through the balancer: eligibility from host flags (nginx
+ * `down` = maintenance), the host taken and released, and nginx's round
+ * robin fallback from the balancer's smooth WRR, state carried over. */
+static int compare_through_balancer(const upstream_def *u, int n, int by_source,
+                                    int *fallbacks)
+{
+    gwlb_balancer_state *state = NULL;
+    ck_assert_int_eq(gwlb_balancer_state_new(64, NULL, &state), GWLB_OK);
+    gwlb_balancer_config bc;
+    gwlb_balancer_config_init(&bc, GWLB_BALANCER_NGINX_ROUND_ROBIN);
+    gwlb_balancer_host bh[24];
+    for (int i = 0; i < u->count; i++) {
+        snprintf(identities[i], sizeof identities[i], "127.0.0.1:%d", u->servers[i].port);
+        gwlb_balancer_host_init(&bh[i], identities[i]);
+        bh[i].weight = u->servers[i].weight;
+    }
+    gwlb_balancer *bal = NULL;
+    ck_assert_int_eq(gwlb_balancer_build(&bc, bh, (uint32_t)u->count, state, 0, &bal, NULL),
+                     GWLB_OK);
+    for (int i = 0; i < u->count; i++)
+        if (u->servers[i].down)
+            ck_assert_int_eq(
+                gwlb_balancer_host_flags_update(bal, (uint32_t)i, GWLB_HOST_MAINTENANCE, 0),
+                GWLB_OK);
+    gwlb_hash_config hc;
+    gwlb_hash_config_init(&hc, u->algorithm);
+    gwlb_hash_table *t = NULL;
+    ck_assert_int_eq(gwlb_hash_table_new_from_balancer(&t, &hc, bal, NULL, NULL), GWLB_OK);
+
+    int mismatches = 0;
+    *fallbacks = 0;
+    uint64_t now = 1000 * GWLB_NS_PER_SEC;
+    for (int i = 0; i < n; i++) {
+        char key[128], path[256];
+        uint8_t addr[4];
+        uint32_t src = 0;
+        if (by_source) {
+            uint32_t a = (uint32_t)(i * 37 % 256), b = (uint32_t)(i * 101 % 256);
+            src = (UINT32_C(127) << 24) | a << 16 | b << 8 | 1u;
+            addr[0] = 127;
+            addr[1] = (uint8_t)a;
+            addr[2] = (uint8_t)b;
+            addr[3] = 1;
+            snprintf(path, sizeof path, "/%s", u->name);
+        } else {
+            key_for(i, key, sizeof key);
+            snprintf(path, sizeof path, "/%s?k=%s", u->name, key);
+        }
+        int got = backend_port(src, path);
+        gwlb_hash_attempt at;
+        gwlb_hash_attempt_init(&at, NULL, 0);
+        /* Would the hash alone give up? (count the fallbacks exercised) */
+        uint32_t h;
+        gwlb_hash_attempt probe;
+        gwlb_hash_attempt_init(&probe, NULL, 0);
+        if (gwlb_hash_table_pick(t, by_source ? (const void *)addr : key,
+                                 by_source ? 4 : strlen(key), &probe, usable, (void *)u,
+                                 &h) == GWLB_HASH_USE_ROUND_ROBIN)
+            (*fallbacks)++;
+        gwlb_balancer_result r;
+        ck_assert_int_eq(gwlb_hash_balancer_pick(t, bal, now, by_source ? (const void *)addr : key,
+                                                 by_source ? 4 : strlen(key), &at, &r),
+                         GWLB_OK);
+        int want = u->servers[r.host_index].port;
+        ck_assert_int_eq(gwlb_balancer_release(bal, &r, GWLB_BALANCER_SUCCESS, 1000, now),
+                         GWLB_OK);
+        if (got != want && mismatches++ < 5)
+            fprintf(stderr, "%s #%d: nginx %d, ours %d\n", u->name, i, got, want);
+    }
+    gwlb_hash_table_free(t);
+    gwlb_balancer_free(bal);
+    gwlb_balancer_state_free(state);
+    return mismatches;
+}
+
 static const upstream_def *find_upstream(const char *name)
 {
     for (int u = 0; u < UPSTREAMS; u++)
@@ -406,6 +494,54 @@ START_TEST(test_consistent_twenty_servers_matches_nginx_for_every_key)
 }
 END_TEST
 
+START_TEST(test_hash_round_robin_fallback_after_20_tries_matches_nginx)
+{
+    int fallbacks;
+    ck_assert_int_eq(compare_through_balancer(find_upstream("hash_mostly_down"), KEYS, 0,
+                                              &fallbacks),
+                     0);
+    printf("hash_mostly_down: %d of %d keys fell back to round robin\n", fallbacks, KEYS);
+    ck_assert_int_gt(fallbacks, 5);
+}
+END_TEST
+
+START_TEST(test_consistent_round_robin_fallback_after_20_tries_matches_nginx)
+{
+    int fallbacks;
+    ck_assert_int_eq(compare_through_balancer(find_upstream("chash_mostly_down"), KEYS, 0,
+                                              &fallbacks),
+                     0);
+    printf("chash_mostly_down: %d of %d keys fell back to round robin\n", fallbacks, KEYS);
+    ck_assert_int_gt(fallbacks, 5);
+}
+END_TEST
+
+START_TEST(test_ip_hash_round_robin_fallback_after_20_tries_matches_nginx)
+{
+    int fallbacks;
+    ck_assert_int_eq(compare_through_balancer(find_upstream("ip_mostly_down"), SOURCES, 1,
+                                              &fallbacks),
+                     0);
+    printf("ip_mostly_down: %d of %d sources fell back to round robin\n", fallbacks, SOURCES);
+    ck_assert_int_gt(fallbacks, 0);
+}
+END_TEST
+
+START_TEST(test_through_balancer_matches_nginx_for_weighted_upstreams)
+{
+    int fallbacks;
+    ck_assert_int_eq(compare_through_balancer(find_upstream("chash_weighted"), KEYS, 0,
+                                              &fallbacks),
+                     0);
+    ck_assert_int_eq(compare_through_balancer(find_upstream("hash_weighted"), KEYS, 0,
+                                              &fallbacks),
+                     0);
+    ck_assert_int_eq(compare_through_balancer(find_upstream("ip_weighted"), SOURCES, 1,
+                                              &fallbacks),
+                     0);
+}
+END_TEST
+
 int main(void)
 {
     if (access(NGINX, X_OK) != 0) {
@@ -426,6 +562,10 @@ int main(void)
     tcase_add_test(tc, test_consistent_weights_and_down_server_match_nginx_for_every_key);
     tcase_add_test(tc, test_consistent_retry_after_dead_server_matches_nginx);
     tcase_add_test(tc, test_consistent_twenty_servers_matches_nginx_for_every_key);
+    tcase_add_test(tc, test_through_balancer_matches_nginx_for_weighted_upstreams);
+    tcase_add_test(tc, test_hash_round_robin_fallback_after_20_tries_matches_nginx);
+    tcase_add_test(tc, test_consistent_round_robin_fallback_after_20_tries_matches_nginx);
+    tcase_add_test(tc, test_ip_hash_round_robin_fallback_after_20_tries_matches_nginx);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);
