@@ -22,6 +22,8 @@ panels = root.findall(ns + "g")
 assert len(panels) == 5, len(panels)
 assert len(root.findall(".//" + ns + "polyline")) == 5 * 4
 ' "$dir/chart.svg"
-check "$demo" --duration 10 --algorithms nosuch --svg - >/dev/null 2>&1 && false || true
+# A bad option is refused with exit status 2.
+set +e; "$demo" --duration 10 --algorithms nosuch --svg - >/dev/null 2>&1; rc=$?; set -e
+check [ "$rc" -eq 2 ]
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
