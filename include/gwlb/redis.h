@@ -234,8 +234,10 @@ GWLB_API int gwlb_redis_parse(const uint8_t *buf, size_t len, gwlb_redis_value *
  *   GWLB_REDIS_GCRA_EVAL (the full text; it also caches the script).
  *
  * Key value: the TAT as decimal ns since the Unix epoch (what redis-cell
- * stores), written with SET ... PX so the key expires exactly when the
- * bucket is full again: idle keys vanish.
+ * stores), written with SET ... PX (TAT - now) + 1 s, so a key vanishes
+ * one second after its bucket is full again (the second absorbs a Redis
+ * clock that runs up to 1 s ahead of the hosts'; an expired TAT and a
+ * missing key decide the same).
  *
  * Time. `now` comes from the host, as everywhere in libgwlb, but for a
  * fleet it must be the SAME clock on every gateway: wall-clock ns since
@@ -258,7 +260,7 @@ GWLB_API int gwlb_redis_parse(const uint8_t *buf, size_t len, gwlb_redis_value *
  */
 
 /** SHA1 of the script text: the EVALSHA handle (checked against SCRIPT LOAD by a test). */
-#define GWLB_REDIS_GCRA_SHA1 "ac818969365e60c451460588327eff9d16fed47f"
+#define GWLB_REDIS_GCRA_SHA1 "2070e8c28ce8849186068994285cb263d5b765e8"
 
 /** The script text (static); *len gets its length when len is not NULL. Thread-safe. */
 GWLB_API const char *gwlb_redis_gcra_script(size_t *len);

@@ -12,9 +12,11 @@
  * into a string. Integer divisions are corrected after the floating divide,
  * so every result is the exact integer the C code computes.
  *
- * The key lives exactly as long as it matters: SET ... PX (new TAT - now),
- * rounded up to a millisecond. When it expires the bucket is full again,
- * which is what an old TAT means to the local limiter too.
+ * The key lives as long as it matters: SET ... PX (new TAT - now, rounded
+ * up to a millisecond) + 1 s. Once now passes the TAT, a stored TAT and a
+ * missing key mean the same thing (a full bucket), so the extra second
+ * changes no decision; it keeps a key from expiring early when Redis's own
+ * clock (which runs the TTL) is ahead of the hosts' clock by up to 1 s.
  */
 #include <string.h>
 
@@ -68,7 +70,7 @@ static const char gcra_script[] =
 "    local s, n = now_s + (reset - frac) / 1e9, now_n + frac\n"
 "    if n >= 1e9 then s, n = s + 1, n - 1e9 end\n"
 "    if s > 0 then tat = string.format('%d%09d', s, n) else tat = string.format('%d', n) end\n"
-"    redis.call('SET', KEYS[1], tat, 'PX', idiv(reset + 999999, 1e6))\n"
+"    redis.call('SET', KEYS[1], tat, 'PX', idiv(reset + 999999, 1e6) + 1000)\n"
 "  end\n"
 "end\n"
 "local remaining = 0\n"
