@@ -233,7 +233,13 @@ int gwlb_health_create(const gwlb_health_config *cfg, uint32_t n_hosts, uint64_t
         }
         base = (uint8_t *)(((uintptr_t)h->own_raw + 63) & ~(uintptr_t)63);
     }
+    h->pass_rate = gwlb__calloc(&a, n_hosts, sizeof *h->pass_rate);
+    h->pass_total = gwlb__calloc(&a, n_hosts, sizeof *h->pass_total);
     h->sh = (gwlb__health_shared *)(void *)base;
+    if (h->pass_rate == NULL || h->pass_total == NULL) {
+        gwlb_health_free(h);
+        return gwlb__detail(detail, GWLB_ENOMEM, -1, -1, -1, NULL, NULL);
+    }
     h->hosts = (gwlb__health_host *)(void *)(base + round64(sizeof(gwlb__health_shared)));
     h->slots = (gwlb__health_slot *)(void *)(h->hosts + n_hosts);
     if (!(flags & GWLB_HEALTH_ATTACH))
@@ -258,6 +264,10 @@ void gwlb_health_free(gwlb_health *h)
         gwlb__free(&a, h->in_flight, h->n);
     if (h->own_raw != NULL)
         gwlb__free(&a, h->own_raw, h->own_raw_size);
+    if (h->pass_rate != NULL)
+        gwlb__free(&a, h->pass_rate, (size_t)h->n * sizeof *h->pass_rate);
+    if (h->pass_total != NULL)
+        gwlb__free(&a, h->pass_total, (size_t)h->n * sizeof *h->pass_total);
     gwlb__free(&a, h, sizeof *h);
 }
 

@@ -98,8 +98,7 @@ typedef struct gwlb__health_host {
     uint64_t eject_jitter_ns;
     uint64_t next_probe_ns;
     uint64_t last_latency_ns;
-    uint64_t closed_bucket;     /* written by the outlier pass only */
-    uint64_t pad[4];
+    uint64_t pad[5];
 } gwlb__health_host;
 _Static_assert(sizeof(gwlb__health_host) == 128, "host record is two cache lines");
 
@@ -125,6 +124,9 @@ struct gwlb_health {
     size_t own_raw_size;
     gwlb_health_callback cb;
     void *cb_user;
+    /* outlier pass scratch (handle-local; the pass runs under a shared lock) */
+    double *pass_rate;      /* success rate of the closed interval, -1 = not counted */
+    uint64_t *pass_total;   /* requests of the closed interval */
     /* probe scheduler (handle-local) */
     gwlb__probe_entry *heap;
     uint32_t heap_len;

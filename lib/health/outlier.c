@@ -13,8 +13,9 @@
  *
  * Success rates are doubles computed exactly as Envoy does (successes x
  * 100.0 / total), so the published vectors reproduce bit for bit. The pass
- * keeps its per-host scratch (the closed bucket) in the host record and
- * allocates nothing; a shared try-lock makes one pass run at a time.
+ * keeps the closed intervals in two compact scratch arrays of the handle
+ * (allocated at create, so the pass allocates nothing); a shared try-lock
+ * makes one pass run at a time across threads and processes.
  */
 #include "health_internal.h"
 
@@ -79,12 +80,6 @@ static uint64_t ejection_duration(const gwlb_health_config *c, uint32_t backoff)
     return t < c->max_ejection_time_ns ? t : c->max_ejection_time_ns;
 }
 
-static double rate_of(uint64_t bucket)
-{
-    uint64_t total = bucket >> 32, ok = bucket & UINT32_MAX;
-    return (double)ok * 100.0 / (double)total;
-}
-
 int gwlb_health_outlier_run(gwlb_health *h, uint64_t now, gwlb_health_outlier_report *report)
 {
     if (h == NULL)
@@ -98,8 +93,13 @@ int gwlb_health_outlier_run(gwlb_health *h, uint64_t now, gwlb_health_outlier_re
     const gwlb_health_config *c = &h->cfg;
     gwlb_health_outlier_report rep = {.success_rate_mean = -1, .success_rate_threshold = -1};
     const uint32_t n = h->n;
+    const uint64_t sr_vol = c->success_rate_request_volume;
+    const uint64_t fp_vol = c->failure_percentage_request_volume;
+    double *rate = h->pass_rate;
+    uint64_t *total = h->pass_total;
+    double sum = 0;
 
-    /* 1. unejection and interval close */
+    /* 1. unejection, interval close, success rates (Envoy: successes x 100.0 / total) */
     for (uint32_t i = 0; i < n; i++) {
         gwlb__health_host *r = &h->hosts[i];
         uint32_t reasons = atomic_load_explicit(GWLB__A32(&r->reasons), memory_order_acquire);
@@ -120,66 +120,59 @@ int gwlb_health_outlier_run(gwlb_health *h, uint64_t now, gwlb_health_outlier_re
             gwlb__health_unclaim(r);
         }
         uint64_t closed = atomic_exchange_explicit(GWLB__A64(&r->bucket), 0, GWLB__RLX);
-        /* Ejected hosts take no part in detection this pass. */
-        r->closed_bucket = (reasons & GWLB_HOST_EJECTED) ? 0 : closed;
-    }
-
-    /* 2 and 3. detection */
-    const uint64_t sr_vol = c->success_rate_request_volume;
-    const uint64_t fp_vol = c->failure_percentage_request_volume;
-    if (!(n < c->success_rate_minimum_hosts && n < c->failure_percentage_minimum_hosts)) {
-        double sum = 0;
-        for (uint32_t i = 0; i < n; i++) {
-            uint64_t b = h->hosts[i].closed_bucket;
-            uint64_t total = b >> 32;
-            if (total == 0)
-                continue;
-            if (total >= sr_vol) {
-                rep.success_rate_hosts++;
-                sum += rate_of(b);
-            }
-            if (total >= fp_vol)
-                rep.failure_percentage_hosts++;
-        }
-        if (rep.success_rate_hosts > 0 && rep.success_rate_hosts >= c->success_rate_minimum_hosts) {
-            double mean = sum / rep.success_rate_hosts;
-            double var = 0;
-            for (uint32_t i = 0; i < n; i++) {
-                uint64_t b = h->hosts[i].closed_bucket;
-                if ((b >> 32) != 0 && (b >> 32) >= sr_vol) {
-                    double d = rate_of(b) - mean;
-                    var += d * d;
-                }
-            }
-            var /= rep.success_rate_hosts;
-            double thr = mean - (c->success_rate_stdev_factor / 1000.0) * gwlb__health_sqrt(var);
-            rep.success_rate_mean = mean;
-            rep.success_rate_threshold = thr;
-            for (uint32_t i = 0; i < n; i++) {
-                uint64_t b = h->hosts[i].closed_bucket;
-                if ((b >> 32) != 0 && (b >> 32) >= sr_vol && rate_of(b) < thr)
-                    rep.ejected += (uint32_t)gwlb__health_eject(h, i, GWLB_HEALTH_CAUSE_SUCCESS_RATE,
-                                                                now);
-            }
-        }
-        if (rep.failure_percentage_hosts > 0 &&
-            rep.failure_percentage_hosts >= c->failure_percentage_minimum_hosts) {
-            double thr = c->failure_percentage_threshold;
-            for (uint32_t i = 0; i < n; i++) {
-                uint64_t b = h->hosts[i].closed_bucket;
-                if ((b >> 32) != 0 && (b >> 32) >= fp_vol && 100.0 - rate_of(b) >= thr)
-                    rep.ejected += (uint32_t)gwlb__health_eject(
-                        h, i, GWLB_HEALTH_CAUSE_FAILURE_PERCENTAGE, now);
-            }
-        }
-    }
-
-    /* 4. backoff decay for hosts that stayed in service a full interval */
-    for (uint32_t i = 0; i < n; i++) {
-        gwlb__health_host *r = &h->hosts[i];
-        if (atomic_load_explicit(GWLB__A32(&r->reasons), memory_order_acquire) & GWLB_HOST_EJECTED)
+        uint64_t t = closed >> 32;
+        /* Ejected hosts, and hosts without requests, take no part this pass. */
+        if ((reasons & GWLB_HOST_EJECTED) || t == 0) {
+            total[i] = 0;
+            rate[i] = -1;
             continue;
+        }
+        total[i] = t;
+        rate[i] = (double)(closed & UINT32_MAX) * 100.0 / (double)t;
+        if (t >= sr_vol) {
+            rep.success_rate_hosts++;
+            sum += rate[i];
+        }
+        if (t >= fp_vol)
+            rep.failure_percentage_hosts++;
+    }
+
+    int detect = !(n < c->success_rate_minimum_hosts && n < c->failure_percentage_minimum_hosts);
+    /* 2. success rate: mean - factor/1000 x population stdev */
+    if (detect && rep.success_rate_hosts > 0 &&
+        rep.success_rate_hosts >= c->success_rate_minimum_hosts) {
+        double mean = sum / rep.success_rate_hosts;
+        double var = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            if (total[i] >= sr_vol && total[i] != 0) {
+                double d = rate[i] - mean;
+                var += d * d;
+            }
+        }
+        var /= rep.success_rate_hosts;
+        double thr = mean - (c->success_rate_stdev_factor / 1000.0) * gwlb__health_sqrt(var);
+        rep.success_rate_mean = mean;
+        rep.success_rate_threshold = thr;
+        for (uint32_t i = 0; i < n; i++) {
+            if (total[i] >= sr_vol && total[i] != 0 && rate[i] < thr)
+                rep.ejected +=
+                    (uint32_t)gwlb__health_eject(h, i, GWLB_HEALTH_CAUSE_SUCCESS_RATE, now);
+        }
+    }
+
+    /* 3. failure percentage, then 4. backoff decay of hosts that stayed in
+     * service a full interval (host by host: its own ejections are decided first) */
+    int fp = detect && rep.failure_percentage_hosts > 0 &&
+             rep.failure_percentage_hosts >= c->failure_percentage_minimum_hosts;
+    const double fp_thr = c->failure_percentage_threshold;
+    for (uint32_t i = 0; i < n; i++) {
+        if (fp && total[i] >= fp_vol && total[i] != 0 && 100.0 - rate[i] >= fp_thr)
+            rep.ejected +=
+                (uint32_t)gwlb__health_eject(h, i, GWLB_HEALTH_CAUSE_FAILURE_PERCENTAGE, now);
+        gwlb__health_host *r = &h->hosts[i];
         if (atomic_load_explicit(GWLB__A32(&r->backoff), GWLB__RLX) == 0)
+            continue;
+        if (atomic_load_explicit(GWLB__A32(&r->reasons), memory_order_acquire) & GWLB_HOST_EJECTED)
             continue;
         uint64_t un = atomic_load_explicit(GWLB__A64(&r->last_unejection_ns), GWLB__RLX);
         if (un == UINT64_MAX || now < un || now - un < c->interval_ns)
