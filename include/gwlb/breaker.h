@@ -170,6 +170,18 @@ typedef void (*gwlb_breaker_callback)(const gwlb_breaker_event *event, void *use
  *   half_open_max_wait_ns  longest time in half-open; after it the breaker
  *                          re-opens (resilience4j maxWaitDurationInHalfOpenState;
  *                          0 = no limit).
+ *   fast_counters          0 (default): every admission and rejection is
+ *                          counted with an atomic add (gobreaker-exact
+ *                          Counts.requests, exact stats). 1: the hot paths
+ *                          drop those two read-modify-writes: admissions are
+ *                          counted when their result arrives (requests and
+ *                          stats.admitted then count calls whose result was
+ *                          recorded or ignored, not calls in flight), and
+ *                          rejections are counted with a plain load/store
+ *                          (exact from one thread, may miss increments when
+ *                          several threads reject at once). Outcome counts
+ *                          stay exact either way. Must be the same for every
+ *                          user of one breaker (it is fixed at init).
  *   on_transition, user_data  optional callback (process-local).
  */
 typedef struct gwlb_breaker_config {
@@ -188,7 +200,7 @@ typedef struct gwlb_breaker_config {
     uint64_t open_wait_ns;
     uint64_t open_wait_max_ns;
     uint32_t open_wait_jitter_percent;
-    uint32_t reserved_;
+    uint32_t fast_counters;
     uint64_t half_open_max_wait_ns;
     gwlb_breaker_callback on_transition;
     void *user_data;
@@ -199,14 +211,14 @@ typedef struct gwlb_breaker_config {
  * accessed atomically. Initialise with gwlb_breaker_init().
  */
 typedef struct gwlb_breaker {
-    /* read on every call */
+    /* read on every call (written only by transitions and init) */
     uint64_t ctl;          /* state | trips | half-open counts | generation */
     uint64_t deadline[2];  /* per generation parity: open -> half-open / half-open max */
     uint64_t rng;          /* gwlb_rng state for jitter */
-    uint64_t last_change_ns;
-    uint64_t last_cause;
-    uint64_t magic;
-    uint64_t reserved0_;
+    uint64_t win_n;        /* window size at init, and its reciprocal */
+    uint64_t win_recip;
+    uint64_t bucket_ns;    /* time-window bucket at init, and its reciprocal */
+    uint64_t bucket_recip;
     /* counters (monotonic) */
     uint64_t admitted;
     uint64_t rejected;
@@ -222,15 +234,22 @@ typedef struct gwlb_breaker {
     uint64_t base_admitted;
     uint64_t base_recorded;
     uint64_t base_failures;
+    uint64_t base_ignored;
     uint64_t trips_total;
-    uint64_t reserved1_[2];
+    uint64_t reserved0_;
+    /* cold */
+    uint64_t last_change_ns;
+    uint64_t last_cause;
+    uint64_t magic;
+    uint64_t mode; /* fast_counters at init */
+    uint64_t reserved1_[4];
     /* sliding window: bitmaps (count) or buckets (time) */
     uint64_t window[64];
 } gwlb_breaker;
 
 /** Counters since the last state change, as gobreaker's Counts. */
 typedef struct gwlb_breaker_counts {
-    uint64_t requests;              /* admitted */
+    uint64_t requests;              /* admitted (see fast_counters) */
     uint64_t total_successes;
     uint64_t total_failures;
     uint64_t consecutive_successes;

@@ -175,9 +175,39 @@ int gwlb_breaker_config_validate(const gwlb_breaker_config *cfg, gwlb_error_deta
     if (cfg->open_wait_jitter_percent > 100)
         return BAD(GWLB_ERANGE, "open_wait_jitter_percent", "open_wait_jitter_percent %u > 100",
                    cfg->open_wait_jitter_percent);
+    if (cfg->fast_counters > 1)
+        return BAD(GWLB_EINVAL, "fast_counters", "fast_counters must be 0 or 1");
     if (cfg->open_wait_max_ns != 0 && cfg->open_wait_max_ns < cfg->open_wait_ns)
         return BAD(GWLB_ECONFLICT, "open_wait_max_ns", "open_wait_max_ns < open_wait_ns");
     return GWLB_OK;
+}
+
+/*
+ * Division by a constant fixed at init, without a divide instruction (tens
+ * of cycles): m = floor((2^64 - 1) / d) underestimates n / d by less than 2,
+ * so at most two corrections make it exact. d == 1 is m == 0.
+ */
+__extension__ typedef unsigned __int128 u128;
+
+static inline uint64_t recip(uint64_t d)
+{
+    return d <= 1 ? 0 : UINT64_MAX / d;
+}
+
+static inline uint64_t div_by(uint64_t n, uint64_t d, uint64_t m, uint64_t *rem)
+{
+    if (m == 0) {
+        *rem = 0;
+        return n;
+    }
+    uint64_t q = (uint64_t)(((u128)n * m) >> 64);
+    uint64_t r = n - q * d;
+    while (r >= d) {
+        q++;
+        r -= d;
+    }
+    *rem = r;
+    return q;
 }
 
 int gwlb_breaker_init(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t seed,
@@ -193,6 +223,15 @@ int gwlb_breaker_init(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t 
     STORE(&b->deadline[1], UINT64_MAX);
     STORE(&b->rng, seed);
     STORE(&b->magic, BREAKER_MAGIC);
+    STORE(&b->mode, cfg->fast_counters ? 1u : 0u);
+    if (cfg->window_kind != GWLB_BREAKER_WINDOW_NONE) {
+        STORE(&b->win_n, cfg->window_size);
+        STORE(&b->win_recip, recip(cfg->window_size));
+    }
+    if (cfg->window_kind == GWLB_BREAKER_WINDOW_TIME) {
+        STORE(&b->bucket_ns, cfg->window_bucket_ns);
+        STORE(&b->bucket_recip, recip(cfg->window_bucket_ns));
+    }
     atomic_store_explicit(A64(&b->ctl), mk_ctl(GWLB_BREAKER_CLOSED, 0, 0, 0, 0, 1),
                           memory_order_release);
     return GWLB_OK;
@@ -226,23 +265,26 @@ static inline void put_bit(uint64_t *w, uint64_t bit, int on)
 static void window_put(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t seq, int fail,
                        int slow, uint64_t now)
 {
-    if (GWLB__UNLIKELY(cfg->window_size == 0)) /* unvalidated config: no window */
+    /* sizes come from init (validated there), so indices stay in bounds */
+    uint64_t n = LOAD(&b->win_n);
+    if (GWLB__UNLIKELY(n == 0))
         return;
     if (cfg->window_kind == GWLB_BREAKER_WINDOW_COUNT) {
-        if (GWLB__UNLIKELY(cfg->window_size > GWLB_BREAKER_MAX_WINDOW_CALLS))
-            return;
-        uint32_t slot = (uint32_t)(seq % cfg->window_size);
+        uint64_t slot64;
+        div_by(seq, n, LOAD(&b->win_recip), &slot64);
+        uint32_t slot = (uint32_t)slot64 & (GWLB_BREAKER_MAX_WINDOW_CALLS - 1);
         uint64_t *g = &b->window[(slot >> 6) * 3];
         uint64_t bit = UINT64_C(1) << (slot & 63);
         put_bit(&g[0], bit, 1);
         put_bit(&g[1], bit, fail);
         put_bit(&g[2], bit, slow);
     } else if (cfg->window_kind == GWLB_BREAKER_WINDOW_TIME) {
-        if (GWLB__UNLIKELY(cfg->window_bucket_ns == 0 ||
-                           cfg->window_size > GWLB_BREAKER_MAX_WINDOW_BUCKETS))
+        uint64_t bns = LOAD(&b->bucket_ns), idx, r;
+        if (GWLB__UNLIKELY(bns == 0))
             return;
-        uint64_t abs = now / cfg->window_bucket_ns;
-        uint64_t *w = &b->window[abs % cfg->window_size];
+        uint64_t abs = div_by(now, bns, LOAD(&b->bucket_recip), &r);
+        div_by(abs, n, LOAD(&b->win_recip), &idx);
+        uint64_t *w = &b->window[idx & (GWLB_BREAKER_MAX_WINDOW_BUCKETS - 1)];
         uint64_t old = LOAD(w), nw;
         do {
             uint16_t ahead = (uint16_t)((uint16_t)abs - TB_TAG(old));
@@ -385,6 +427,7 @@ static int transition(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t 
     STORE(&b->base_admitted, LOAD(&b->admitted));
     STORE(&b->base_recorded, recorded);
     STORE(&b->base_failures, failures);
+    STORE(&b->base_ignored, LOAD(&b->ignored));
     STORE(&b->fail_mark, failures);
     STORE(&b->succ_mark, recorded - failures);
     STORE(&b->last_change_ns, now);
@@ -438,21 +481,26 @@ int gwlb_breaker_allow(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t
         unsigned s = c_state(c);
         if (GWLB__LIKELY(s == GWLB_BREAKER_CLOSED || s == GWLB_BREAKER_DISABLED ||
                          s == GWLB_BREAKER_METRICS_ONLY)) {
-            ADD(&b->admitted, 1);
+            if (!cfg->fast_counters)
+                ADD(&b->admitted, 1);
             *ticket = mk_ticket(c);
             return GWLB_OK;
         }
         if (s == GWLB_BREAKER_OPEN) {
             uint64_t d = LOAD(&b->deadline[c_gen(c) & 1]);
             if (GWLB__LIKELY(now <= d)) {
-                ADD(&b->rejected, 1);
+                if (cfg->fast_counters)
+                    STORE(&b->rejected, LOAD(&b->rejected) + 1);
+                else
+                    ADD(&b->rejected, 1);
                 *ticket = 0;
                 return GWLB_BREAKER_REJECT_OPEN;
             }
             /* wait over: half-open, and this call takes the first permit */
             if (transition(b, cfg, c, GWLB_BREAKER_HALF_OPEN, c_trips(c), 1,
                            GWLB_BREAKER_CAUSE_WAIT_ELAPSED, now)) {
-                ADD(&b->admitted, 1);
+                if (!cfg->fast_counters)
+                    ADD(&b->admitted, 1);
                 *ticket = (((uint64_t)next_gen(c_gen(c))) << 8) |
                           ((uint64_t)GWLB_BREAKER_HALF_OPEN << 1) | 1u;
                 return GWLB_OK;
@@ -474,7 +522,8 @@ int gwlb_breaker_allow(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t
             uint64_t n = c + ((uint64_t)1 << HOA_SHIFT);
             if (atomic_compare_exchange_weak_explicit(A64(&b->ctl), &c, n, memory_order_acq_rel,
                                                       memory_order_acquire)) {
-                ADD(&b->admitted, 1);
+                if (!cfg->fast_counters)
+                    ADD(&b->admitted, 1);
                 *ticket = mk_ticket(n);
                 return GWLB_OK;
             }
@@ -659,6 +708,10 @@ int gwlb_breaker_get_counts(const gwlb_breaker *b, gwlb_breaker_counts *out)
     uint64_t fm = LOAD(&b->fail_mark), sm = LOAD(&b->succ_mark);
     uint64_t succ = recorded - failures, bsucc = br - bf;
     out->requests = admitted > ba ? admitted - ba : 0;
+    if (LOAD(&b->mode)) { /* fast counters: admissions count when they end */
+        uint64_t ign = LOAD(&b->ignored), bi = LOAD(&b->base_ignored);
+        out->requests += (recorded > br ? recorded - br : 0) + (ign > bi ? ign - bi : 0);
+    }
     out->total_successes = succ > bsucc ? succ - bsucc : 0;
     out->total_failures = failures > bf ? failures - bf : 0;
     out->consecutive_successes = succ > sm ? succ - sm : 0;
@@ -684,6 +737,8 @@ int gwlb_breaker_get_stats(const gwlb_breaker *b, const gwlb_breaker_config *cfg
     st->successes = LOAD(&b->recorded) - st->failures;
     st->slow_calls = LOAD(&b->slow);
     st->ignored = LOAD(&b->ignored);
+    if (LOAD(&b->mode)) /* fast counters: admissions count when they end */
+        st->admitted = LOAD(&b->recorded) + st->ignored;
     st->stale_results = LOAD(&b->stale);
     st->transitions = LOAD(&b->transitions);
     st->times_opened = LOAD(&b->trips_total);

@@ -87,6 +87,14 @@ static gwlb_breaker_config count_cfg(uint32_t rate, uint32_t window, uint32_t mi
     return cfg;
 }
 
+static gwlb_breaker_config time_cfg(void)
+{
+    gwlb_breaker_config cfg = count_cfg(50, 10, 4);
+    cfg.window_kind = GWLB_BREAKER_WINDOW_TIME; /* last 10 one-second buckets */
+    cfg.window_bucket_ns = SEC;
+    return cfg;
+}
+
 /* ---- gobreaker ---------------------------------------------------------- */
 
 START_TEST(test_default_config_is_gobreakers)
@@ -103,11 +111,13 @@ START_TEST(test_default_config_is_gobreakers)
 }
 END_TEST
 
-/* gobreaker v2 gobreaker_test.go TestDefaultCircuitBreaker, step by step. */
+/* gobreaker v2 gobreaker_test.go TestDefaultCircuitBreaker, step by step
+ * (loop 0: exact counters, loop 1: fast_counters; sequential calls agree). */
 START_TEST(test_gobreaker_default_breaker_sequence)
 {
     gwlb_breaker_config cfg;
     gwlb_breaker_config_init(&cfg);
+    cfg.fast_counters = (uint32_t)_i;
     event_log log = {0};
     cfg.on_transition = log_event;
     cfg.user_data = &log;
@@ -195,6 +205,29 @@ START_TEST(test_gobreaker_default_breaker_sequence)
     ck_assert_uint_eq(st.successes, 2);
     ck_assert_uint_eq(st.last_cause, GWLB_BREAKER_CAUSE_PROBE_SUCCESSES);
     ck_assert_uint_eq(st.last_change_ns, now);
+}
+END_TEST
+
+START_TEST(test_fast_counters_count_calls_when_they_end)
+{
+    gwlb_breaker_config cfg;
+    gwlb_breaker_config_init(&cfg);
+    cfg.fast_counters = 1;
+    gwlb_breaker b;
+    gwlb_breaker_init(&b, &cfg, 1, NULL);
+    uint64_t t, t2;
+    ck_assert_int_eq(gwlb_breaker_allow(&b, &cfg, T0, &t), 0);
+    ck_assert_int_eq(gwlb_breaker_allow(&b, &cfg, T0, &t2), 0);
+    ASSERT_COUNTS(&b, 0, 0, 0, 0, 0); /* in flight: not counted yet */
+    gwlb_breaker_record(&b, &cfg, t, GWLB_BREAKER_FAILURE, 0, T0);
+    gwlb_breaker_record(&b, &cfg, t2, GWLB_BREAKER_IGNORED, 0, T0);
+    ASSERT_COUNTS(&b, 2, 0, 1, 0, 1);
+    ck_assert_uint_eq(stats_at(&b, &cfg, T0).admitted, 2);
+    gwlb_breaker_transition(&b, &cfg, GWLB_BREAKER_OPEN, T0);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(succeed_call(&b, &cfg, T0), GWLB_BREAKER_REJECT_OPEN);
+    ck_assert_uint_eq(stats_at(&b, &cfg, T0).rejected, 5); /* exact from one thread */
+    ASSERT_COUNTS(&b, 0, 0, 0, 0, 0);
 }
 END_TEST
 
@@ -430,6 +463,44 @@ START_TEST(test_count_window_of_100_keeps_only_the_last_100_calls)
 }
 END_TEST
 
+START_TEST(test_count_window_of_any_size_holds_exactly_the_last_n_calls)
+{
+    static const uint32_t sizes[] = {1, 2, 7, 63, 64, 65, 100, 999, 1000, 1024};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        uint32_t n = sizes[k];
+        gwlb_breaker_config cfg = count_cfg(0, n, 1);
+        gwlb_breaker b;
+        ck_assert_int_eq(gwlb_breaker_init(&b, &cfg, 1, NULL), 0);
+        for (uint32_t i = 0; i < 3 * n + 5; i++)
+            call(&b, &cfg, T0, i >= 2 * n + 5 + n / 2 ? GWLB_BREAKER_FAILURE : GWLB_BREAKER_SUCCESS,
+                 0);
+        gwlb_breaker_stats st = stats_at(&b, &cfg, T0);
+        ck_assert_uint_eq(st.window_calls, n);
+        ck_assert_uint_eq(st.window_failures, n - n / 2);
+    }
+}
+END_TEST
+
+START_TEST(test_time_window_with_odd_bucket_length)
+{
+    gwlb_breaker_config cfg = time_cfg();
+    cfg.window_size = 7;
+    cfg.window_bucket_ns = 333 * MS + 7;
+    gwlb_breaker b;
+    gwlb_breaker_init(&b, &cfg, 1, NULL);
+    uint64_t bucket = cfg.window_bucket_ns;
+    uint64_t start = 123456789 * bucket; /* a bucket boundary */
+    for (uint64_t i = 0; i < 20; i++) /* one call per bucket, 20 buckets */
+        succeed_call(&b, &cfg, start + i * bucket);
+    /* at the start of bucket 19 the window holds buckets 13..19 */
+    ck_assert_uint_eq(stats_at(&b, &cfg, start + 19 * bucket).window_calls, 7);
+    ck_assert_uint_eq(stats_at(&b, &cfg, start + 20 * bucket - 1).window_calls, 7);
+    ck_assert_uint_eq(stats_at(&b, &cfg, start + 20 * bucket).window_calls, 6);
+    succeed_call(&b, &cfg, start + 19 * bucket + bucket - 1); /* last ns of bucket 19 */
+    ck_assert_uint_eq(stats_at(&b, &cfg, start + 19 * bucket).window_calls, 8);
+}
+END_TEST
+
 START_TEST(test_window_is_cleared_when_the_breaker_closes_again)
 {
     gwlb_breaker_config cfg = count_cfg(50, 100, 10);
@@ -448,14 +519,6 @@ START_TEST(test_window_is_cleared_when_the_breaker_closes_again)
     ck_assert_int_eq(gwlb_breaker_state(&b), GWLB_BREAKER_CLOSED);
 }
 END_TEST
-
-static gwlb_breaker_config time_cfg(void)
-{
-    gwlb_breaker_config cfg = count_cfg(50, 10, 4);
-    cfg.window_kind = GWLB_BREAKER_WINDOW_TIME; /* last 10 one-second buckets */
-    cfg.window_bucket_ns = SEC;
-    return cfg;
-}
 
 START_TEST(test_time_window_counts_the_last_n_seconds)
 {
@@ -935,6 +998,9 @@ START_TEST(test_half_open_and_wait_settings_are_checked)
     gwlb_breaker_config_init(&cfg);
     cfg.open_wait_max_ns = cfg.open_wait_ns - 1;
     expect_bad(cfg, GWLB_ECONFLICT, "open_wait_max_ns");
+    gwlb_breaker_config_init(&cfg);
+    cfg.fast_counters = 2;
+    expect_bad(cfg, GWLB_EINVAL, "fast_counters");
     ck_assert_int_eq(gwlb_breaker_config_validate(NULL, NULL), GWLB_EINVAL);
     ck_assert_int_eq(gwlb_breaker_init(NULL, &cfg, 1, NULL), GWLB_EINVAL);
 }
@@ -957,7 +1023,8 @@ static Suite *breaker_suite(void)
     Suite *s = suite_create("breaker");
     TCase *tc = tcase_create("gobreaker");
     tcase_add_test(tc, test_default_config_is_gobreakers);
-    tcase_add_test(tc, test_gobreaker_default_breaker_sequence);
+    tcase_add_loop_test(tc, test_gobreaker_default_breaker_sequence, 0, 2);
+    tcase_add_test(tc, test_fast_counters_count_calls_when_they_end);
     tcase_add_test(tc, test_half_open_admits_exactly_its_permits);
     tcase_add_test(tc, test_open_to_half_open_admits_the_calling_request_as_first_probe);
     tcase_add_test(tc, test_result_from_an_older_generation_is_ignored);
@@ -971,6 +1038,8 @@ static Suite *breaker_suite(void)
     tcase_add_test(tc, test_count_window_trips_at_exactly_fifty_percent);
     tcase_add_test(tc, test_count_window_stays_closed_below_the_rate);
     tcase_add_test(tc, test_count_window_of_100_keeps_only_the_last_100_calls);
+    tcase_add_test(tc, test_count_window_of_any_size_holds_exactly_the_last_n_calls);
+    tcase_add_test(tc, test_time_window_with_odd_bucket_length);
     tcase_add_test(tc, test_window_is_cleared_when_the_breaker_closes_again);
     tcase_add_test(tc, test_time_window_counts_the_last_n_seconds);
     tcase_add_test(tc, test_time_window_buckets_roll_over);
