@@ -97,14 +97,21 @@ typedef struct gwlb_breaker_config {
     uint64_t half_open_max_wait_ns; void *on_transition; void *user_data;
 } gwlb_breaker_config;
 typedef struct gwlb_breaker {
-    uint64_t ctl; uint64_t deadline[2]; uint64_t rng; uint64_t last_change_ns;
-    uint64_t last_cause; uint64_t magic; uint64_t reserved0_;
+    uint64_t ctl; uint64_t deadline[2]; uint64_t rng; uint64_t win_n; uint64_t win_recip;
+    uint64_t bucket_ns; uint64_t bucket_recip;
     uint64_t admitted; uint64_t rejected; uint64_t recorded; uint64_t failures; uint64_t slow;
     uint64_t ignored; uint64_t stale; uint64_t transitions;
     uint64_t fail_mark; uint64_t succ_mark; uint64_t base_admitted; uint64_t base_recorded;
-    uint64_t base_failures; uint64_t trips_total; uint64_t reserved1_[2];
+    uint64_t base_failures; uint64_t base_ignored; uint64_t trips_total; uint64_t reserved0_;
+    uint64_t last_change_ns; uint64_t last_cause; uint64_t magic; uint64_t mode;
+    uint64_t reserved1_[4];
     uint64_t window[64];
 } gwlb_breaker;
+typedef struct gwlb_breaker_counts {
+    uint64_t requests; uint64_t total_successes; uint64_t total_failures;
+    uint64_t consecutive_successes; uint64_t consecutive_failures;
+} gwlb_breaker_counts;
+int gwlb_breaker_counts(const gwlb_breaker *breaker, gwlb_breaker_counts *counts);
 void gwlb_breaker_config_init(gwlb_breaker_config *config);
 void gwlb_breaker_config_init_resilience4j(gwlb_breaker_config *config);
 int gwlb_breaker_init(gwlb_breaker *breaker, const gwlb_breaker_config *config, uint64_t seed,

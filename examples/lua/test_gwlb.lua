@@ -21,6 +21,21 @@ test("strerror_and_err_name_name_codes", function()
     eq(gwlb.strerror(12345), "unknown error")
 end)
 
+test("struct_layouts_match_the_c_headers", function()
+    local prog = os.getenv("GWLB_ABI_SIZES")
+    if not prog or prog == "" then print("  (GWLB_ABI_SIZES not set: layout check skipped)") return end
+    local ffi = require "ffi"
+    local f = assert(io.popen(prog))
+    local n = 0
+    for line in f:lines() do
+        local name, size = line:match("^(%S+) (%d+)$")
+        eq(ffi.sizeof(name), tonumber(size), "sizeof " .. name)
+        n = n + 1
+    end
+    f:close()
+    assert(n >= 19, "sizes read: " .. n)
+end)
+
 -- ---- limiter ----
 test("gcra_burst_4_per_second_admits_5_then_retry_after_1s", function()
     local b = assert(gwlb.gcra(1, S, 4))

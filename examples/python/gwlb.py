@@ -403,7 +403,7 @@ class BreakerConfig(_c.Structure):
 
 
 class _BreakerState(_c.Structure):
-    _fields_ = [("words", _u64 * 88)]  # sizeof(gwlb_breaker): 24 words + window[64]
+    _fields_ = [("words", _u64 * 96)]  # sizeof(gwlb_breaker): 32 words + window[64]
 
 
 class BreakerCounts(_c.Structure):

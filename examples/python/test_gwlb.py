@@ -40,6 +40,30 @@ def test_strerror_and_err_name_name_every_code():
     assert gwlb.err_name(0) == "GWLB_OK"
 
 
+def test_struct_layouts_match_the_c_headers():
+    prog = os.environ.get("GWLB_ABI_SIZES")
+    if not prog:
+        print("  (GWLB_ABI_SIZES not set: layout check skipped)")
+        return
+    import subprocess
+    ours = {"gwlb_error_detail": gwlb.ErrorDetail, "gwlb_limit_result": gwlb.LimitResult,
+            "gwlb_gcra": gwlb.GcraBucket, "gwlb_limit_req": gwlb.LimitReq,
+            "gwlb_balancer_host": gwlb.BalancerHost, "gwlb_balancer_config": gwlb.BalancerConfig,
+            "gwlb_balancer_result": gwlb.BalancerResult,
+            "gwlb_balancer_host_stats": gwlb.BalancerHostStats,
+            "gwlb_breaker_config": gwlb.BreakerConfig, "gwlb_breaker": gwlb._BreakerState,
+            "gwlb_breaker_counts": gwlb.BreakerCounts, "gwlb_route": gwlb._Route,
+            "gwlb_route_header": gwlb._RouteHeader, "gwlb_route_query": gwlb._RouteQuery,
+            "gwlb_router_options": gwlb._RouterOptions, "gwlb_header": gwlb._Header,
+            "gwlb_router_request": gwlb._RouterRequest, "gwlb_route_param": gwlb._RouteParam,
+            "gwlb_route_match": gwlb._RouteMatch}
+    out = subprocess.run([prog], stdout=subprocess.PIPE, check=True).stdout.decode()
+    c_sizes = dict((n, int(v)) for n, v in (line.split() for line in out.splitlines()))
+    bad = {n: (c_sizes.get(n), gwlb.ctypes.sizeof(t)) for n, t in ours.items()
+           if c_sizes.get(n) != gwlb.ctypes.sizeof(t)}
+    assert not bad, "C size vs ctypes size: %r" % bad
+
+
 # ---- limiter --------------------------------------------------------------
 
 def test_gcra_burst_4_per_second_admits_5_then_retry_after_1s():
