@@ -226,6 +226,7 @@ def gateway_conf():
             + upstream("breaker", "gwlb_balancer p2c;\n    gwlb_breaker failures=3 wait=60s;",
                        [b[0], b[1], FAILING])
             + "  gwlb_limit_req_zone $arg_client zone=perclient:1m rate=1r/m;\n"
+            + "  gwlb_limit_req_zone $arg_client zone=paced:1m rate=10r/s;\n"
             + "  server {\n"
               "    listen %s:%d reuseport;\n"
               "    add_header X-Worker $pid always;\n"
@@ -236,6 +237,7 @@ def gateway_conf():
               "    location /breaker { proxy_pass http://breaker; }\n"
               "    location /limited { gwlb_limit_req zone=perclient burst=5 nodelay;"
               " proxy_pass http://p2c; }\n"
+              "    location /paced { gwlb_limit_req zone=paced burst=5; proxy_pass http://p2c; }\n"
               "  }\n" % (HOST, FRONT))
 
 
@@ -338,6 +340,30 @@ def test_limit_req_admits_exactly_burst_plus_one(module):
               and hdrs.get("ratelimit", "").startswith('"perclient";r=0;t=')
               and 0 < int(hdrs.get("retry-after", "0")) <= 63)
         check("limit_req_429_carries_ratelimit_headers[%s]" % client, ok, hdrs)
+
+
+def test_limit_req_without_nodelay_delays_queued_requests(module):
+    # rate=10r/s burst=5, three requests at once: nginx admits the first at
+    # once and delays the others by ~100 ms and ~200 ms (excess / rate)
+    import threading
+    gateway(module)
+    times = []
+
+    def one():
+        t0 = time.monotonic()
+        s, _b, _h = get(FRONT, "/paced?client=carol")
+        times.append((time.monotonic() - t0, s))
+
+    threads = [threading.Thread(target=one) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    d = sorted(times)
+    print("  paced: %s" % ["%.0f ms %d" % (x * 1000, s) for x, s in d])
+    check("limit_req_without_nodelay_delays_queued_requests",
+          len(d) == 3 and all(s == 200 for _x, s in d) and d[1][0] >= 0.080
+          and d[2][0] >= 0.170 and d[0][0] < d[1][0], d)
 
 
 def test_breaker_ejects_failing_backend_after_3_failures(module):
