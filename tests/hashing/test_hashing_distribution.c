@@ -8,6 +8,7 @@
  * share of slots within 1%.
  */
 #include <check.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,17 +186,27 @@ static uint32_t keys_for(uint32_t alg, uint32_t n)
 
 static const uint32_t sizes[3] = {10, 100, 1000};
 
+/* Allowed max/mean: the algorithm's structural imbalance plus sampling noise
+ * (the largest of N multinomial counts with mean m sits about
+ * sqrt(2 ln N) / sqrt(m) above the mean; 4.5 / sqrt(m) covers N <= 1000). */
+static double balance_limit(double structural, uint32_t n, uint32_t keys)
+{
+    return structural + 4.5 / sqrt((double)keys / n);
+}
+
 /* Rendezvous, nginx consistent and jump are perfectly consistent: the
  * only keys that move on removal are the removed host's, and on addition
  * only keys taken by the new host. */
 static void check_perfectly_consistent(uint32_t alg, double max_balance[3])
 {
     for (int s = 0; s < 3; s++) {
-        figures f = measure(alg, sizes[s], 0, keys_for(alg, sizes[s]));
+        uint32_t keys = keys_for(alg, sizes[s]);
+        figures f = measure(alg, sizes[s], 0, keys);
         ck_assert_uint_eq(f.removed_extra, 0);
         ck_assert_uint_eq(f.added_extra, 0);
-        ck_assert_msg(f.max_over_mean <= max_balance[s], "%s N=%u max/mean %.3f > %.3f",
-                      alg_name(alg), sizes[s], f.max_over_mean, max_balance[s]);
+        double limit = balance_limit(max_balance[s], sizes[s], keys);
+        ck_assert_msg(f.max_over_mean <= limit, "%s N=%u max/mean %.3f > %.3f", alg_name(alg),
+                      sizes[s], f.max_over_mean, limit);
     }
 }
 
@@ -204,37 +215,38 @@ static void check_perfectly_consistent(uint32_t alg, double max_balance[3])
  * drops a few points of every other host, and some extra keys move. */
 START_TEST(test_ring_disruption_is_bounded_and_reported)
 {
-    double bal[3] = {1.25, 2.1, 5.0}; /* min ring 1024: 2 points per host at 1000 */
+    double bal[3] = {1.2, 1.9, 4.8}; /* min ring 1024: 2 points per host at 1000 */
     for (int s = 0; s < 3; s++) {
-        figures f = measure(GWLB_HASH_RING, sizes[s], 0, keys_for(GWLB_HASH_RING, sizes[s]));
+        uint32_t keys = keys_for(GWLB_HASH_RING, sizes[s]);
+        figures f = measure(GWLB_HASH_RING, sizes[s], 0, keys);
         printf("ring              N=%-5u excess over ideal: remove %.4f%% of keys, add %.4f%%\n",
                sizes[s], 100 * (f.removed_moved - f.removed_ideal),
                100 * (f.added_moved - f.added_ideal));
         ck_assert(f.removed_moved <= 2.0 * f.removed_ideal + 0.02);
         ck_assert(f.added_moved <= 2.0 * f.added_ideal + 0.02);
-        ck_assert_msg(f.max_over_mean <= bal[s], "N=%u max/mean %.3f", sizes[s],
-                      f.max_over_mean);
+        ck_assert_msg(f.max_over_mean <= balance_limit(bal[s], sizes[s], keys),
+                      "N=%u max/mean %.3f", sizes[s], f.max_over_mean);
     }
 }
 END_TEST
 
 START_TEST(test_nginx_consistent_moves_only_the_keys_it_must)
 {
-    double bal[3] = {1.25, 1.35, 1.5};
+    double bal[3] = {1.2, 1.3, 1.3};
     check_perfectly_consistent(GWLB_HASH_NGINX_CONSISTENT, bal);
 }
 END_TEST
 
 START_TEST(test_rendezvous_moves_only_the_keys_it_must)
 {
-    double bal[3] = {1.01, 1.05, 1.25};
+    double bal[3] = {1.0, 1.0, 1.0};
     check_perfectly_consistent(GWLB_HASH_RENDEZVOUS, bal);
 }
 END_TEST
 
 START_TEST(test_jump_moves_only_the_keys_it_must)
 {
-    double bal[3] = {1.01, 1.05, 1.25};
+    double bal[3] = {1.0, 1.0, 1.0};
     check_perfectly_consistent(GWLB_HASH_JUMP, bal);
 }
 END_TEST
@@ -244,7 +256,8 @@ START_TEST(test_maglev_disruption_is_near_ideal_and_balance_tight)
     for (int s = 0; s < 3; s++) {
         uint32_t n = sizes[s];
         uint32_t m = n * 100 <= 65537 ? 65537 : 100003;
-        figures f = measure(GWLB_HASH_MAGLEV, n, m, keys_for(GWLB_HASH_MAGLEV, n));
+        uint32_t keys = keys_for(GWLB_HASH_MAGLEV, n);
+        figures f = measure(GWLB_HASH_MAGLEV, n, m, keys);
         /* Maglev trades a little disruption for balance: report the excess,
          * and bound it (the paper's Figure 12 shows a few percent). */
         printf("maglev            N=%-5u excess over ideal: remove %.4f%% of keys, add %.4f%%\n",
@@ -252,7 +265,7 @@ START_TEST(test_maglev_disruption_is_near_ideal_and_balance_tight)
                100 * (f.added_moved - f.added_ideal));
         ck_assert(f.removed_moved <= f.removed_ideal + 0.01);
         ck_assert(f.added_moved <= f.added_ideal + 0.01);
-        ck_assert(f.max_over_mean <= (n == 1000 ? 1.2 : 1.05));
+        ck_assert(f.max_over_mean <= balance_limit(1.01, n, keys));
     }
 }
 END_TEST
