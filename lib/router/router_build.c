@@ -826,7 +826,18 @@ static int flatten(builder *b, gwlb_router **out)
     size_t nnames = b->names.len, nt = b->targets.len, npool = b->pool.len;
     size_t off_nodes = ALIGN8(sizeof(gwlb_router));
     size_t off_keys = ALIGN8(off_nodes + nn * sizeof(rt_node));
-    size_t off_statics = ALIGN8(off_keys + ns * sizeof(uint32_t));
+    size_t nslots = 0;
+    for (size_t i = 0; i < nn; i++) {
+        uint32_t c = AT(b->nodes, tnode, i).static_count;
+        if (c > 0) {
+            size_t size = 2;
+            while (size < 2 * (size_t)c)
+                size *= 2;
+            nslots += size;
+        }
+    }
+    size_t off_slots = ALIGN8(off_keys + ns * sizeof(uint32_t));
+    size_t off_statics = ALIGN8(off_slots + nslots * sizeof(uint32_t));
     size_t off_params = ALIGN8(off_statics + ns * sizeof(rt_static));
     size_t off_cons = ALIGN8(off_params + npar * sizeof(rt_param));
     size_t off_lists = ALIGN8(off_cons + nc * sizeof(rt_constraint));
@@ -843,6 +854,7 @@ static int flatten(builder *b, gwlb_router **out)
     gwlb_router *rt = (gwlb_router *)(void *)mem;
     rt_node *nodes = (rt_node *)(void *)(mem + off_nodes);
     uint32_t *keys = (uint32_t *)(void *)(mem + off_keys);
+    uint32_t *slots = (uint32_t *)(void *)(mem + off_slots);
     rt_static *statics = (rt_static *)(void *)(mem + off_statics);
     rt_param *params = (rt_param *)(void *)(mem + off_params);
     rt_constraint *cons = (rt_constraint *)(void *)(mem + off_cons);
@@ -866,7 +878,7 @@ static int flatten(builder *b, gwlb_router **out)
         memcpy(pool, b->pool.p, npool);
     flat_ctx ctx = {routes, cons, pool};
 
-    uint32_t si = 0, pi = 0, li = 0;
+    uint32_t si = 0, pi = 0, li = 0, sl = 0;
     for (size_t i = 0; i < nn; i++) {
         const tnode *t = &AT(b->nodes, tnode, i);
         rt_node *n = &nodes[i];
@@ -882,6 +894,21 @@ static int flatten(builder *b, gwlb_router **out)
         sort(&statics[n->static_begin], n->static_count, sizeof(rt_static), static_cmp, &ctx);
         for (uint32_t k = n->static_begin; k < si; k++)
             keys[k] = rt_static_key((const uint8_t *)pool + statics[k].str, statics[k].len);
+        if (n->static_count > 0) {
+            uint32_t bits = 1;
+            while ((UINT32_C(1) << bits) < 2 * n->static_count)
+                bits++;
+            n->slot_begin = sl;
+            n->slot_shift = 32 - bits;
+            uint32_t mask = (UINT32_C(1) << bits) - 1;
+            for (uint32_t k = 0; k < n->static_count; k++) {
+                uint32_t h = rt_slot(keys[n->static_begin + k], n->slot_shift);
+                while (slots[sl + h] != 0)
+                    h = (h + 1) & mask;
+                slots[sl + h] = k + 1;
+            }
+            sl += mask + 1;
+        }
         n->param_begin = pi;
         n->param_count = t->param_count;
         for (uint32_t e = t->param_head; e != RT_NONE; e = AT(b->params, tedge, e).next) {
@@ -932,6 +959,7 @@ static int flatten(builder *b, gwlb_router **out)
     rt->static_count = (uint32_t)ns;
     rt->nodes = nodes;
     rt->static_keys = keys;
+    rt->slots = slots;
     rt->statics = statics;
     rt->params = params;
     rt->constraints = cons;

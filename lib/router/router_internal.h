@@ -10,8 +10,11 @@
  *   nodes[0] = root (depth 0, nothing matched yet)
  *
  *   node ──static edges──> statics[static_begin .. +static_count]
- *        │                  sorted by key = len<<16 | first<<8 | last byte,
- *        │                  then by bytes; binary search on static_keys[]
+ *        │                  key = len<<16 | first<<8 | last byte; found
+ *        │                  through slots[slot_begin ..], a per-node
+ *        │                  open-addressing table (2x the edges, rounded
+ *        │                  up to a power of two) indexed by a
+ *        │                  multiplicative hash of the key
  *        ├─param edges───> params[param_begin .. +param_count]
  *        │                  constrained first (in precedence order), the
  *        │                  unconstrained edge (constraint = NONE) last
@@ -40,6 +43,8 @@
 typedef struct rt_node {
     uint32_t static_begin;
     uint32_t static_count;
+    uint32_t slot_begin; /* open-addressing table over this node's statics */
+    uint32_t slot_shift; /* 32 - log2(table size) */
     uint32_t param_begin;
     uint32_t param_count;
     uint32_t exact_begin;
@@ -121,6 +126,7 @@ struct gwlb_router {
     uint32_t static_count;
     const rt_node *nodes;
     const uint32_t *static_keys;
+    const uint32_t *slots; /* static index + 1, 0 = empty */
     const rt_static *statics;
     const rt_param *params;
     const rt_constraint *constraints;
@@ -145,6 +151,11 @@ static inline uint32_t rt_static_key(const uint8_t *s, uint32_t len)
         return 0;
     uint32_t l = len > 0xffff ? 0xffff : len;
     return (l << 16) | ((uint32_t)s[0] << 8) | s[len - 1];
+}
+
+static inline uint32_t rt_slot(uint32_t key, uint32_t shift)
+{
+    return (uint32_t)((key * UINT32_C(2654435761)) >> shift);
 }
 
 /* Validate percent-escapes and canonicalize one path piece: unreserved

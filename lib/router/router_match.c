@@ -240,14 +240,40 @@ static int try_list(mctx *c, uint32_t begin, uint32_t count)
     return 0;
 }
 
-static int seg_eq(const char *a, const char *b, size_t n, uint32_t ci)
+static inline int seg_eq(const char *a, const char *b, size_t n, uint32_t ci)
 {
-    if (!ci)
-        return memcmp(a, b, n) == 0;
-    return fold_eq(a, b, n);
+    if (ci)
+        return fold_eq(a, b, n);
+    /* Segments are short: compare inline with (overlapping) word loads. */
+    if (n >= 8) {
+        uint64_t x, y;
+        while (n > 8) {
+            memcpy(&x, a, 8);
+            memcpy(&y, b, 8);
+            if (x != y)
+                return 0;
+            a += 8;
+            b += 8;
+            n -= 8;
+        }
+        memcpy(&x, a + n - 8, 8);
+        memcpy(&y, b + n - 8, 8);
+        return x == y;
+    }
+    if (n >= 4) {
+        uint32_t x0, y0, x1, y1;
+        memcpy(&x0, a, 4);
+        memcpy(&y0, b, 4);
+        memcpy(&x1, a + n - 4, 4);
+        memcpy(&y1, b + n - 4, 4);
+        return x0 == y0 && x1 == y1;
+    }
+    /* n <= 3: first and last byte already matched through the key */
+    return n < 3 || a[1] == b[1];
 }
 
-static uint32_t find_static(const gwlb_router *r, const rt_node *n, const char *s, size_t len)
+static inline uint32_t find_static(const gwlb_router *r, const rt_node *n, const char *s,
+                                   size_t len)
 {
     uint32_t ci = r->flags & GWLB_ROUTER_CASE_INSENSITIVE;
     uint32_t key = 0;
@@ -261,22 +287,18 @@ static uint32_t find_static(const gwlb_router *r, const rt_node *n, const char *
         key = (l << 16) | ((uint32_t)f << 8) | b;
     }
     const uint32_t *keys = r->static_keys + n->static_begin;
-    uint32_t lo = 0, hi = n->static_count;
-    while (hi - lo > 8) { /* lower bound of key */
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (keys[mid] < key)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    for (uint32_t i = lo; i < n->static_count && keys[i] <= key; i++) {
-        if (keys[i] != key)
+    const uint32_t *slots = r->slots + n->slot_begin;
+    uint32_t mask = UINT32_MAX >> n->slot_shift;
+    for (uint32_t h = rt_slot(key, n->slot_shift);; h = (h + 1) & mask) {
+        uint32_t k = slots[h];
+        if (k == 0)
+            return RT_NONE;
+        if (keys[k - 1] != key)
             continue;
-        const rt_static *st = &r->statics[n->static_begin + i];
+        const rt_static *st = &r->statics[n->static_begin + k - 1];
         if (st->len == len && seg_eq(s, r->pool + st->str, len, ci))
             return st->child;
     }
-    return RT_NONE;
 }
 
 static int class_ok(const rt_constraint *k, const char *s, size_t len)
@@ -304,6 +326,27 @@ static int class_ok(const rt_constraint *k, const char *s, size_t len)
     return 1;
 }
 
+/* End of the segment starting at p: the next '/' or end. Eight bytes at a
+ * time where the byte order allows (the classic "has zero byte" trick on
+ * x ^ "////////": the lowest flagged byte is the first '/'). */
+static inline const char *segment_end(const char *p, const char *end)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (end - p >= 8) {
+        uint64_t x;
+        memcpy(&x, p, 8);
+        x ^= UINT64_C(0x2f2f2f2f2f2f2f2f);
+        uint64_t t = (x - UINT64_C(0x0101010101010101)) & ~x & UINT64_C(0x8080808080808080);
+        if (t != 0)
+            return p + (__builtin_ctzll(t) >> 3);
+        p += 8;
+    }
+#endif
+    while (p < end && *p != '/')
+        p++;
+    return p;
+}
+
 /* Match the segments from p (NULL: the path is used up) below node ni. */
 static int walk(mctx *c, uint32_t ni, const char *p, uint32_t np)
 {
@@ -315,9 +358,7 @@ static int walk(mctx *c, uint32_t ni, const char *p, uint32_t np)
         return n->prefix_count && try_list(c, n->prefix_begin, n->prefix_count);
     }
     const char *end = c->end;
-    const char *q = p;
-    while (q < end && *q != '/')
-        q++;
+    const char *q = segment_end(p, end);
     const char *next = q < end ? q + 1 : NULL;
     size_t len = (size_t)(q - p);
     if (n->static_count) {
