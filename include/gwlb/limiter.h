@@ -43,10 +43,12 @@ extern "C" {
  *                   never be admitted (cost above the limit)
  *   delay_ns        nginx limit_req mode: delay the host applies before
  *                   serving an admitted request (0 elsewhere)
+ *   dry_run_limited 1 when a limiter in dry-run (shadow) mode would have
+ *                   rejected: allowed is then 1 and nothing was consumed
  */
 typedef struct gwlb_limit_result {
     int32_t allowed;
-    uint32_t reserved_;
+    uint32_t dry_run_limited; /* 1: a dry-run limiter admitted what it would reject */
     uint64_t limit;
     uint64_t remaining;
     uint64_t reset_after_ns;
@@ -295,6 +297,310 @@ GWLB_API int gwlb_limit_req_allow(gwlb_limit_req *limiter, uint64_t now,
  * GWLB_EINVAL for NULL outputs. Thread-safe.
  */
 GWLB_API int gwlb_limit_req_state_decode(uint64_t state, uint64_t *excess, uint64_t *last_ms);
+
+/* ======================================================================
+ * Fixed-window quota and sliding-window counter
+ * ====================================================================== */
+
+/*
+ * Both count requests per window of window_ns, windows aligned to a host
+ * epoch: window index = (now - epoch_ns) / window_ns (now before the epoch
+ * counts as window 0). So "per day" windows start at the host's midnight if
+ * the host passes its midnight as epoch_ns (the library has no calendar).
+ *
+ * Quota (fixed window): admit while count + cost <= limit; the count
+ * restarts at every window boundary. State word: window index (high 32
+ * bits, modulo 2^32) and count (low 32 bits). limit <= 2^32 - 1.
+ *
+ * Sliding window (two-window estimate, as Cloudflare/nginx-plus style
+ * limiters): with prev the count of the previous window, cur the count of
+ * this one and e the time elapsed in this window,
+ *     estimate = prev * (window_ns - e) / window_ns + cur
+ * and a request is admitted iff estimate + cost <= limit (compared exactly
+ * in integers: prev * (W - e) + (cur + cost) * W <= limit * W).
+ * State word: window index (high 24 bits, modulo 2^24), prev and cur
+ * (20 bits each), so limit <= GWLB_SLIDING_LIMIT_MAX.
+ *
+ * Time going backwards into an earlier window is clamped to the stored
+ * window (it never restarts a count); nothing underflows. Results:
+ * remaining = limit - count (sliding: limit - ceil(estimate)), reset_after =
+ * time until the count is back to 0, retry_after = time until the same
+ * cost fits (-1 if cost > limit).
+ */
+
+#define GWLB_QUOTA_LIMIT_MAX UINT64_C(0xffffffff)
+#define GWLB_SLIDING_LIMIT_MAX UINT64_C(0xfffff)
+
+typedef struct gwlb_window_config {
+    uint64_t limit;     /* requests (cost units) per window */
+    uint64_t window_ns; /* window length */
+    uint64_t epoch_ns;  /* windows start at epoch_ns + k * window_ns */
+} gwlb_window_config;
+
+/** Common windows for gwlb_window_config_init. */
+#define GWLB_WINDOW_SECOND GWLB_NS_PER_SEC
+#define GWLB_WINDOW_MINUTE (UINT64_C(60) * GWLB_NS_PER_SEC)
+#define GWLB_WINDOW_HOUR (UINT64_C(3600) * GWLB_NS_PER_SEC)
+#define GWLB_WINDOW_DAY (UINT64_C(86400) * GWLB_NS_PER_SEC)
+
+/**
+ * Fill a window config. limit_max is GWLB_QUOTA_LIMIT_MAX (quota) or
+ * GWLB_SLIDING_LIMIT_MAX (sliding window).
+ * Errors (cfg untouched): GWLB_EINVAL NULL; GWLB_ERANGE limit 0 or window
+ * 0; GWLB_EOVERFLOW limit above limit_max. Thread-safe.
+ */
+GWLB_API int gwlb_window_config_init(gwlb_window_config *cfg, uint64_t limit, uint64_t window_ns,
+                                     uint64_t epoch_ns, uint64_t limit_max);
+
+/** Embeddable fixed-window quota (32 bytes). */
+typedef struct gwlb_quota {
+    gwlb_window_config config;
+    uint64_t state; /* accessed atomically; 0 = fresh */
+} gwlb_quota;
+
+/** Embeddable sliding-window counter (32 bytes). */
+typedef struct gwlb_sliding {
+    gwlb_window_config config;
+    uint64_t state; /* accessed atomically; 0 = fresh */
+} gwlb_sliding;
+
+/** Init a quota (errors as gwlb_window_config_init with GWLB_QUOTA_LIMIT_MAX). */
+GWLB_API int gwlb_quota_init(gwlb_quota *quota, uint64_t limit, uint64_t window_ns,
+                             uint64_t epoch_ns);
+/** Pure quota decision on a state word. Errors: GWLB_EINVAL. Thread-safe. */
+GWLB_API int gwlb_quota_decide(const gwlb_window_config *cfg, uint64_t state, uint64_t now,
+                               uint64_t cost, gwlb_limit_result *result, uint64_t *new_state);
+/** Lock-free quota request (cost 0 peeks). result may be NULL. Errors: GWLB_EINVAL. */
+GWLB_API int gwlb_quota_allow(gwlb_quota *quota, uint64_t now, uint64_t cost,
+                              gwlb_limit_result *result);
+
+/** Init a sliding window (errors as _config_init with GWLB_SLIDING_LIMIT_MAX). */
+GWLB_API int gwlb_sliding_init(gwlb_sliding *sliding, uint64_t limit, uint64_t window_ns,
+                               uint64_t epoch_ns);
+/** Pure sliding-window decision on a state word. Errors: GWLB_EINVAL. */
+GWLB_API int gwlb_sliding_decide(const gwlb_window_config *cfg, uint64_t state, uint64_t now,
+                                 uint64_t cost, gwlb_limit_result *result, uint64_t *new_state);
+/** Lock-free sliding-window request (cost 0 peeks). Errors: GWLB_EINVAL. */
+GWLB_API int gwlb_sliding_allow(gwlb_sliding *sliding, uint64_t now, uint64_t cost,
+                                gwlb_limit_result *result);
+
+/* ======================================================================
+ * Concurrency limiter (max in flight)
+ * ====================================================================== */
+
+/** Embeddable concurrency limit (16 bytes). Zero max admits nothing. */
+typedef struct gwlb_concurrency {
+    uint64_t max;       /* most requests in flight at once */
+    uint64_t in_flight; /* accessed atomically */
+} gwlb_concurrency;
+
+/** Set the maximum and zero the count. Errors: GWLB_EINVAL NULL. Exclusive. */
+GWLB_API int gwlb_concurrency_init(gwlb_concurrency *limit, uint64_t max);
+
+/**
+ * Take a slot if in_flight < max (CAS; never exceeds max). result (may be
+ * NULL): limit = max, remaining = free slots after the call. Every
+ * admitted acquire must be paired with one gwlb_concurrency_release.
+ * Errors: GWLB_EINVAL NULL. Lock-free, safe concurrently.
+ */
+GWLB_API int gwlb_concurrency_acquire(gwlb_concurrency *limit, gwlb_limit_result *result);
+
+/**
+ * Give a slot back. Errors: GWLB_EINVAL NULL; GWLB_ESTATE nothing in flight
+ * (an unpaired release: the count stays 0, never wraps). Safe concurrently.
+ */
+GWLB_API int gwlb_concurrency_release(gwlb_concurrency *limit);
+
+/** Current in-flight count (atomic load); 0 for NULL. */
+GWLB_API uint64_t gwlb_concurrency_in_flight(const gwlb_concurrency *limit);
+
+/* ======================================================================
+ * Policies: one description for any state-word limiter
+ * ====================================================================== */
+
+enum gwlb_limiter_kind {
+    GWLB_LIMITER_GCRA = 1,      /* u.gcra */
+    GWLB_LIMITER_LIMIT_REQ = 2, /* u.limit_req; cost must be 0 (peek) or 1 */
+    GWLB_LIMITER_QUOTA = 3,     /* u.window */
+    GWLB_LIMITER_SLIDING = 4    /* u.window */
+};
+
+/** Policy flags. */
+#define GWLB_LIMITER_DRY_RUN 1u /* decide and count in stats, never reject */
+
+/**
+ * A limiter policy: which algorithm and its config. Plain data (48 bytes),
+ * pointer-free, so it can live in shared memory next to its state words.
+ */
+typedef struct gwlb_limiter_policy {
+    uint32_t kind;  /* enum gwlb_limiter_kind */
+    uint32_t flags; /* GWLB_LIMITER_DRY_RUN */
+    union {
+        gwlb_gcra_config gcra;
+        gwlb_limit_req_config limit_req;
+        gwlb_window_config window;
+    } u;
+} gwlb_limiter_policy;
+
+/**
+ * Decide one request of `cost` on a state word for any policy (atomic CAS).
+ * In dry-run mode a rejection is reported as allowed = 1, dry_run_limited = 1
+ * and consumes nothing. result may be NULL.
+ * Errors (nothing changed): GWLB_EINVAL NULL or unknown kind; GWLB_ERANGE
+ * cost > 1 in limit_req mode. Safe to call concurrently.
+ */
+GWLB_API int gwlb_limiter_state_allow(const gwlb_limiter_policy *policy, uint64_t *state_word,
+                                      uint64_t now, uint64_t cost, gwlb_limit_result *result);
+
+/**
+ * 1 when a state word is equivalent to a fresh (never used) one at `now`:
+ * the keyed table evicts such entries first because dropping them changes
+ * no future decision (nginx mode: idle >= 60 s and fully drained, nginx's
+ * own expiry rule). 0 otherwise or on NULL.
+ */
+GWLB_API int gwlb_limiter_state_is_fresh(const gwlb_limiter_policy *policy, uint64_t state,
+                                         uint64_t now);
+
+/* ======================================================================
+ * Several limits on one request, all-or-nothing
+ * ====================================================================== */
+
+/** One limit of a request: its policy and its state word. */
+typedef struct gwlb_limit_ref {
+    const gwlb_limiter_policy *policy;
+    uint64_t *state; /* e.g. &bucket.tat, or a state word in a keyed table */
+} gwlb_limit_ref;
+
+/**
+ * Apply `cost` to every limit in order (put the strictest first: per key,
+ * per route, global). If limit i rejects, limits 0..i-1 are refunded
+ * (exactly, when nobody touched them meanwhile; otherwise by subtracting
+ * the cost) and the request is rejected: result describes the rejecting
+ * limit and *failed_index is i. When all admit, result describes the limit
+ * with the fewest remaining and the largest delay, *failed_index = -1.
+ * Dry-run limits never reject (they set dry_run_limited).
+ * Errors (nothing changed): GWLB_EINVAL NULL/unknown; GWLB_ERANGE as
+ * gwlb_limiter_state_allow; GWLB_EMPTY n == 0. Safe to call concurrently.
+ */
+GWLB_API int gwlb_limiter_allow_all(const gwlb_limit_ref *limits, size_t n, uint64_t now,
+                                    uint64_t cost, gwlb_limit_result *result,
+                                    int32_t *failed_index);
+
+/* ======================================================================
+ * Keyed limiter table (per client IP / API key / user)
+ * ====================================================================== */
+
+/*
+ * A fixed-size table from key bytes to one limiter state word, living in
+ * memory the host provides (heap, MAP_SHARED, an nginx zone). Everything
+ * in it is offsets and integers, so processes may map it at different
+ * addresses.
+ *
+ *   +----------------+------------------------------------------------+
+ *   | header (256 B) | bucket 0 | bucket 1 | ...      (64 B each)      |
+ *   +----------------+------------------------------------------------+
+ *   bucket = 4 slots x { meta: fingerprint 46 | freq 2 | age 16, state }
+ *
+ * A key is hashed with SipHash-1-3 under the host's 16-byte key (clients
+ * cannot aim many keys at one bucket without knowing it). The bucket comes
+ * from a mix of the hash, the 46-bit fingerprint from its other bits; the
+ * key itself is not stored (16 bytes per tracked key). Two distinct keys
+ * share state only when they land in the same bucket with equal
+ * fingerprints: for a new key that is at most 4 / 2^46 (6e-14) per lookup.
+ *
+ * When a new key finds no free slot in its bucket, the victim is: a slot
+ * whose state is equivalent to a fresh one (evicting it changes nothing),
+ * else the slot with the lowest use count (freq, 0..3, saturating), oldest
+ * first (age in ~1.07 s units). One-shot keys of a flood have freq 0 and
+ * evict each other before a steady client (freq 3) is touched. Evicting a
+ * live entry can only make that key's limit more lenient (it restarts
+ * fresh); stats count both kinds of eviction.
+ *
+ * Concurrency: lookups and updates are lock-free (CAS on the meta and
+ * state words). A known race: when a slot is evicted while another thread
+ * is updating the evicted key, that one update may land on the newcomer's
+ * fresh state (one request charged to the wrong key, never lost capacity).
+ */
+
+#define GWLB_LIMITER_KEY_MAX 65535u /* nginx's limit for a limit_req key */
+#define GWLB_LIMITER_TABLE_HEADER 256u
+#define GWLB_LIMITER_TABLE_BUCKET 64u /* 4 slots of 16 bytes */
+
+typedef struct gwlb_limiter_table gwlb_limiter_table;
+
+/** Counters of a table (snapshot; each read atomically). */
+typedef struct gwlb_limiter_table_stats {
+    uint64_t capacity;       /* slots (keys tracked at most) */
+    uint64_t used;           /* slots in use (counted by scanning) */
+    uint64_t inserts;        /* new keys placed */
+    uint64_t evicted_fresh;  /* evictions of entries equivalent to fresh */
+    uint64_t evicted_live;   /* evictions of entries with live state */
+    uint64_t rejected;       /* requests rejected */
+    uint64_t dry_run_limited; /* requests a dry-run policy would have rejected */
+} gwlb_limiter_table_stats;
+
+/** Bytes of memory a table needs to track at least `keys` keys. */
+GWLB_API size_t gwlb_limiter_table_bytes(uint64_t keys);
+
+/**
+ * Format `bytes` of host memory (aligned to 64 bytes) as an empty table
+ * for `policy`, hashing keys under hash_key. *out points into memory.
+ * Errors (memory untouched): GWLB_EINVAL NULL, misaligned memory, or an
+ * invalid policy; GWLB_ENOSPC bytes too small for one bucket
+ * (GWLB_LIMITER_TABLE_HEADER + GWLB_LIMITER_TABLE_BUCKET).
+ * Needs exclusive access to the memory.
+ */
+GWLB_API int gwlb_limiter_table_init(void *memory, size_t bytes,
+                                     const gwlb_limiter_policy *policy,
+                                     const uint8_t hash_key[16], gwlb_limiter_table **out);
+
+/**
+ * Use a table another process formatted (same bytes, any address).
+ * Errors: GWLB_EINVAL NULL or not a table; GWLB_EVERSION a different
+ * layout version; GWLB_ENOSPC bytes smaller than the table. Thread-safe.
+ */
+GWLB_API int gwlb_limiter_table_attach(void *memory, size_t bytes, gwlb_limiter_table **out);
+
+/**
+ * Allocate and init a table of `bytes` through allocator (NULL = libc).
+ * Errors: as _init; GWLB_ENOMEM. Free with gwlb_limiter_table_free.
+ */
+GWLB_API int gwlb_limiter_table_new(size_t bytes, const gwlb_limiter_policy *policy,
+                                    const uint8_t hash_key[16], const gwlb_allocator *allocator,
+                                    gwlb_limiter_table **out);
+
+/** Free a table made by gwlb_limiter_table_new. NULL is a no-op. */
+GWLB_API void gwlb_limiter_table_free(gwlb_limiter_table *table);
+
+/**
+ * One request of `cost` for `key` at `now` (cost 0 peeks and inserts
+ * nothing). A key not in the table is inserted (possibly evicting, see
+ * above). result may be NULL.
+ * Errors (nothing changed): GWLB_EINVAL NULL table/result-less key pointer;
+ * GWLB_EMPTY key_len 0 (nginx does not limit an empty key);
+ * GWLB_ETOOLONG key_len > GWLB_LIMITER_KEY_MAX; GWLB_ERANGE as
+ * gwlb_limiter_state_allow. Lock-free, safe to call concurrently from
+ * threads and processes.
+ */
+GWLB_API int gwlb_limiter_table_allow(gwlb_limiter_table *table, const void *key,
+                                      size_t key_len, uint64_t now, uint64_t cost,
+                                      gwlb_limit_result *result);
+
+/**
+ * The state word of `key` (inserting it, as _allow with cost 1 would),
+ * for use with gwlb_limiter_allow_all. The pointer stays valid while the
+ * table exists, but the slot may be reused by another key after eviction.
+ * Errors as gwlb_limiter_table_allow.
+ */
+GWLB_API int gwlb_limiter_table_state(gwlb_limiter_table *table, const void *key,
+                                      size_t key_len, uint64_t now, uint64_t **state_word);
+
+/** The table's policy (points into the table). NULL for NULL. */
+GWLB_API const gwlb_limiter_policy *gwlb_limiter_table_policy(const gwlb_limiter_table *table);
+
+/** Snapshot of the counters. Errors: GWLB_EINVAL NULL. Safe concurrently. */
+GWLB_API int gwlb_limiter_table_stats_get(const gwlb_limiter_table *table,
+                                          gwlb_limiter_table_stats *stats);
 
 #ifdef __cplusplus
 }

@@ -79,7 +79,7 @@ int gwlb_gcra_decide(const gwlb_gcra_config *cfg, uint64_t tat, uint64_t now, ui
     uint64_t dvt = cfg->tolerance_ns;
     result->limit = cfg->limit;
     result->delay_ns = 0;
-    result->reserved_ = 0;
+    result->dry_run_limited = 0;
 
     /* cost > limit  <=>  T * cost > DVT: can never be admitted. */
     uint64_t increment = cost > cfg->limit ? UINT64_MAX : cost * cfg->emission_ns;

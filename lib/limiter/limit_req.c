@@ -98,7 +98,7 @@ int gwlb_limit_req_decide(const gwlb_limit_req_config *cfg, uint64_t state, uint
     int64_t ms = 0;
 
     result->limit = cfg->burst / 1000 + 1;
-    result->reserved_ = 0;
+    result->dry_run_limited = 0;
     if (!(state & USED_BIT)) {
         excess = 0; /* nginx creates the node with excess 0 */
     } else {

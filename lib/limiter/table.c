@@ -1,0 +1,325 @@
+/*
+ * Keyed limiter table: key bytes -> one limiter state word, in a fixed
+ * block of host memory (heap, MAP_SHARED, an nginx zone), lock-free.
+ *
+ *   memory: +-----------------+----------+----------+-----+----------+
+ *           | header (256 B)  | bucket 0 | bucket 1 | ... | bucket n |
+ *           +-----------------+----------+----------+-----+----------+
+ *   bucket: 4 slots of 16 bytes (one cache line when the block is 64-aligned)
+ *   slot:   meta  = fingerprint (46 bits) | freq (2) | age (16)   0 = empty
+ *           state = the policy's state word (GCRA TAT, nginx excess/last, ...)
+ *
+ * SipHash-1-3 of the key under the host's secret gives 64 bits: the
+ * fingerprint is bits 18..63, the bucket comes from a SplitMix mix of the
+ * whole hash (so bucket and fingerprint are independent-looking). Only the
+ * fingerprint is stored: 16 bytes per tracked key, no pointers anywhere.
+ *
+ * Eviction when a new key's bucket is full: an entry whose state is as
+ * good as fresh (dropping it changes no decision), else the entry with the
+ * lowest freq (0..3, +1 per hit, saturating), oldest age first. Age is
+ * now >> 30 (~1.07 s) modulo 2^16, compared on the ring.
+ */
+#include <stdatomic.h>
+#include <string.h>
+
+#include "gwlb/limiter.h"
+#include "internal.h"
+#include "limiter_internal.h"
+
+#define AWORD(p) ((_Atomic uint64_t *)(p))
+
+#define TABLE_MAGIC UINT64_C(0x314d494c424c5747) /* "GWLBLIM1" little-endian */
+#define TABLE_VERSION 1u
+#define WAYS 4u
+#define AGE_BITS 16
+#define AGE_MASK ((UINT64_C(1) << AGE_BITS) - 1)
+#define FREQ_SHIFT 16
+#define FREQ_MASK (UINT64_C(3) << FREQ_SHIFT)
+#define FP_MASK (~(AGE_MASK | FREQ_MASK))
+#define AGE_SHIFT_NS 30
+
+typedef struct slot {
+    uint64_t meta;
+    uint64_t state;
+} slot;
+
+struct gwlb_limiter_table {
+    /* read-mostly configuration (first cache lines) */
+    uint64_t magic;
+    uint32_t version;
+    uint32_t ways;
+    uint64_t bytes;
+    uint64_t nbuckets;
+    uint8_t hash_key[16];
+    gwlb_limiter_policy policy;
+    uint8_t pad0[128 - 48 - sizeof(gwlb_limiter_policy)];
+    /* counters, on their own cache lines */
+    uint64_t inserts;
+    uint64_t evicted_fresh;
+    uint64_t evicted_live;
+    uint64_t rejected;
+    uint64_t dry_run_limited;
+    uint64_t pad1[3];
+    /* owner bookkeeping for _new/_free (meaningful only in the allocating process) */
+    gwlb_allocator allocator;
+    uint64_t owned;
+    uint64_t pad2[3];
+};
+
+_Static_assert(sizeof(struct gwlb_limiter_table) == GWLB_LIMITER_TABLE_HEADER,
+               "table header must be 256 bytes");
+_Static_assert(sizeof(slot) * WAYS == GWLB_LIMITER_TABLE_BUCKET, "bucket must be 64 bytes");
+
+static slot *bucket_slots(gwlb_limiter_table *t, uint64_t b)
+{
+    return (slot *)((unsigned char *)t + GWLB_LIMITER_TABLE_HEADER) + b * WAYS;
+}
+
+size_t gwlb_limiter_table_bytes(uint64_t keys)
+{
+    uint64_t buckets = keys / WAYS + (keys % WAYS != 0);
+    if (buckets == 0)
+        buckets = 1;
+    if (buckets > (SIZE_MAX - GWLB_LIMITER_TABLE_HEADER) / GWLB_LIMITER_TABLE_BUCKET)
+        return SIZE_MAX;
+    return GWLB_LIMITER_TABLE_HEADER + (size_t)buckets * GWLB_LIMITER_TABLE_BUCKET;
+}
+
+int gwlb_limiter_table_init(void *memory, size_t bytes, const gwlb_limiter_policy *policy,
+                            const uint8_t hash_key[16], gwlb_limiter_table **out)
+{
+    if (memory == NULL || policy == NULL || hash_key == NULL || out == NULL ||
+        ((uintptr_t)memory & 7u) != 0)
+        return GWLB_EINVAL;
+    if ((policy->flags & ~(uint32_t)GWLB_LIMITER_DRY_RUN) != 0 ||
+        gwlb__limiter_policy_check(policy) != GWLB_OK)
+        return GWLB_EINVAL;
+    if (bytes < GWLB_LIMITER_TABLE_HEADER + GWLB_LIMITER_TABLE_BUCKET)
+        return GWLB_ENOSPC;
+    uint64_t nbuckets = (bytes - GWLB_LIMITER_TABLE_HEADER) / GWLB_LIMITER_TABLE_BUCKET;
+    if (nbuckets > UINT32_MAX)
+        nbuckets = UINT32_MAX;
+    gwlb_limiter_table *t = memory;
+    memset(t, 0, GWLB_LIMITER_TABLE_HEADER + nbuckets * GWLB_LIMITER_TABLE_BUCKET);
+    t->version = TABLE_VERSION;
+    t->ways = WAYS;
+    t->bytes = GWLB_LIMITER_TABLE_HEADER + nbuckets * GWLB_LIMITER_TABLE_BUCKET;
+    t->nbuckets = nbuckets;
+    memcpy(t->hash_key, hash_key, 16);
+    t->policy = *policy;
+    atomic_store_explicit(AWORD(&t->magic), TABLE_MAGIC, memory_order_release);
+    *out = t;
+    return GWLB_OK;
+}
+
+int gwlb_limiter_table_attach(void *memory, size_t bytes, gwlb_limiter_table **out)
+{
+    if (memory == NULL || out == NULL || ((uintptr_t)memory & 7u) != 0 ||
+        bytes < GWLB_LIMITER_TABLE_HEADER)
+        return GWLB_EINVAL;
+    gwlb_limiter_table *t = memory;
+    if (atomic_load_explicit(AWORD(&t->magic), memory_order_acquire) != TABLE_MAGIC)
+        return GWLB_EINVAL;
+    if (t->version != TABLE_VERSION || t->ways != WAYS)
+        return GWLB_EVERSION;
+    if (bytes < t->bytes)
+        return GWLB_ENOSPC;
+    *out = t;
+    return GWLB_OK;
+}
+
+int gwlb_limiter_table_new(size_t bytes, const gwlb_limiter_policy *policy,
+                           const uint8_t hash_key[16], const gwlb_allocator *allocator,
+                           gwlb_limiter_table **out)
+{
+    if (out == NULL || policy == NULL || hash_key == NULL)
+        return GWLB_EINVAL;
+    if (bytes < GWLB_LIMITER_TABLE_HEADER + GWLB_LIMITER_TABLE_BUCKET)
+        return GWLB_ENOSPC;
+    if ((policy->flags & ~(uint32_t)GWLB_LIMITER_DRY_RUN) != 0 ||
+        gwlb__limiter_policy_check(policy) != GWLB_OK)
+        return GWLB_EINVAL;
+    gwlb_allocator a;
+    gwlb__allocator_resolve(&a, allocator);
+    void *mem = gwlb__alloc(&a, bytes);
+    if (mem == NULL)
+        return GWLB_ENOMEM;
+    gwlb_limiter_table *t;
+    int rc = gwlb_limiter_table_init(mem, bytes, policy, hash_key, &t);
+    if (rc != GWLB_OK) { /* e.g. an allocator returning unaligned memory */
+        gwlb__free(&a, mem, bytes);
+        return rc;
+    }
+    t->allocator = a;
+    t->owned = bytes;
+    *out = t;
+    return GWLB_OK;
+}
+
+void gwlb_limiter_table_free(gwlb_limiter_table *table)
+{
+    if (table == NULL || table->owned == 0)
+        return;
+    gwlb_allocator a = table->allocator;
+    size_t bytes = (size_t)table->owned;
+    table->magic = 0;
+    gwlb__free(&a, table, bytes);
+}
+
+const gwlb_limiter_policy *gwlb_limiter_table_policy(const gwlb_limiter_table *table)
+{
+    return table == NULL ? NULL : &table->policy;
+}
+
+static void count(uint64_t *counter)
+{
+    atomic_fetch_add_explicit(AWORD(counter), 1, memory_order_relaxed);
+}
+
+/*
+ * Find the slot of a key, inserting it when `insert` (evicting if needed).
+ * Returns the slot, or NULL when not found and not inserted.
+ */
+static slot *find_slot(gwlb_limiter_table *t, const void *key, size_t len, uint64_t now,
+                       int insert)
+{
+    uint64_t h = gwlb_siphash13(t->hash_key, key, len);
+    uint64_t fp = h & FP_MASK;
+    if (fp == 0)
+        fp = UINT64_C(1) << (FREQ_SHIFT + 2);
+    uint64_t b = ((gwlb_mix64(h) >> 32) * t->nbuckets) >> 32;
+    slot *s = bucket_slots(t, b);
+    uint64_t age = (now >> AGE_SHIFT_NS) & AGE_MASK;
+
+    for (;;) {
+        uint64_t m[WAYS];
+        for (unsigned i = 0; i < WAYS; i++) {
+            m[i] = atomic_load_explicit(AWORD(&s[i].meta), memory_order_acquire);
+            if ((m[i] & FP_MASK) == fp) {
+                uint64_t freq = (m[i] & FREQ_MASK) >> FREQ_SHIFT;
+                uint64_t nm = fp | ((freq < 3 ? freq + 1 : 3) << FREQ_SHIFT) | age;
+                /* Touch only on change: a steady key writes its meta at most
+                 * once per age tick. A lost race here is harmless. */
+                if (nm != m[i] && (freq < 3 || (m[i] & AGE_MASK) != age))
+                    atomic_compare_exchange_strong_explicit(AWORD(&s[i].meta), &m[i], nm,
+                                                            memory_order_acq_rel,
+                                                            memory_order_relaxed);
+                return &s[i];
+            }
+        }
+        if (!insert)
+            return NULL;
+
+        /* Victim: empty, else fresh, else lowest freq, oldest. */
+        unsigned victim = 0;
+        int victim_class = 3; /* 0 empty, 1 fresh, 2 live */
+        uint64_t victim_freq = 4, victim_dist = 0;
+        for (unsigned i = 0; i < WAYS && victim_class > 0; i++) {
+            if (m[i] == 0) {
+                victim = i;
+                victim_class = 0;
+                break;
+            }
+            uint64_t st = atomic_load_explicit(AWORD(&s[i].state), memory_order_relaxed);
+            if (gwlb_limiter_state_is_fresh(&t->policy, st, now)) {
+                if (victim_class > 1) {
+                    victim = i;
+                    victim_class = 1;
+                }
+                continue;
+            }
+            if (victim_class < 2)
+                continue;
+            uint64_t freq = (m[i] & FREQ_MASK) >> FREQ_SHIFT;
+            uint64_t dist = (age - (m[i] & AGE_MASK)) & AGE_MASK;
+            if (freq < victim_freq || (freq == victim_freq && dist > victim_dist)) {
+                victim = i;
+                victim_class = 2;
+                victim_freq = freq;
+                victim_dist = dist;
+            }
+        }
+        uint64_t expected = m[victim];
+        if (!atomic_compare_exchange_strong_explicit(AWORD(&s[victim].meta), &expected, fp | age,
+                                                     memory_order_acq_rel, memory_order_relaxed))
+            continue; /* someone else changed this bucket: look again */
+        atomic_store_explicit(AWORD(&s[victim].state), 0, memory_order_release);
+        count(&t->inserts);
+        if (victim_class == 1)
+            count(&t->evicted_fresh);
+        else if (victim_class == 2)
+            count(&t->evicted_live);
+        return &s[victim];
+    }
+}
+
+static int check_key(const gwlb_limiter_table *t, const void *key, size_t len)
+{
+    if (t == NULL || (key == NULL && len != 0))
+        return GWLB_EINVAL;
+    if (len == 0)
+        return GWLB_EMPTY;
+    if (len > GWLB_LIMITER_KEY_MAX)
+        return GWLB_ETOOLONG;
+    return GWLB_OK;
+}
+
+int gwlb_limiter_table_allow(gwlb_limiter_table *table, const void *key, size_t key_len,
+                             uint64_t now, uint64_t cost, gwlb_limit_result *result)
+{
+    int rc = check_key(table, key, key_len);
+    if (rc != GWLB_OK)
+        return rc;
+    const gwlb_limiter_policy *p = &table->policy;
+    if (p->kind == GWLB_LIMITER_LIMIT_REQ && cost > 1)
+        return GWLB_ERANGE;
+    gwlb_limit_result local;
+    gwlb_limit_result *r = result != NULL ? result : &local;
+    uint64_t before, after;
+    slot *s = find_slot(table, key, key_len, now, cost != 0);
+    if (s == NULL) {
+        uint64_t fresh = 0; /* a peek at an untracked key: it is fresh */
+        rc = gwlb__limiter_apply(p, &fresh, now, 0, r, &before, &after);
+    } else {
+        rc = gwlb__limiter_apply(p, &s->state, now, cost, r, &before, &after);
+    }
+    if (rc != GWLB_OK)
+        return rc;
+    if (!r->allowed)
+        count(&table->rejected);
+    else if (r->dry_run_limited)
+        count(&table->dry_run_limited);
+    return GWLB_OK;
+}
+
+int gwlb_limiter_table_state(gwlb_limiter_table *table, const void *key, size_t key_len,
+                             uint64_t now, uint64_t **state_word)
+{
+    int rc = check_key(table, key, key_len);
+    if (rc != GWLB_OK)
+        return rc;
+    if (state_word == NULL)
+        return GWLB_EINVAL;
+    *state_word = &find_slot(table, key, key_len, now, 1)->state;
+    return GWLB_OK;
+}
+
+int gwlb_limiter_table_stats_get(const gwlb_limiter_table *table, gwlb_limiter_table_stats *st)
+{
+    if (table == NULL || st == NULL)
+        return GWLB_EINVAL;
+    gwlb_limiter_table *t = (gwlb_limiter_table *)table;
+    st->capacity = t->nbuckets * WAYS;
+    st->used = 0;
+    for (uint64_t b = 0; b < t->nbuckets; b++) {
+        slot *s = bucket_slots(t, b);
+        for (unsigned i = 0; i < WAYS; i++)
+            st->used += atomic_load_explicit(AWORD(&s[i].meta), memory_order_relaxed) != 0;
+    }
+    st->inserts = atomic_load_explicit(AWORD(&t->inserts), memory_order_relaxed);
+    st->evicted_fresh = atomic_load_explicit(AWORD(&t->evicted_fresh), memory_order_relaxed);
+    st->evicted_live = atomic_load_explicit(AWORD(&t->evicted_live), memory_order_relaxed);
+    st->rejected = atomic_load_explicit(AWORD(&t->rejected), memory_order_relaxed);
+    st->dry_run_limited = atomic_load_explicit(AWORD(&t->dry_run_limited), memory_order_relaxed);
+    return GWLB_OK;
+}
