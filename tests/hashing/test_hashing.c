@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gwlb/balancer.h"
 #include "gwlb/hashing.h"
 #include "hashing/hashing_internal.h"
 #include "test_alloc.h"
@@ -897,6 +898,136 @@ START_TEST(test_ring_size_follows_envoy_scale)
 }
 END_TEST
 
+/* ---- on top of the balancer ------------------------------------------------------ */
+
+typedef struct bal_fixture {
+    gwlb_balancer_state *state;
+    gwlb_balancer *bal;
+    gwlb_hash_table *table;
+} bal_fixture;
+
+static void bal_setup(bal_fixture *f, uint32_t alg, uint32_t n, const uint32_t *weights)
+{
+    ck_assert_int_eq(gwlb_balancer_state_new(64, NULL, &f->state), GWLB_OK);
+    gwlb_balancer_config bc;
+    gwlb_balancer_config_init(&bc, GWLB_BALANCER_NGINX_ROUND_ROBIN);
+    gwlb_balancer_host bh[16];
+    make_hosts(n, weights);
+    for (uint32_t i = 0; i < n; i++) {
+        gwlb_balancer_host_init(&bh[i], hosts_buf[i].identity);
+        bh[i].weight = hosts_buf[i].weight;
+    }
+    ck_assert_int_eq(gwlb_balancer_build(&bc, bh, n, f->state, 0, &f->bal, NULL), GWLB_OK);
+    gwlb_hash_config hc;
+    gwlb_hash_config_init(&hc, alg);
+    ck_assert_int_eq(gwlb_hash_table_new_from_balancer(&f->table, &hc, f->bal, NULL, NULL),
+                     GWLB_OK);
+}
+
+static void bal_teardown(bal_fixture *f)
+{
+    gwlb_hash_table_free(f->table);
+    gwlb_balancer_free(f->bal);
+    gwlb_balancer_state_free(f->state);
+}
+
+START_TEST(test_table_from_balancer_maps_like_a_table_from_the_same_hosts)
+{
+    bal_fixture f;
+    uint32_t w[5] = {1, 2, 3, 1, 1};
+    bal_setup(&f, GWLB_HASH_NGINX_CONSISTENT, 5, w);
+    gwlb_hash_table *t = build(GWLB_HASH_NGINX_CONSISTENT, make_hosts(5, w), 5);
+    for (int k = 0; k < 500; k++) {
+        uint32_t a, b;
+        gwlb_hash_table_lookup(f.table, &k, sizeof k, &a);
+        gwlb_hash_table_lookup(t, &k, sizeof k, &b);
+        ck_assert_uint_eq(a, b);
+    }
+    gwlb_hash_table_free(t);
+    bal_teardown(&f);
+}
+END_TEST
+
+START_TEST(test_balancer_pick_takes_the_key_host_and_skips_ineligible_ones)
+{
+    bal_fixture f;
+    bal_setup(&f, GWLB_HASH_MAGLEV, 6, NULL);
+    uint32_t first;
+    gwlb_hash_table_lookup(f.table, "key", 3, &first);
+    gwlb_hash_attempt at;
+    gwlb_hash_attempt_init(&at, NULL, 0);
+    gwlb_balancer_result r;
+    ck_assert_int_eq(gwlb_hash_balancer_pick(f.table, f.bal, 1, "key", 3, &at, &r), GWLB_OK);
+    ck_assert_uint_eq(r.host_index, first);
+    gwlb_balancer_host_stats st;
+    ck_assert_int_eq(gwlb_balancer_host_stats_get(f.bal, first, &st), GWLB_OK);
+    ck_assert_uint_eq(st.in_flight, 1);
+    ck_assert_int_eq(gwlb_balancer_release(f.bal, &r, GWLB_BALANCER_SUCCESS, 10, 2), GWLB_OK);
+
+    ck_assert_int_eq(gwlb_balancer_host_flags_update(f.bal, first, GWLB_HOST_EJECTED, 0), GWLB_OK);
+    gwlb_hash_attempt_init(&at, NULL, 0);
+    ck_assert_int_eq(gwlb_hash_balancer_pick(f.table, f.bal, 3, "key", 3, &at, &r), GWLB_OK);
+    ck_assert_uint_ne(r.host_index, first);
+    ck_assert_int_eq(gwlb_balancer_release(f.bal, &r, GWLB_BALANCER_SUCCESS, 10, 4), GWLB_OK);
+    bal_teardown(&f);
+}
+END_TEST
+
+START_TEST(test_balancer_pick_falls_back_to_nginx_round_robin_after_20_tries)
+{
+    /* Every host but 1 and 3 ineligible, and 1 and 3 are never hashed to
+     * within 20 tries for some keys: those go to smooth WRR over {1, 3}
+     * (weights 1 and 2: 3, 1, 3, 3, 1, 3...). */
+    bal_fixture f;
+    uint32_t w[6] = {9, 1, 9, 2, 9, 9};
+    bal_setup(&f, GWLB_HASH_NGINX_HASH, 6, w);
+    for (uint32_t i = 0; i < 6; i++)
+        if (i != 1 && i != 3)
+            gwlb_balancer_host_flags_update(f.bal, i, GWLB_HOST_MAINTENANCE, 0);
+    uint32_t seq[8];
+    int nseq = 0;
+    for (int k = 0; k < 4000 && nseq < 6; k++) {
+        char key[16];
+        int len = snprintf(key, sizeof key, "k%d", k);
+        gwlb_hash_attempt probe;
+        gwlb_hash_attempt_init(&probe, NULL, 0);
+        uint32_t h;
+        uint64_t down = ~(UINT64_C(1) << 1 | UINT64_C(1) << 3);
+        if (gwlb_hash_table_pick(f.table, key, (size_t)len, &probe, not_down, &down, &h) !=
+            GWLB_HASH_USE_ROUND_ROBIN)
+            continue;
+        gwlb_hash_attempt at;
+        gwlb_hash_attempt_init(&at, NULL, 0);
+        gwlb_balancer_result r;
+        ck_assert_int_eq(gwlb_hash_balancer_pick(f.table, f.bal, 1, key, (size_t)len, &at, &r),
+                         GWLB_OK);
+        ck_assert(gwlb_hash_attempt_tried(&at, r.host_index));
+        seq[nseq++] = r.host_index;
+        gwlb_balancer_release(f.bal, &r, GWLB_BALANCER_SUCCESS, 10, 1);
+    }
+    ck_assert_int_eq(nseq, 6);
+    const uint32_t want[6] = {3, 1, 3, 3, 1, 3};
+    for (int i = 0; i < 6; i++)
+        ck_assert_uint_eq(seq[i], want[i]);
+    bal_teardown(&f);
+}
+END_TEST
+
+START_TEST(test_balancer_pick_rejects_a_table_of_another_size)
+{
+    bal_fixture f;
+    bal_setup(&f, GWLB_HASH_MAGLEV, 6, NULL);
+    gwlb_hash_table *t = build(GWLB_HASH_MAGLEV, make_hosts(5, NULL), 5);
+    gwlb_hash_attempt at;
+    gwlb_hash_attempt_init(&at, NULL, 0);
+    gwlb_balancer_result r;
+    ck_assert_int_eq(gwlb_hash_balancer_pick(t, f.bal, 1, "k", 1, &at, &r), GWLB_ECONFLICT);
+    ck_assert_int_eq(gwlb_hash_balancer_pick(NULL, f.bal, 1, "k", 1, &at, &r), GWLB_EINVAL);
+    gwlb_hash_table_free(t);
+    bal_teardown(&f);
+}
+END_TEST
+
 static Suite *hashing_suite(void)
 {
     Suite *s = suite_create("hashing");
@@ -946,6 +1077,13 @@ static Suite *hashing_suite(void)
     tcase_add_test(k, test_sticky_malformed_tokens_are_protocol_errors);
     tcase_add_test(k, test_pick_sticky_honours_token_or_falls_back_with_reason);
     suite_add_tcase(s, k);
+
+    TCase *bl = tcase_create("balancer");
+    tcase_add_test(bl, test_table_from_balancer_maps_like_a_table_from_the_same_hosts);
+    tcase_add_test(bl, test_balancer_pick_takes_the_key_host_and_skips_ineligible_ones);
+    tcase_add_test(bl, test_balancer_pick_falls_back_to_nginx_round_robin_after_20_tries);
+    tcase_add_test(bl, test_balancer_pick_rejects_a_table_of_another_size);
+    suite_add_tcase(s, bl);
 
     TCase *e = tcase_create("bad_input");
     tcase_add_test(e, test_zero_hosts_is_empty);
