@@ -213,12 +213,10 @@ typedef struct gwlb_breaker_config {
 typedef struct gwlb_breaker {
     /* read on every call (written only by transitions and init) */
     uint64_t ctl;          /* state | trips | half-open counts | generation */
-    uint64_t deadline[2];  /* per generation parity: open -> half-open / half-open max */
-    uint64_t rng;          /* gwlb_rng state for jitter */
+    uint64_t deadline[4];  /* by generation & 3: open -> half-open / half-open max */
     uint64_t win_n;        /* window size at init, and its reciprocal */
     uint64_t win_recip;
-    uint64_t bucket_ns;    /* time-window bucket at init, and its reciprocal */
-    uint64_t bucket_recip;
+    uint64_t bucket_recip; /* reciprocal of the time-window bucket at init */
     /* counters (monotonic) */
     uint64_t admitted;
     uint64_t rejected;
@@ -241,8 +239,10 @@ typedef struct gwlb_breaker {
     uint64_t last_change_ns;
     uint64_t last_cause;
     uint64_t magic;
-    uint64_t mode; /* fast_counters at init */
-    uint64_t reserved1_[4];
+    uint64_t mode;      /* fast_counters at init */
+    uint64_t bucket_ns; /* time-window bucket at init */
+    uint64_t rng;       /* gwlb_rng state for jitter */
+    uint64_t reserved1_[2];
     /* sliding window: bitmaps (count) or buckets (time) */
     uint64_t window[64];
 } gwlb_breaker;

@@ -13,8 +13,14 @@
  *  +--------------------------+---------+---------+---------+------+-----+
  *
  * The deadline of a state (open -> half-open, half-open maximum) lives in
- * deadline[generation & 1] and is written *before* the CAS that publishes
- * the generation, so whoever sees generation g also sees its deadline.
+ * deadline[generation & 3] and is written *before* the CAS that publishes
+ * the generation, so whoever sees generation g also sees its deadline. The
+ * writer re-checks the control word right before writing, so a transition
+ * that lost its race long ago cannot overwrite the live slot; only a writer
+ * stalled between that check and its store while four further state
+ * changes complete could (it would then store a finite deadline computed
+ * for this same breaker a few states earlier). Only OPEN and a half-open
+ * with a maximum wait have deadlines; no other transition writes a slot.
  *
  * Counters are monotonic (never cleared); "since the last change" counts
  * subtract a base snapshot taken at each transition. Consecutive failures =
@@ -219,8 +225,8 @@ int gwlb_breaker_init(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t 
     if (rc != GWLB_OK)
         return rc;
     memset(b, 0, sizeof *b);
-    STORE(&b->deadline[0], UINT64_MAX);
-    STORE(&b->deadline[1], UINT64_MAX);
+    for (int i = 0; i < 4; i++)
+        STORE(&b->deadline[i], UINT64_MAX);
     STORE(&b->rng, seed);
     STORE(&b->magic, BREAKER_MAGIC);
     STORE(&b->mode, cfg->fast_counters ? 1u : 0u);
@@ -413,7 +419,13 @@ static int transition(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t 
         wait = cfg->half_open_max_wait_ns;
         deadline = add_sat(now, wait);
     }
-    atomic_store_explicit(A64(&b->deadline[gen & 1]), deadline, memory_order_relaxed);
+    if (atomic_load_explicit(A64(&b->ctl), memory_order_acquire) != from)
+        return 0; /* moved on: never touch a slot that may be live */
+    /* only states that have a deadline write one, so a competing transition
+     * from the same generation can at worst leave a competitor's finite
+     * deadline, never "forever" */
+    if (deadline != UINT64_MAX || to_state == GWLB_BREAKER_OPEN)
+        atomic_store_explicit(A64(&b->deadline[gen & 3]), deadline, memory_order_relaxed);
     uint64_t to = mk_ctl(to_state, trips, hoa, 0, 0, gen);
     if (!atomic_compare_exchange_strong_explicit(A64(&b->ctl), &from, to, memory_order_acq_rel,
                                                  memory_order_acquire))
@@ -455,9 +467,10 @@ static int advance(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t c, 
                    unsigned first_permit)
 {
     unsigned s = c_state(c);
-    if (s != GWLB_BREAKER_OPEN && s != GWLB_BREAKER_HALF_OPEN)
+    if (s != GWLB_BREAKER_OPEN &&
+        (s != GWLB_BREAKER_HALF_OPEN || cfg->half_open_max_wait_ns == 0))
         return 0;
-    uint64_t d = atomic_load_explicit(A64(&b->deadline[c_gen(c) & 1]), memory_order_relaxed);
+    uint64_t d = atomic_load_explicit(A64(&b->deadline[c_gen(c) & 3]), memory_order_relaxed);
     if (now <= d)
         return 0;
     if (s == GWLB_BREAKER_OPEN)
@@ -487,7 +500,7 @@ int gwlb_breaker_allow(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t
             return GWLB_OK;
         }
         if (s == GWLB_BREAKER_OPEN) {
-            uint64_t d = LOAD(&b->deadline[c_gen(c) & 1]);
+            uint64_t d = LOAD(&b->deadline[c_gen(c) & 3]);
             if (GWLB__LIKELY(now <= d)) {
                 if (cfg->fast_counters)
                     STORE(&b->rejected, LOAD(&b->rejected) + 1);
