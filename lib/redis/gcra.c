@@ -22,6 +22,7 @@
 
 #include "gwlb/redis.h"
 #include "internal.h"
+#include "redis_internal.h"
 
 /* clang-format off */
 static const char gcra_script[] =
@@ -100,19 +101,7 @@ int gwlb_redis_encode_script_load(uint8_t *out, size_t cap, size_t *written)
     return gwlb_redis_encode_command(out, cap, written, 3, argv, lens);
 }
 
-/* Decimal text of v into buf (at least 20 bytes); returns the length. */
-static size_t u64_text(char *buf, uint64_t v)
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    for (size_t i = 0; i < n; i++)
-        buf[i] = tmp[n - 1 - i];
-    return n;
-}
+#define u64_text gwlb__redis_u64_text
 
 #define EXACT_MAX (UINT64_C(1) << 53) /* Lua numbers are exact below this */
 
@@ -220,7 +209,7 @@ static int tat_of(const uint8_t *buf, const gwlb_redis_value *v, uint64_t *out)
     uint64_t x = 0;
     for (uint32_t i = 0; i < v->length; i++) {
         unsigned d = (unsigned)buf[v->offset + i] - '0';
-        if (d > 9 || x > (UINT64_MAX - d) / 10)
+        if (d > 9 || (i >= 19 && x > (UINT64_MAX - d) / 10))
             return GWLB_EPROTO;
         x = x * 10 + d;
     }

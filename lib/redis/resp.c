@@ -24,31 +24,71 @@
 
 #include "gwlb/redis.h"
 #include "internal.h"
+#include "redis_internal.h"
 
 /* ---- encoding ---------------------------------------------------------- */
 
-/* Decimal digits of v. */
+static const uint64_t pow10_u64[20] = {
+    UINT64_C(1),
+    UINT64_C(10),
+    UINT64_C(100),
+    UINT64_C(1000),
+    UINT64_C(10000),
+    UINT64_C(100000),
+    UINT64_C(1000000),
+    UINT64_C(10000000),
+    UINT64_C(100000000),
+    UINT64_C(1000000000),
+    UINT64_C(10000000000),
+    UINT64_C(100000000000),
+    UINT64_C(1000000000000),
+    UINT64_C(10000000000000),
+    UINT64_C(100000000000000),
+    UINT64_C(1000000000000000),
+    UINT64_C(10000000000000000),
+    UINT64_C(100000000000000000),
+    UINT64_C(1000000000000000000),
+    UINT64_C(10000000000000000000),
+};
+
+/* Decimal digits of v: log10 from the bit length (x 1233 / 4096 ~ log10(2)), fixed by one compare. */
 static size_t dec_len(uint64_t v)
 {
-    size_t n = 1;
-    while (v >= 10) {
-        v /= 10;
-        n++;
-    }
-    return n;
+    if (v < 10)
+        return 1;
+    unsigned bits = 64u - (unsigned)__builtin_clzll(v);
+    size_t n = (bits * 1233u) >> 12; /* floor(log10(2^bits)) */
+    return n + (v >= pow10_u64[n]);
 }
 
+static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324"
+                                     "25262728293031323334353637383940414243444546474849"
+                                     "50515253545556575859606162636465666768697071727374"
+                                     "75767778798081828384858687888990919293949596979899";
+
+/* Write v in decimal (dec_len(v) bytes) at p, two digits per step; returns the end. */
 static uint8_t *put_dec(uint8_t *p, uint64_t v)
 {
-    uint8_t tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (uint8_t)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    while (n > 0)
-        *p++ = tmp[--n];
-    return p;
+    uint8_t *end = p + dec_len(v);
+    uint8_t *q = end;
+    while (v >= 100) {
+        unsigned i = (unsigned)(v % 100) * 2;
+        v /= 100;
+        *--q = (uint8_t)digit_pairs[i + 1];
+        *--q = (uint8_t)digit_pairs[i];
+    }
+    if (v >= 10) {
+        *--q = (uint8_t)digit_pairs[v * 2 + 1];
+        *--q = (uint8_t)digit_pairs[v * 2];
+    } else {
+        *--q = (uint8_t)('0' + v);
+    }
+    return end;
+}
+
+size_t gwlb__redis_u64_text(char *buf, uint64_t v)
+{
+    return (size_t)(put_dec((uint8_t *)buf, v) - (uint8_t *)buf);
 }
 
 int gwlb_redis_encode_command(uint8_t *out, size_t cap, size_t *written, uint32_t argc,
@@ -168,14 +208,23 @@ static int parse_int(const uint8_t *buf, size_t s, size_t e, int64_t *out)
     if (s == e)
         return GWLB_EPROTO;
     uint64_t v = 0;
-    uint64_t lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    for (size_t i = s; i < e; i++) {
-        unsigned d = (unsigned)buf[i] - '0';
-        if (d > 9)
-            return GWLB_EPROTO;
-        if (v > (lim - d) / 10)
-            return GWLB_EPROTO;
-        v = v * 10 + d;
+    if (e - s <= 18) { /* cannot overflow: no per-digit check */
+        for (size_t i = s; i < e; i++) {
+            unsigned d = (unsigned)buf[i] - '0';
+            if (d > 9)
+                return GWLB_EPROTO;
+            v = v * 10 + d;
+        }
+    } else {
+        uint64_t lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+        for (size_t i = s; i < e; i++) {
+            unsigned d = (unsigned)buf[i] - '0';
+            if (d > 9)
+                return GWLB_EPROTO;
+            if (v > (lim - d) / 10)
+                return GWLB_EPROTO;
+            v = v * 10 + d;
+        }
     }
     *out = neg ? (int64_t)(0 - v) : (int64_t)v;
     return GWLB_OK;
@@ -499,7 +548,14 @@ int gwlb_redis_parser_feed(gwlb_redis_parser *p, const uint8_t *buf, size_t len,
 int gwlb_redis_parse(const uint8_t *buf, size_t len, gwlb_redis_value *values, size_t max_values,
                      gwlb_redis_reply *reply)
 {
+    /* a default parser; its stack needs no zeroing (frames are written before read) */
     gwlb_redis_parser p;
-    gwlb_redis_parser_init(&p, NULL);
+    p.pos = p.count = p.depth = p.root = 0;
+    p.error = 0;
+    p.max_depth = DEFAULT_MAX_DEPTH;
+    p.max_elements = DEFAULT_MAX_ELEMENTS;
+    p.max_bulk = DEFAULT_MAX_BULK;
+    p.max_line = DEFAULT_MAX_LINE;
+    p.reserved = 0;
     return gwlb_redis_parser_feed(&p, buf, len, values, max_values, reply);
 }

@@ -118,6 +118,35 @@ START_TEST(test_encode_gcra_evalsha_exact_bytes)
 }
 END_TEST
 
+START_TEST(test_encode_gcra_writes_every_digit_count_exactly)
+{
+    gwlb_gcra_config c = cell_config();
+    uint8_t out[256];
+    size_t n = 0;
+    uint64_t p = 1;
+    for (int digits = 1; digits <= 20; digits++) {
+        uint64_t values[3] = {p - 1, p, p + 1};
+        for (int j = 0; j < 3; j++) {
+            char want[32], head[8];
+            int wl = snprintf(want, sizeof want, "%llu", (unsigned long long)values[j]);
+            int hl = snprintf(head, sizeof head, "$%d\r\n", wl);
+            ck_assert_int_eq(gwlb_redis_encode_gcra(out, sizeof out, &n, &c, "k", 1, 1,
+                                                    values[j], 0),
+                             GWLB_OK);
+            /* the now argument follows "$1\r\nk\r\n" */
+            size_t at = 4 + 13 + 47 + 7 + 7;
+            ck_assert_int_eq(memcmp(out + at, head, (size_t)hl), 0);
+            ck_assert_int_eq(memcmp(out + at + hl, want, (size_t)wl), 0);
+        }
+        if (digits < 20)
+            p *= 10;
+    }
+    ck_assert_int_eq(gwlb_redis_encode_gcra(out, sizeof out, &n, &c, "k", 1, 1, UINT64_MAX, 0),
+                     GWLB_OK);
+    ck_assert_int_eq(memcmp(out + 78, "$20\r\n18446744073709551615\r\n", 26), 0);
+}
+END_TEST
+
 START_TEST(test_encode_gcra_eval_server_time_and_charge)
 {
     gwlb_gcra_config c = cell_config();
@@ -405,6 +434,7 @@ Suite *redis_gcra_script_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("encode");
     tcase_add_test(tc, test_encode_gcra_evalsha_exact_bytes);
+    tcase_add_test(tc, test_encode_gcra_writes_every_digit_count_exactly);
     tcase_add_test(tc, test_encode_gcra_eval_server_time_and_charge);
     tcase_add_test(tc, test_encode_script_load);
     tcase_add_test(tc, test_encode_gcra_rejects_bad_input);
