@@ -235,8 +235,9 @@ GWLB_API int gwlb_hash_table_lookup(const gwlb_hash_table *table, const void *ke
  *   GWLB_EINVAL                NULL table/attempt/host, NULL key with a
  *                              length, ip_hash key not 4 or 16 bytes
  *   GWLB_ENOSPC                the attempt's bitmap is too small
- * On error nothing is recorded in the attempt, except that nginx's try
- * counter advances as in nginx before GWLB_HASH_USE_ROUND_ROBIN.
+ * Argument errors record nothing in the attempt. GWLB_HASH_USE_ROUND_ROBIN
+ * leaves nginx's try counter past 20 (as nginx: later calls go straight to
+ * round robin); GWLB_ENOHOST leaves the walk exhausted.
  * Thread-safe on the table; the attempt needs exclusive access. O(1) for
  * Maglev and the first nginx ip/hash try, O(log n) for rings, O(n) for
  * rendezvous; each further candidate costs O(1) (O(log n) for nginx hash).

@@ -23,6 +23,8 @@
 
 #include "hashing_internal.h"
 
+__extension__ typedef unsigned __int128 u128;
+
 /* ---- attempt ------------------------------------------------------------ */
 
 void gwlb_hash_attempt_init(gwlb_hash_attempt *attempt, uint64_t *tried_words,
@@ -82,10 +84,10 @@ static inline int acceptable(const gwlb_hash_table *t, const filter *f, uint32_t
     if (f->loads != NULL) {
         uint64_t in = atomic_load_explicit((_Atomic uint32_t *)&f->loads->inflight[h],
                                            memory_order_relaxed);
-        /* cap = ceil((T + 1) * c * w / W), computed in integers */
+        /* full iff in >= cap = ceil((T + 1) * c * w / W), i.e. (in being an
+         * integer) iff in * 100 W >= (T + 1) * factor * w: no division */
         uint64_t num = f->scaled_total * t->weight[h];
-        uint64_t cap = (num + f->denominator - 1) / f->denominator;
-        if (in >= cap)
+        if ((u128)in * f->denominator >= num)
             return 0;
     }
     return 1;
