@@ -201,6 +201,23 @@ START_TEST(test_nginx_ip_hash_uses_first_three_octets)
 }
 END_TEST
 
+START_TEST(test_nginx_ip_hash_uses_all_16_bytes_of_ipv6)
+{
+    gwlb_hash_table *t = build(GWLB_HASH_NGINX_IP, make_hosts(7, NULL), 7);
+    uint8_t a[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01};
+    for (int last = 0; last < 64; last++) {
+        a[15] = (uint8_t)last;
+        uint64_t hv = 89;
+        for (int i = 0; i < 16; i++)
+            hv = (hv * 113 + a[i]) % 6271;
+        uint32_t h;
+        ck_assert_int_eq(gwlb_hash_table_lookup(t, a, 16, &h), GWLB_OK);
+        ck_assert_uint_eq(h, hv % 7);
+    }
+    gwlb_hash_table_free(t);
+}
+END_TEST
+
 START_TEST(test_nginx_ip_hash_weights_map_slots_in_peer_order)
 {
     /* weights 1,2,3 (total 6): 4040 % 6 = 2 -> second peer (slots 1..2) */
@@ -1046,6 +1063,7 @@ static Suite *hashing_suite(void)
     TCase *n = tcase_create("nginx");
     tcase_add_test(n, test_nginx_ip_hash_uses_first_three_octets);
     tcase_add_test(n, test_nginx_ip_hash_weights_map_slots_in_peer_order);
+    tcase_add_test(n, test_nginx_ip_hash_uses_all_16_bytes_of_ipv6);
     tcase_add_test(n, test_nginx_ip_hash_rehash_continues_from_running_value);
     tcase_add_test(n, test_nginx_hash_is_cache_memcached_crc32_with_rehash_prefix);
     tcase_add_test(n, test_nginx_algorithms_give_up_after_20_unusable_tries);
