@@ -409,13 +409,41 @@ typedef struct gwlb_health_stats {
     uint32_t hosts_eligible;       /* no GWLB_HOST_INELIGIBLE_MASK bit, not degraded */
     uint32_t hosts_degraded;       /* degraded and otherwise eligible */
     uint32_t hosts_ineligible;
-    uint32_t panic;                /* 1 if (eligible + degraded) < 50% of hosts:
-                                      Envoy's default panic threshold; a balancer
-                                      in panic spreads over all hosts */
+    uint32_t panic;                /* 1 if Envoy would be in panic with its default
+                                      threshold (one level): 100 x eligible / hosts
+                                      + 100 x degraded / hosts < 50. A balancer in
+                                      panic spreads over all hosts. */
 } gwlb_health_stats;
 
 /** Snapshot the counters (O(hosts) for the host counts). Errors: GWLB_EINVAL. */
 GWLB_API int gwlb_health_stats_get(const gwlb_health *h, gwlb_health_stats *out);
+
+/* ---- Feeding the balancer ----------------------------------------------------- */
+
+typedef struct gwlb_balancer gwlb_balancer; /* gwlb/balancer.h */
+
+/**
+ * Copy the published flags of host i into the balancer's host i, for every
+ * i < min(tracker hosts, balancer hosts): the tracker owns all seven
+ * gwlb_host_flag bits of those hosts (set what it has, clear what it has
+ * not; hosts whose flags already agree are not written, so the balancer's
+ * cached priority/panic computation is only invalidated by real changes).
+ * Call it after gwlb_health_outlier_run / probe reports, or per host from
+ * the event callback with gwlb_health_apply_host. The balancer then applies
+ * its own priority and panic rules (Envoy: a level below its panic
+ * threshold balances over all its hosts, flags ignored; see balancer.h).
+ * *changed (may be NULL) gets the number of hosts whose flags changed.
+ * Errors: GWLB_EINVAL (NULL h or bal). Safe concurrently with picks.
+ * Agent weight hints are not applied (the balancer's weights change by
+ * rebuilding it; read gwlb_health_host_info.weight_percent).
+ */
+GWLB_API int gwlb_health_apply_to_balancer(const gwlb_health *h, const gwlb_balancer *bal,
+                                           uint32_t *changed);
+
+/** As gwlb_health_apply_to_balancer for one host. Errors: GWLB_EINVAL, GWLB_EUNKNOWN
+ *  (host beyond either table). */
+GWLB_API int gwlb_health_apply_host(const gwlb_health *h, const gwlb_balancer *bal,
+                                    uint32_t host);
 
 #ifdef __cplusplus
 }

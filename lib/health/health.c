@@ -698,6 +698,8 @@ int gwlb_health_stats_get(const gwlb_health *h, gwlb_health_stats *o)
         else
             o->hosts_eligible++;
     }
+    /* Envoy's isHostSetInPanic with the default threshold, one level:
+     * 100 x healthy / total + 100 x degraded / total < 50 */
     o->panic = (uint64_t)(o->hosts_eligible + o->hosts_degraded) * 2 < h->n;
     return GWLB_OK;
 }

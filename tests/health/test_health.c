@@ -1072,28 +1072,38 @@ START_TEST(test_callback_and_queue_see_every_transition_and_a_full_queue_drops)
 }
 END_TEST
 
-START_TEST(test_stats_count_eligibility_and_report_panic_below_half)
+START_TEST(test_stats_count_eligibility_and_report_envoy_panic)
 {
     gwlb_health_config c;
     gwlb_health_config_init(&c);
-    gwlb_health *h = make(&c, 4);
+    gwlb_health *h = make(&c, 10);
     gwlb_health_stats s;
     gwlb_health_stats_get(h, &s);
-    ck_assert_uint_eq(s.hosts_eligible, 4);
+    ck_assert_uint_eq(s.hosts_eligible, 10);
     ck_assert_uint_eq(s.panic, 0);
     gwlb_health_admin_update(h, 0, GWLB_HOST_MAINTENANCE, 0, 0);
     gwlb_health_admin_update(h, 1, GWLB_HOST_DEGRADED, 0, 0);
     gwlb_health_stats_get(h, &s);
-    ck_assert_uint_eq(s.hosts_eligible, 2);
+    ck_assert_uint_eq(s.hosts_eligible, 8);
     ck_assert_uint_eq(s.hosts_degraded, 1);
     ck_assert_uint_eq(s.hosts_ineligible, 1);
-    ck_assert_uint_eq(s.panic, 0); /* 3 of 4 usable */
-    gwlb_health_admin_update(h, 2, GWLB_HOST_DRAINING, 0, 0);
+    /* 3 healthy + 2 degraded of 10: 30% + 20% = 50%, not below the threshold */
+    for (uint32_t i = 2; i < 7; i++)
+        gwlb_health_admin_update(h, i, i < 3 ? GWLB_HOST_DEGRADED : GWLB_HOST_DRAINING, 0, 0);
     gwlb_health_stats_get(h, &s);
-    ck_assert_uint_eq(s.panic, 0); /* 2 of 4: exactly 50% is not panic */
-    gwlb_health_admin_update(h, 3, GWLB_HOST_FAILED_PASSIVE, 0, 0);
+    ck_assert_uint_eq(s.hosts_eligible, 3);
+    ck_assert_uint_eq(s.hosts_degraded, 2);
+    ck_assert_uint_eq(s.panic, 0);
+    /* 3 healthy + 1 degraded: 40% < 50%: panic (Envoy's isHostSetInPanic) */
+    gwlb_health_admin_update(h, 2, GWLB_HOST_FAILED_PASSIVE, GWLB_HOST_DEGRADED, 0);
     gwlb_health_stats_get(h, &s);
+    ck_assert_uint_eq(s.hosts_eligible, 3);
+    ck_assert_uint_eq(s.hosts_degraded, 1);
     ck_assert_uint_eq(s.panic, 1);
+    /* 4 healthy + 1 degraded: 50% */
+    gwlb_health_admin_update(h, 6, 0, GWLB_HOST_DRAINING, 0);
+    gwlb_health_stats_get(h, &s);
+    ck_assert_uint_eq(s.panic, 0);
     gwlb_health_free(h);
 }
 END_TEST
@@ -1165,7 +1175,7 @@ static Suite *health_suite(void)
     tc = tcase_create("state");
     tcase_add_test(tc, test_clearing_one_reason_never_hides_another);
     tcase_add_test(tc, test_callback_and_queue_see_every_transition_and_a_full_queue_drops);
-    tcase_add_test(tc, test_stats_count_eligibility_and_report_panic_below_half);
+    tcase_add_test(tc, test_stats_count_eligibility_and_report_envoy_panic);
     tcase_add_test(tc, test_sqrt_is_exact_on_squares);
     suite_add_tcase(s, tc);
     return s;
