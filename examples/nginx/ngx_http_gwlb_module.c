@@ -3,7 +3,8 @@
  * and request limiting decided by libgwlb, I/O and clock owned by nginx.
  *
  *   upstream backend {
- *       gwlb_balancer p2c;            # p2c | ewma | maglev key=$v | swrr
+ *       gwlb_balancer p2c;            # p2c | ewma | swrr | least_conn | round_robin
+ *                                     # | maglev key=$v | hash key=$v [consistent] | ip_hash
  *       gwlb_breaker failures=3 wait=30s;
  *       server 127.0.0.1:8081 weight=2;
  *       server 127.0.0.1:8082;
@@ -46,7 +47,13 @@
 #include <gwlb/hashing.h>
 #include <gwlb/limiter.h>
 
-#define NGX_HTTP_GWLB_MAGLEV 1000 /* not a gwlb_balancer_algorithm value */
+/* hash-family choices (not gwlb_balancer_algorithm values): a gwlb_hash_table
+ * picks through the balancer (gwlb_hash_balancer_pick) */
+#define NGX_HTTP_GWLB_HASHED 1000
+#define NGX_HTTP_GWLB_MAGLEV (NGX_HTTP_GWLB_HASHED + GWLB_HASH_MAGLEV)
+#define NGX_HTTP_GWLB_HASH (NGX_HTTP_GWLB_HASHED + GWLB_HASH_NGINX_HASH)
+#define NGX_HTTP_GWLB_CONSISTENT (NGX_HTTP_GWLB_HASHED + GWLB_HASH_NGINX_CONSISTENT)
+#define NGX_HTTP_GWLB_IP_HASH (NGX_HTTP_GWLB_HASHED + GWLB_HASH_NGINX_IP)
 #define NGX_HTTP_GWLB_MAGIC 0x67776c626e677831ULL /* "gwlbngx1" */
 #define NGX_HTTP_GWLB_ALIGN 64
 #define NGX_HTTP_GWLB_LIMIT_PROBES 8
@@ -71,7 +78,8 @@ typedef struct {
 typedef struct {
     ngx_uint_t enabled;
     ngx_uint_t algorithm;
-    ngx_http_complex_value_t *key;  /* maglev */
+    ngx_http_complex_value_t *key;  /* maglev, hash */
+    ngx_uint_t panic;               /* panic threshold percent (0: off, as nginx) */
     ngx_uint_t breaker_on;
     gwlb_breaker_config breaker;
     ngx_uint_t nhosts;
@@ -83,7 +91,7 @@ typedef struct {
     ngx_shm_zone_t *zone;
     ngx_http_gwlb_shared_t *shared; /* in the zone */
     gwlb_balancer *balancer;        /* built by the master on the zone */
-    gwlb_hash_table *maglev;
+    gwlb_hash_table *table;         /* hash family */
     gwlb_breaker *breakers;         /* in the zone, nhosts of them */
 } ngx_http_gwlb_srv_conf_t;
 
@@ -146,7 +154,7 @@ static char *ngx_http_gwlb_limit_req(ngx_conf_t *cf, ngx_command_t *cmd, void *c
 static ngx_conf_num_bounds_t ngx_http_gwlb_status_bounds = {ngx_conf_check_num_bounds, 400, 599};
 
 static ngx_command_t ngx_http_gwlb_commands[] = {
-    {ngx_string("gwlb_balancer"), NGX_HTTP_UPS_CONF | NGX_CONF_TAKE12, ngx_http_gwlb_balancer,
+    {ngx_string("gwlb_balancer"), NGX_HTTP_UPS_CONF | NGX_CONF_1MORE, ngx_http_gwlb_balancer,
      NGX_HTTP_SRV_CONF_OFFSET, 0, NULL},
     {ngx_string("gwlb_breaker"), NGX_HTTP_UPS_CONF | NGX_CONF_ANY, ngx_http_gwlb_breaker,
      NGX_HTTP_SRV_CONF_OFFSET, 0, NULL},
@@ -229,14 +237,20 @@ static void *ngx_http_gwlb_create_srv_conf(ngx_conf_t *cf)
 
 static ngx_int_t ngx_http_gwlb_init_upstream(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us);
 
-/* gwlb_balancer p2c | ewma | maglev key=<value> | swrr | least_conn | round_robin */
+/*
+ * gwlb_balancer p2c | ewma | swrr | least_conn | round_robin
+ *             | maglev key=<value> | hash key=<value> [consistent] | ip_hash
+ *             [panic=<percent>]
+ */
 static char *ngx_http_gwlb_balancer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_gwlb_srv_conf_t *gcf = conf;
     ngx_http_upstream_srv_conf_t *uscf;
     ngx_str_t *value = cf->args->elts;
-    ngx_str_t key;
+    ngx_str_t key = ngx_null_string, v;
     ngx_http_compile_complex_value_t ccv;
+    ngx_uint_t i, consistent = 0;
+    ngx_int_t n;
 
     (void)cmd;
     if (gcf->enabled)
@@ -254,19 +268,38 @@ static char *ngx_http_gwlb_balancer(ngx_conf_t *cf, ngx_command_t *cmd, void *co
         gcf->algorithm = GWLB_BALANCER_WEIGHTED_ROUND_ROBIN;
     else if (ngx_strcmp(value[1].data, "maglev") == 0)
         gcf->algorithm = NGX_HTTP_GWLB_MAGLEV;
+    else if (ngx_strcmp(value[1].data, "hash") == 0)
+        gcf->algorithm = NGX_HTTP_GWLB_HASH;
+    else if (ngx_strcmp(value[1].data, "ip_hash") == 0)
+        gcf->algorithm = NGX_HTTP_GWLB_IP_HASH;
     else {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "unknown gwlb_balancer algorithm \"%V\"",
                            &value[1]);
         return NGX_CONF_ERROR;
     }
 
-    if (cf->args->nelts == 3) {
-        if (!ngx_http_gwlb_param(&value[2], "key", &key) || key.len == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"", &value[2]);
-            return NGX_CONF_ERROR;
+    for (i = 2; i < cf->args->nelts; i++) {
+        if (ngx_http_gwlb_param(&value[i], "key", &v) && v.len > 0) {
+            key = v;
+        } else if (ngx_http_gwlb_param(&value[i], "panic", &v)) {
+            n = ngx_atoi(v.data, v.len);
+            if (n < 0 || n > 100)
+                goto invalid;
+            gcf->panic = (ngx_uint_t)n;
+        } else if (ngx_strcmp(value[i].data, "consistent") == 0 &&
+                   gcf->algorithm == NGX_HTTP_GWLB_HASH) {
+            consistent = 1;
+        } else {
+            goto invalid;
         }
-        if (gcf->algorithm != NGX_HTTP_GWLB_MAGLEV)
-            return "key= is only for maglev";
+    }
+    if (consistent)
+        gcf->algorithm = NGX_HTTP_GWLB_CONSISTENT;
+
+    if (key.len) {
+        if (gcf->algorithm != NGX_HTTP_GWLB_MAGLEV && gcf->algorithm != NGX_HTTP_GWLB_HASH &&
+            gcf->algorithm != NGX_HTTP_GWLB_CONSISTENT)
+            return "key= is only for maglev and hash";
         gcf->key = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
         if (gcf->key == NULL)
             return NGX_CONF_ERROR;
@@ -276,8 +309,9 @@ static char *ngx_http_gwlb_balancer(ngx_conf_t *cf, ngx_command_t *cmd, void *co
         ccv.complex_value = gcf->key;
         if (ngx_http_compile_complex_value(&ccv) != NGX_OK)
             return NGX_CONF_ERROR;
-    } else if (gcf->algorithm == NGX_HTTP_GWLB_MAGLEV) {
-        return "maglev needs key=<value>";
+    } else if (gcf->algorithm == NGX_HTTP_GWLB_MAGLEV || gcf->algorithm == NGX_HTTP_GWLB_HASH ||
+               gcf->algorithm == NGX_HTTP_GWLB_CONSISTENT) {
+        return "needs key=<value>";
     }
 
     uscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_upstream_module);
@@ -287,9 +321,13 @@ static char *ngx_http_gwlb_balancer(ngx_conf_t *cf, ngx_command_t *cmd, void *co
     uscf->flags = NGX_HTTP_UPSTREAM_CREATE | NGX_HTTP_UPSTREAM_WEIGHT |
                   NGX_HTTP_UPSTREAM_MAX_CONNS | NGX_HTTP_UPSTREAM_MAX_FAILS |
                   NGX_HTTP_UPSTREAM_FAIL_TIMEOUT | NGX_HTTP_UPSTREAM_DOWN |
-                  (gcf->algorithm == NGX_HTTP_GWLB_MAGLEV ? 0 : NGX_HTTP_UPSTREAM_BACKUP);
+                  (gcf->algorithm >= NGX_HTTP_GWLB_HASHED ? 0 : NGX_HTTP_UPSTREAM_BACKUP);
     gcf->enabled = 1;
     return NGX_CONF_OK;
+
+invalid:
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter \"%V\"", &value[i]);
+    return NGX_CONF_ERROR;
 }
 
 /*
@@ -375,8 +413,8 @@ static void ngx_http_gwlb_cleanup(void *data)
 
     gwlb_balancer_free(gcf->balancer);
     gcf->balancer = NULL;
-    gwlb_hash_table_free(gcf->maglev);
-    gcf->maglev = NULL;
+    gwlb_hash_table_free(gcf->table);
+    gcf->table = NULL;
 }
 
 static size_t ngx_http_gwlb_region_size(ngx_http_gwlb_srv_conf_t *gcf, uint32_t capacity)
@@ -441,10 +479,14 @@ static ngx_int_t ngx_http_gwlb_init_zone(ngx_shm_zone_t *zone, void *data)
     }
     gcf->shared = sh;
 
-    gwlb_balancer_config_init(&cfg, gcf->algorithm == NGX_HTTP_GWLB_MAGLEV
-                                        ? GWLB_BALANCER_ROUND_ROBIN
+    /* the hash family picks through a balancer; nginx's own hash modules fall
+     * back to smooth weighted round robin, so that is its algorithm */
+    gwlb_balancer_config_init(&cfg, gcf->algorithm >= NGX_HTTP_GWLB_HASHED
+                                        ? GWLB_BALANCER_NGINX_ROUND_ROBIN
                                         : (gwlb_balancer_algorithm)gcf->algorithm);
     cfg.seed = now ^ (uint64_t)ngx_pid;
+    /* nginx never sends to `down` or failed servers; Envoy's panic mode would */
+    cfg.panic_threshold = (uint32_t)gcf->panic;
     rc = gwlb_balancer_build(&cfg, gcf->hosts, (uint32_t)gcf->nhosts, state, now, &gcf->balancer,
                              &detail);
     if (rc != 0) {
@@ -531,11 +573,11 @@ static ngx_int_t ngx_http_gwlb_init_upstream(ngx_conf_t *cf, ngx_http_upstream_s
     cln->handler = ngx_http_gwlb_cleanup;
     cln->data = gcf;
 
-    if (gcf->algorithm == NGX_HTTP_GWLB_MAGLEV) {
-        gwlb_hash_config_init(&hcfg, GWLB_HASH_MAGLEV);
-        rc = gwlb_hash_table_new(&gcf->maglev, &hcfg, hh, (uint32_t)n, NULL, &detail);
+    if (gcf->algorithm >= NGX_HTTP_GWLB_HASHED) {
+        gwlb_hash_config_init(&hcfg, (uint32_t)(gcf->algorithm - NGX_HTTP_GWLB_HASHED));
+        rc = gwlb_hash_table_new(&gcf->table, &hcfg, hh, (uint32_t)n, NULL, &detail);
         if (rc != 0) {
-            ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "gwlb: maglev table for \"%V\": %s (%s)",
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0, "gwlb: hash table for \"%V\": %s (%s)",
                           &us->host, gwlb_strerror(rc), detail.message);
             return NGX_ERROR;
         }
@@ -564,6 +606,26 @@ static ngx_int_t ngx_http_gwlb_init_upstream(ngx_conf_t *cf, ngx_http_upstream_s
 static ngx_int_t ngx_http_gwlb_get_peer(ngx_peer_connection_t *pc, void *data);
 static void ngx_http_gwlb_free_peer(ngx_peer_connection_t *pc, void *data, ngx_uint_t state);
 
+/* ip_hash's key: the client address in network byte order (4 or 16 bytes),
+ * as ngx_http_upstream_ip_hash_module reads it; empty for other families. */
+static void ngx_http_gwlb_client_address(ngx_http_request_t *r, ngx_str_t *key)
+{
+    struct sockaddr *sa = r->connection->sockaddr;
+
+    key->len = 0;
+    key->data = NULL;
+    if (sa->sa_family == AF_INET) {
+        key->data = (u_char *)&((struct sockaddr_in *)sa)->sin_addr.s_addr;
+        key->len = 4;
+    }
+#if (NGX_HAVE_INET6)
+    else if (sa->sa_family == AF_INET6) {
+        key->data = ((struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+        key->len = 16;
+    }
+#endif
+}
+
 static ngx_int_t ngx_http_gwlb_init_peer(ngx_http_request_t *r, ngx_http_upstream_srv_conf_t *us)
 {
     ngx_http_gwlb_srv_conf_t *gcf = ngx_http_conf_upstream_srv_conf(us, ngx_http_gwlb_module);
@@ -577,9 +639,12 @@ static ngx_int_t ngx_http_gwlb_init_peer(ngx_http_request_t *r, ngx_http_upstrea
     pd->r = r;
     pd->words = words;
     pd->tried = (uint64_t *)(pd + 1);
-    if (gcf->maglev != NULL) {
-        if (ngx_http_complex_value(r, gcf->key, &pd->key) != NGX_OK)
+    if (gcf->table != NULL) {
+        if (gcf->algorithm == NGX_HTTP_GWLB_IP_HASH) {
+            ngx_http_gwlb_client_address(r, &pd->key);
+        } else if (ngx_http_complex_value(r, gcf->key, &pd->key) != NGX_OK) {
             return NGX_ERROR;
+        }
         gwlb_hash_attempt_init(&pd->attempt, gcf->nhosts > 256 ? pd->tried : NULL, words);
     }
     r->upstream->peer.data = pd;
@@ -587,15 +652,6 @@ static ngx_int_t ngx_http_gwlb_init_peer(ngx_http_request_t *r, ngx_http_upstrea
     r->upstream->peer.free = ngx_http_gwlb_free_peer;
     r->upstream->peer.tries = gcf->nhosts;
     return NGX_OK;
-}
-
-static int ngx_http_gwlb_usable(void *ctx, uint32_t host)
-{
-    ngx_http_gwlb_srv_conf_t *gcf = ctx;
-    uint32_t flags = 0;
-
-    return gwlb_balancer_host_flags(gcf->balancer, host, &flags) == 0 &&
-           (flags & GWLB_HOST_INELIGIBLE_MASK) == 0;
 }
 
 /* A host whose breaker opened is flagged EJECTED so that picks skip it; once
@@ -621,20 +677,12 @@ static void ngx_http_gwlb_poll_breakers(ngx_http_gwlb_srv_conf_t *gcf, uint64_t 
 static int ngx_http_gwlb_pick(ngx_http_gwlb_peer_data_t *pd, uint64_t now)
 {
     ngx_http_gwlb_srv_conf_t *gcf = pd->conf;
-    uint32_t host;
-    int rc;
 
-    if (gcf->maglev == NULL)
+    if (gcf->table == NULL)
         return gwlb_balancer_pick_excluding(gcf->balancer, now, pd->tried, pd->words, &pd->pick);
-    for (;;) {
-        rc = gwlb_hash_table_pick(gcf->maglev, pd->key.data, pd->key.len, &pd->attempt,
-                                  ngx_http_gwlb_usable, gcf, &host);
-        if (rc != 0)
-            return rc;
-        rc = gwlb_balancer_acquire_host(gcf->balancer, host, now, &pd->pick);
-        if (rc != GWLB_ENOHOST)
-            return rc;
-    }
+    /* the key's candidates in the algorithm's order, usable per the balancer */
+    return gwlb_hash_balancer_pick(gcf->table, gcf->balancer, now, pd->key.data, pd->key.len,
+                                   &pd->attempt, &pd->pick);
 }
 
 static ngx_int_t ngx_http_gwlb_get_peer(ngx_peer_connection_t *pc, void *data)
