@@ -602,6 +602,57 @@ GWLB_API const gwlb_limiter_policy *gwlb_limiter_table_policy(const gwlb_limiter
 GWLB_API int gwlb_limiter_table_stats_get(const gwlb_limiter_table *table,
                                           gwlb_limiter_table_stats *stats);
 
+/* ======================================================================
+ * Rate-limit response header values
+ * ====================================================================== */
+
+/*
+ * Values (not names) for response header fields, written into a caller
+ * buffer and NUL-terminated. `*len` is the write position on input (0 for
+ * a new value) and the new length on output; IETF items are appended as a
+ * Structured Fields list (", " between items when *len > 0), so several
+ * policies can share one field. Times are whole seconds rounded UP (a
+ * client must never be told to come back early).
+ *
+ * IETF draft-ietf-httpapi-ratelimit-headers-10:
+ *   RateLimit-Policy: "burst";q=100;w=60     (name, quota, window seconds)
+ *   RateLimit:        "default";r=50;t=30    (name, remaining, reset seconds)
+ * The name is an sf-string: printable ASCII, `"` and `\` are escaped.
+ * Legacy: X-RateLimit-Limit / -Remaining / -Reset (delta seconds until the
+ * limiter is back to full) and Retry-After (delta seconds; only when a
+ * request was limited and can succeed later).
+ *
+ * Errors (buffer and *len untouched): GWLB_EINVAL NULL or *len > cap;
+ * GWLB_ESYNTAX a name byte outside 0x20..0x7e; GWLB_ETOOLONG a name longer
+ * than GWLB_RATELIMIT_NAME_MAX bytes; GWLB_ERANGE a number above
+ * 999,999,999,999,999 (the sf-integer limit); GWLB_ENOSPC the value and its
+ * NUL do not fit; GWLB_ENOENT no Retry-After applies (allowed, or the cost
+ * can never fit). Thread-safe.
+ */
+
+#define GWLB_RATELIMIT_NAME_MAX 256u
+
+/** Append a RateLimit-Policy item: "name";q=quota[;w=window_seconds] (w omitted when 0). */
+GWLB_API int gwlb_ratelimit_policy_item(char *buf, size_t cap, size_t *len, const char *name,
+                                        uint64_t quota, uint64_t window_seconds);
+
+/** Append a RateLimit item from a result: "name";r=remaining;t=ceil(reset_after). */
+GWLB_API int gwlb_ratelimit_item(char *buf, size_t cap, size_t *len, const char *name,
+                                 const gwlb_limit_result *result);
+
+/** Which legacy header value gwlb_ratelimit_legacy_value writes. */
+enum gwlb_ratelimit_legacy {
+    GWLB_X_RATELIMIT_LIMIT = 1,     /* result->limit */
+    GWLB_X_RATELIMIT_REMAINING = 2, /* result->remaining */
+    GWLB_X_RATELIMIT_RESET = 3,     /* ceil(reset_after_ns) seconds */
+    GWLB_RETRY_AFTER = 4            /* ceil(retry_after_ns) seconds; GWLB_ENOENT if none */
+};
+
+/** Write one legacy header value (replaces, does not append: *len is set). */
+GWLB_API int gwlb_ratelimit_legacy_value(const gwlb_limit_result *result,
+                                         enum gwlb_ratelimit_legacy which, char *buf,
+                                         size_t cap, size_t *len);
+
 #ifdef __cplusplus
 }
 #endif
