@@ -273,6 +273,73 @@ START_TEST(test_simulation_20_hosts_2_failing_half_get_little_traffic_after_dete
 }
 END_TEST
 
+/* ---- nginx max_fails / fail_timeout (evaluated by the balancer at pick time) ---- */
+
+static gwlb_balancer *nginx_balancer(gwlb_balancer_state **state, uint32_t n, uint32_t max_fails)
+{
+    ck_assert_int_eq(gwlb_balancer_state_new(8, NULL, state), GWLB_OK);
+    gwlb_balancer_host hosts[3];
+    static const char *names[3] = {"a:80", "b:80", "c:80"};
+    for (uint32_t i = 0; i < n; i++) {
+        gwlb_balancer_host_init(&hosts[i], names[i]);
+        hosts[i].max_fails = max_fails;
+        hosts[i].fail_timeout_ns = 10 * SEC;
+    }
+    gwlb_balancer_config bc;
+    gwlb_balancer_config_init(&bc, GWLB_BALANCER_NGINX_ROUND_ROBIN);
+    gwlb_balancer *b = NULL;
+    ck_assert_int_eq(gwlb_balancer_build(&bc, hosts, n, *state, 0, &b, NULL), GWLB_OK);
+    return b;
+}
+
+START_TEST(test_nginx_max_fails_skips_a_host_for_fail_timeout_then_retries_it)
+{
+    gwlb_balancer_state *st;
+    gwlb_balancer *b = nginx_balancer(&st, 3, 2);
+    gwlb_balancer_result r;
+    for (int i = 0; i < 2; i++) { /* two failures of host a at t = 1 s */
+        ck_assert_int_eq(gwlb_balancer_acquire_host(b, 0, SEC, &r), GWLB_OK);
+        ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_FAILURE,
+                                               GWLB_BALANCER_NO_LATENCY, SEC),
+                         GWLB_OK);
+    }
+    /* fails (2) >= max_fails (2) and now - checked <= fail_timeout: skipped
+     * up to and including t = 11 s */
+    uint64_t times[] = {SEC, 5 * SEC, 11 * SEC};
+    for (int k = 0; k < 3; k++)
+        for (int i = 0; i < 50; i++) {
+            ck_assert_int_eq(gwlb_balancer_pick(b, times[k], &r), GWLB_OK);
+            ck_assert_uint_ne(r.host_index, 0);
+            gwlb_balancer_release(b, &r, GWLB_BALANCER_SUCCESS, 1000, times[k]);
+        }
+    /* one nanosecond later it is tried again */
+    int seen = 0;
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(gwlb_balancer_pick(b, 11 * SEC + 1, &r), GWLB_OK);
+        seen += r.host_index == 0;
+        gwlb_balancer_release(b, &r, GWLB_BALANCER_SUCCESS, 1000, 11 * SEC + 1);
+    }
+    ck_assert_int_ge(seen, 1);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_nginx_single_server_upstream_is_never_marked_down)
+{
+    gwlb_balancer_state *st;
+    gwlb_balancer *b = nginx_balancer(&st, 1, 1);
+    gwlb_balancer_result r;
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(gwlb_balancer_pick(b, SEC, &r), GWLB_OK);
+        ck_assert_uint_eq(r.host_index, 0);
+        gwlb_balancer_release(b, &r, GWLB_BALANCER_FAILURE, GWLB_BALANCER_NO_LATENCY, SEC);
+    }
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("health_balancer");
@@ -282,6 +349,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_drain_stops_new_picks_and_lets_in_flight_finish);
     tcase_add_test(tc, test_panic_is_visible_in_both_stats_and_spreads_over_all_hosts);
     tcase_add_test(tc, test_simulation_20_hosts_2_failing_half_get_little_traffic_after_detection);
+    tcase_add_test(tc, test_nginx_max_fails_skips_a_host_for_fail_timeout_then_retries_it);
+    tcase_add_test(tc, test_nginx_single_server_upstream_is_never_marked_down);
     suite_add_tcase(s, tc);
     return s;
 }
