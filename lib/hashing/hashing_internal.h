@@ -113,6 +113,9 @@ static inline uint32_t gwlb__maglev_at(const gwlb_hash_table *t, uint32_t slot)
     return t->maglev16 != NULL ? t->maglev16[slot] : t->maglev32[slot];
 }
 
+/* gwlb_crc32_update (nginx's CRC-32, state not finalised), slicing-by-8. */
+GWLB__HIDDEN uint32_t gwlb__crc32_update_fast(uint32_t crc, const void *data, size_t len);
+
 /* Natural logarithm for x in (0, 1], libm-free and bit-reproducible. */
 GWLB__HIDDEN double gwlb__hash_ln(double x);
 

@@ -21,6 +21,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "crc32_tables.h"
 #include "hashing_internal.h"
 
 __extension__ typedef unsigned __int128 u128;
@@ -115,6 +116,30 @@ static int check_args(const gwlb_hash_table *t, const void *key, size_t key_len,
 
 /* ---- nginx ----------------------------------------------------------------- */
 
+/* CRC-32 update, slicing-by-8: the same function as gwlb_crc32_update (the
+ * state is not finalised), eight bytes per step. */
+uint32_t gwlb__crc32_update_fast(uint32_t crc, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    const uint32_t(*t)[256] = gwlb__crc32_slice;
+    while (len >= 8) {
+        uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                             (uint32_t)p[3] << 24);
+        crc = t[7][lo & 0xff] ^ t[6][(lo >> 8) & 0xff] ^ t[5][(lo >> 16) & 0xff] ^
+              t[4][lo >> 24] ^ t[3][p[4]] ^ t[2][p[5]] ^ t[1][p[6]] ^ t[0][p[7]];
+        p += 8;
+        len -= 8;
+    }
+    while (len--)
+        crc = t[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    return crc;
+}
+
+static inline uint32_t crc32_fast(const void *data, size_t len)
+{
+    return gwlb_crc32_final(gwlb__crc32_update_fast(GWLB_CRC32_INIT, data, len));
+}
+
 /* The peer a weight slot w (0 <= w < total) falls in: nginx walks the peers
  * subtracting weights; the cumulative array gives the same peer by search. */
 static inline uint32_t weight_slot_host(const gwlb_hash_table *t, uint64_t w)
@@ -177,9 +202,9 @@ static int pick_nginx_hash(const gwlb_hash_table *t, const uint8_t *key, size_t 
             } while (v != 0);
             for (size_t i = 0; i < n; i++)
                 digits[i] = tmp[n - 1 - i];
-            crc = gwlb_crc32_update(crc, digits, n);
+            crc = gwlb__crc32_update_fast(crc, digits, n);
         }
-        crc = gwlb_crc32_final(gwlb_crc32_update(crc, key, len));
+        crc = gwlb_crc32_final(gwlb__crc32_update_fast(crc, key, len));
         a->hash = (uint32_t)(a->hash + ((crc >> 16) & 0x7fff));
         a->rehash++;
         uint32_t p = weight_slot_host(t, a->hash % t->total_weight);
@@ -207,7 +232,7 @@ static int pick_nginx_consistent(const gwlb_hash_table *t, const uint8_t *key, s
                                  gwlb_hash_attempt *a, const filter *f, uint32_t *host)
 {
     if (!(a->flags & GWLB__ATTEMPT_STARTED)) {
-        a->hash = nginx_point_index(t, gwlb_crc32(key, len));
+        a->hash = nginx_point_index(t, crc32_fast(key, len));
         a->flags |= GWLB__ATTEMPT_STARTED;
     }
     if (a->tries > GWLB_HASH_NGINX_TRIES || t->count == 1)
@@ -404,12 +429,12 @@ int gwlb_hash_table_lookup(const gwlb_hash_table *table, const void *key, size_t
         return GWLB_OK;
     }
     case GWLB_HASH_NGINX_HASH: {
-        uint32_t crc = gwlb_crc32(k, key_len);
+        uint32_t crc = crc32_fast(k, key_len);
         *host = weight_slot_host(t, ((crc >> 16) & 0x7fff) % t->total_weight);
         return GWLB_OK;
     }
     case GWLB_HASH_NGINX_CONSISTENT:
-        *host = t->point_host[nginx_point_index(t, gwlb_crc32(k, key_len)) % t->point_count];
+        *host = t->point_host[nginx_point_index(t, crc32_fast(k, key_len)) % t->point_count];
         return GWLB_OK;
     default:
         *host = primary(t, gwlb_hash64(k, key_len, 0));

@@ -890,6 +890,27 @@ START_TEST(test_rendezvous_weights_shift_share)
 }
 END_TEST
 
+START_TEST(test_fast_crc32_equals_gwlb_crc32)
+{
+    uint8_t buf[300];
+    uint64_t x = 1;
+    for (size_t i = 0; i < sizeof buf; i++) {
+        x = gwlb_mix64(x + i);
+        buf[i] = (uint8_t)x;
+    }
+    for (size_t off = 0; off < 9; off++)
+        for (size_t len = 0; len + off <= sizeof buf; len += 1 + len / 8) {
+            uint32_t a = gwlb_crc32_update(0x12345678u, buf + off, len);
+            ck_assert_uint_eq(gwlb__crc32_update_fast(0x12345678u, buf + off, len), a);
+            ck_assert_uint_eq(gwlb_crc32_final(gwlb__crc32_update_fast(GWLB_CRC32_INIT,
+                                                                         buf + off, len)),
+                              gwlb_crc32(buf + off, len));
+        }
+    ck_assert_uint_eq(gwlb_crc32_final(gwlb__crc32_update_fast(GWLB_CRC32_INIT, "123456789", 9)),
+                      0xCBF43926u);
+}
+END_TEST
+
 START_TEST(test_ln_is_accurate)
 {
     ck_assert(gwlb__hash_ln(1.0) == 0.0);
@@ -1058,6 +1079,7 @@ static Suite *hashing_suite(void)
     tcase_add_test(v, test_nginx_server_string_split_like_nginx);
     tcase_add_test(v, test_ring_size_follows_envoy_scale);
     tcase_add_test(v, test_ln_is_accurate);
+    tcase_add_test(v, test_fast_crc32_equals_gwlb_crc32);
     suite_add_tcase(s, v);
 
     TCase *n = tcase_create("nginx");
