@@ -96,7 +96,7 @@ static inline int acceptable(const gwlb_hash_table *t, const filter *f, uint32_t
 
 /* ---- key checks ---------------------------------------------------------- */
 
-static int check_args(const gwlb_hash_table *t, const void *key, size_t key_len,
+static inline int check_args(const gwlb_hash_table *t, const void *key, size_t key_len,
                       const gwlb_hash_attempt *a, const uint32_t *host)
 {
     if (t == NULL || a == NULL || host == NULL)
@@ -416,6 +416,10 @@ int gwlb_hash_table_lookup(const gwlb_hash_table *table, const void *key, size_t
         return rc;
     const uint8_t *k = key;
     const gwlb_hash_table *t = table;
+    if (t->maglev16 != NULL) { /* the common O(1) case first */
+        *host = t->maglev16[gwlb__maglev_slot(gwlb_hash64(k, key_len, 0), t->maglev_size)];
+        return GWLB_OK;
+    }
     if (t->count == 1) { /* nginx: round robin over one peer; others: it */
         *host = 0;
         return GWLB_OK;
