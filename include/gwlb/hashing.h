@@ -377,6 +377,19 @@ GWLB_API int gwlb_hash_balancer_pick(const gwlb_hash_table *table, const gwlb_ba
                                      gwlb_hash_attempt *attempt,
                                      struct gwlb_balancer_result *out);
 
+/**
+ * gwlb_hash_balancer_pick() with bounded load over the balancer's own
+ * in-flight counts: the rule of gwlb_hash_table_pick_bounded() with T =
+ * the sum of the hosts' in-flight counts (summed per call: O(n), the
+ * balancer keeps no running total). Errors as gwlb_hash_balancer_pick(),
+ * plus GWLB_ERANGE (factor) and GWLB_ENOTSUP (nginx algorithms).
+ */
+GWLB_API int gwlb_hash_balancer_pick_bounded(const gwlb_hash_table *table,
+                                             const gwlb_balancer *bal, uint64_t now,
+                                             const void *key, size_t key_len,
+                                             gwlb_hash_attempt *attempt, uint32_t factor_percent,
+                                             struct gwlb_balancer_result *out);
+
 /* ---- Key to bucket ------------------------------------------------------ */
 
 /**

@@ -40,13 +40,25 @@ int gwlb_hash_table_new_from_balancer(gwlb_hash_table **out, const gwlb_hash_con
 
 typedef struct bal_ctx {
     const gwlb_balancer *bal;
+    const gwlb_hash_table *table;
     uint64_t now;
+    uint64_t scaled_total; /* bounded load: (T + 1) * factor, 0 = off */
+    uint64_t denominator;  /* 100 * total weight */
 } bal_ctx;
+
+__extension__ typedef unsigned __int128 u128;
 
 static int bal_usable(void *ctx, uint32_t host)
 {
     const bal_ctx *c = ctx;
-    return gwlb__balancer_usable(c->bal, host, c->now);
+    if (!gwlb__balancer_usable(c->bal, host, c->now))
+        return 0;
+    if (c->scaled_total != 0) { /* full iff in * 100 W >= (T + 1) * factor * w */
+        uint64_t in = gwlb__ld32(&gwlb__balancer_slotp(c->bal, host)->in_flight);
+        if ((u128)in * c->denominator >= (u128)c->scaled_total * c->table->weight[host])
+            return 0;
+    }
+    return 1;
 }
 
 /* nginx `hash ... consistent` runs its SWRR step over the peers sharing the
@@ -63,15 +75,24 @@ static void nginx_chash_recover(const gwlb_balancer *bal, uint32_t host)
     }
 }
 
-int gwlb_hash_balancer_pick(const gwlb_hash_table *table, const gwlb_balancer *bal,
-                            uint64_t now, const void *key, size_t key_len,
-                            gwlb_hash_attempt *attempt, gwlb_balancer_result *out)
+static int balancer_pick(const gwlb_hash_table *table, const gwlb_balancer *bal, uint64_t now,
+                         const void *key, size_t key_len, gwlb_hash_attempt *attempt,
+                         uint32_t factor_percent, gwlb_balancer_result *out)
 {
     if (table == NULL || bal == NULL || attempt == NULL || out == NULL)
         return GWLB_EINVAL;
     if (gwlb__balancer_count(bal) != table->count)
         return GWLB_ECONFLICT;
-    bal_ctx c = {bal, now};
+    bal_ctx c = {bal, table, now, 0, 0};
+    if (factor_percent != 0) {
+        uint64_t total = 0; /* the balancer keeps no running sum: O(n) */
+        for (uint32_t i = 0; i < table->count; i++)
+            total += gwlb__ld32(&gwlb__balancer_slotp(bal, i)->in_flight);
+        if (total >= UINT32_MAX)
+            total = UINT32_MAX - 1;
+        c.scaled_total = (total + 1) * factor_percent;
+        c.denominator = 100 * table->total_weight;
+    }
     int nginx = table->algorithm <= GWLB_HASH_NGINX_CONSISTENT;
     for (;;) {
         uint32_t host;
@@ -98,4 +119,26 @@ int gwlb_hash_balancer_pick(const gwlb_hash_table *table, const gwlb_balancer *b
         }
         return rc;
     }
+}
+
+int gwlb_hash_balancer_pick(const gwlb_hash_table *table, const gwlb_balancer *bal,
+                            uint64_t now, const void *key, size_t key_len,
+                            gwlb_hash_attempt *attempt, gwlb_balancer_result *out)
+{
+    return balancer_pick(table, bal, now, key, key_len, attempt, 0, out);
+}
+
+int gwlb_hash_balancer_pick_bounded(const gwlb_hash_table *table, const gwlb_balancer *bal,
+                                    uint64_t now, const void *key, size_t key_len,
+                                    gwlb_hash_attempt *attempt, uint32_t factor_percent,
+                                    gwlb_balancer_result *out)
+{
+    if (table == NULL || bal == NULL || attempt == NULL || out == NULL)
+        return GWLB_EINVAL;
+    if (factor_percent < GWLB_HASH_BALANCE_FACTOR_MIN ||
+        factor_percent > GWLB_HASH_BALANCE_FACTOR_MAX)
+        return GWLB_ERANGE;
+    if (table->algorithm <= GWLB_HASH_NGINX_CONSISTENT)
+        return GWLB_ENOTSUP;
+    return balancer_pick(table, bal, now, key, key_len, attempt, factor_percent, out);
 }

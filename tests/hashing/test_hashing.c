@@ -1051,6 +1051,36 @@ START_TEST(test_balancer_pick_falls_back_to_nginx_round_robin_after_20_tries)
 }
 END_TEST
 
+START_TEST(test_balancer_bounded_pick_spreads_a_hot_key_by_in_flight_counts)
+{
+    bal_fixture f;
+    bal_setup(&f, GWLB_HASH_RING, 8, NULL);
+    gwlb_balancer_result held[64];
+    for (uint32_t r = 1; r <= 64; r++) {
+        gwlb_hash_attempt at;
+        gwlb_hash_attempt_init(&at, NULL, 0);
+        ck_assert_int_eq(
+            gwlb_hash_balancer_pick_bounded(f.table, f.bal, 1, "hot", 3, &at, 125, &held[r - 1]),
+            GWLB_OK);
+        uint32_t cap = (r * 125 + 800 - 1) / 800; /* ceil(1.25 r / 8) */
+        for (uint32_t i = 0; i < 8; i++) {
+            gwlb_balancer_host_stats st;
+            gwlb_balancer_host_stats_get(f.bal, i, &st);
+            ck_assert_uint_le(st.in_flight, cap);
+        }
+    }
+    for (int i = 0; i < 64; i++)
+        ck_assert_int_eq(gwlb_balancer_release(f.bal, &held[i], GWLB_BALANCER_SUCCESS, 10, 2),
+                         GWLB_OK);
+    gwlb_hash_attempt at;
+    gwlb_hash_attempt_init(&at, NULL, 0);
+    ck_assert_int_eq(gwlb_hash_balancer_pick_bounded(f.table, f.bal, 1, "hot", 3, &at, 99,
+                                                     &held[0]),
+                     GWLB_ERANGE);
+    bal_teardown(&f);
+}
+END_TEST
+
 START_TEST(test_balancer_pick_rejects_a_table_of_another_size)
 {
     bal_fixture f;
@@ -1123,6 +1153,7 @@ static Suite *hashing_suite(void)
     tcase_add_test(bl, test_balancer_pick_takes_the_key_host_and_skips_ineligible_ones);
     tcase_add_test(bl, test_balancer_pick_falls_back_to_nginx_round_robin_after_20_tries);
     tcase_add_test(bl, test_balancer_pick_rejects_a_table_of_another_size);
+    tcase_add_test(bl, test_balancer_bounded_pick_spreads_a_hot_key_by_in_flight_counts);
     suite_add_tcase(s, bl);
 
     TCase *e = tcase_create("bad_input");
