@@ -33,6 +33,8 @@ typedef struct shared {
     _Atomic int64_t errors;
     _Atomic int64_t admitted;
     _Atomic int64_t withdrawn;
+    _Atomic uint64_t clock;
+    _Atomic int64_t attempts;
 } shared;
 
 static gwlb_breaker_config g_cfg;
@@ -110,6 +112,54 @@ static void grab_worker(shared *sh, int w)
             note_error(sh);
     }
 }
+
+/* Flapping: trips, waits, probes and closes again and again while both
+ * workers hammer it; every admitted call is recorded exactly once. */
+static void flap_worker(shared *sh, int w)
+{
+    for (int i = 0; i < 200000; i++) {
+        uint64_t now = atomic_fetch_add(&sh->clock, 10);
+        uint64_t t;
+        atomic_fetch_add(&sh->attempts, 1);
+        int rc = gwlb_breaker_allow(&sh->breaker, &g_cfg, now, &t);
+        if (rc > 0)
+            continue;
+        if (rc != 0) {
+            note_error(sh);
+            continue;
+        }
+        int outcome = ((i + w) % 5 < 2) ? GWLB_BREAKER_FAILURE
+                      : (i % 7 == 0)     ? GWLB_BREAKER_IGNORED
+                                         : GWLB_BREAKER_SUCCESS;
+        rc = gwlb_breaker_record(&sh->breaker, &g_cfg, t, outcome, 0, now + 5);
+        if (rc != 0 && rc != GWLB_EUNKNOWN)
+            note_error(sh);
+    }
+}
+
+static void setup_flapping(shared *sh)
+{
+    gwlb_breaker_config_init(&g_cfg);
+    g_cfg.consecutive_failures = 2;
+    g_cfg.open_wait_ns = 200;
+    g_cfg.half_open_permits = 2;
+    g_cfg.half_open_successes = 2;
+    g_cfg.half_open_max_wait_ns = 1000;
+    ck_assert_int_eq(gwlb_breaker_init(&sh->breaker, &g_cfg, 1, NULL), 0);
+    atomic_store(&sh->clock, T0);
+}
+
+static void check_flapping(shared *sh)
+{
+    ck_assert_int_eq(atomic_load(&sh->errors), 0);
+    gwlb_breaker_stats st;
+    gwlb_breaker_get_stats(&sh->breaker, &g_cfg, atomic_load(&sh->clock), &st);
+    ck_assert_uint_eq(st.admitted + st.rejected, (uint64_t)atomic_load(&sh->attempts));
+    ck_assert_uint_eq(st.admitted, st.successes + st.failures + st.ignored + st.stale_results);
+    ck_assert_uint_gt(st.times_opened, 10);
+    ck_assert_uint_gt(st.transitions, 30);
+}
+
 
 static void resource_worker(shared *sh, int w)
 {
@@ -190,6 +240,20 @@ static void run_processes(worker_fn fn, shared *sh)
         ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     }
 }
+
+START_TEST(test_flapping_breaker_records_every_admitted_call_once)
+{
+    shared *sh = map_shared();
+    setup_flapping(sh);
+    run_threads(flap_worker, sh);
+    check_flapping(sh);
+    memset(sh, 0, sizeof *sh);
+    setup_flapping(sh);
+    run_processes(flap_worker, sh);
+    check_flapping(sh);
+    munmap(sh, sizeof *sh);
+}
+END_TEST
 
 /* ---- record counts ---------------------------------------------------------- */
 
@@ -351,6 +415,7 @@ static Suite *concurrency_suite(void)
     tcase_add_test(tc, test_two_processes_record_a_million_outcomes_each_exactly);
     tcase_add_test(tc, test_half_open_never_admits_more_than_its_permits_threads);
     tcase_add_test(tc, test_half_open_never_admits_more_than_its_permits_processes);
+    tcase_add_test(tc, test_flapping_breaker_records_every_admitted_call_once);
     tcase_add_test(tc, test_resource_cap_holds_under_two_threads_and_two_processes);
     tcase_add_test(tc, test_retry_budget_is_never_overdrawn_concurrently);
     suite_add_tcase(s, tc);
