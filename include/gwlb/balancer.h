@@ -181,7 +181,11 @@ typedef enum gwlb_balancer_algorithm {
     GWLB_BALANCER_PEAK_EWMA = 5,
     /** Weighted random (Walker/Vose alias table, O(1)). */
     GWLB_BALANCER_RANDOM = 6,
-    /** Two weighted-random draws; the one with fewer in flight wins (HAProxy random(2)). */
+    /**
+     * Two weighted-random draws (with replacement); the one with fewer in
+     * flight wins, the first on ties (HAProxy `random(2)`). At equal
+     * in-flight counts the share is exactly weight/sum.
+     */
     GWLB_BALANCER_RANDOM_TWO_CHOICES = 7
 } gwlb_balancer_algorithm;
 

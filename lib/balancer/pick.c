@@ -497,10 +497,10 @@ static int64_t pick_random_two(const gwlb_balancer *b, uint32_t gi, const filter
         uint32_t k2 = weighted_draw(b, g, rng, now);
         int ok1 = member_ok(b, &base[k1], f, now), ok2 = member_ok(b, &base[k2], f, now);
         if (ok1 && ok2) {
-            /* fewer in flight per unit of weight wins; ties: first draw */
-            uint64_t a1 = gwlb__ld32(&slot_of(b, base[k1].slot)->in_flight) + 1;
-            uint64_t a2 = gwlb__ld32(&slot_of(b, base[k2].slot)->in_flight) + 1;
-            return a2 * base[k1].weight < a1 * base[k2].weight ? k2 : k1;
+            /* the draws carry the weights; fewer in flight wins; ties: first draw */
+            uint32_t a1 = gwlb__ld32(&slot_of(b, base[k1].slot)->in_flight);
+            uint32_t a2 = gwlb__ld32(&slot_of(b, base[k2].slot)->in_flight);
+            return a2 < a1 ? k2 : k1;
         }
         if (ok1)
             return k1;
