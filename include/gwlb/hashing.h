@@ -341,7 +341,8 @@ GWLB_API int gwlb_hash_table_pick_sticky(const gwlb_hash_table *table, const cha
 
 /* ---- On top of a balancer ----------------------------------------------- */
 
-typedef struct gwlb_balancer gwlb_balancer;
+/* Declared in gwlb/balancer.h; named by tag here so either header may come first. */
+struct gwlb_balancer;
 struct gwlb_balancer_result;
 
 /**
@@ -353,7 +354,7 @@ struct gwlb_balancer_result;
  */
 GWLB_API int gwlb_hash_table_new_from_balancer(gwlb_hash_table **out,
                                                const gwlb_hash_config *config,
-                                               const gwlb_balancer *bal,
+                                               const struct gwlb_balancer *bal,
                                                const gwlb_allocator *allocator,
                                                gwlb_error_detail *detail);
 
@@ -372,7 +373,8 @@ GWLB_API int gwlb_hash_table_new_from_balancer(gwlb_hash_table **out,
  * count differs from the balancer's; GWLB_ENOHOST when nothing is usable.
  * Thread-safe (attempt: exclusive).
  */
-GWLB_API int gwlb_hash_balancer_pick(const gwlb_hash_table *table, const gwlb_balancer *bal,
+GWLB_API int gwlb_hash_balancer_pick(const gwlb_hash_table *table,
+                                     const struct gwlb_balancer *bal,
                                      uint64_t now, const void *key, size_t key_len,
                                      gwlb_hash_attempt *attempt,
                                      struct gwlb_balancer_result *out);
@@ -385,7 +387,7 @@ GWLB_API int gwlb_hash_balancer_pick(const gwlb_hash_table *table, const gwlb_ba
  * plus GWLB_ERANGE (factor) and GWLB_ENOTSUP (nginx algorithms).
  */
 GWLB_API int gwlb_hash_balancer_pick_bounded(const gwlb_hash_table *table,
-                                             const gwlb_balancer *bal, uint64_t now,
+                                             const struct gwlb_balancer *bal, uint64_t now,
                                              const void *key, size_t key_len,
                                              gwlb_hash_attempt *attempt, uint32_t factor_percent,
                                              struct gwlb_balancer_result *out);
