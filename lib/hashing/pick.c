@@ -144,15 +144,15 @@ static inline uint32_t crc32_fast(const void *data, size_t len)
  * subtracting weights; the cumulative array gives the same peer by search. */
 static inline uint32_t weight_slot_host(const gwlb_hash_table *t, uint64_t w)
 {
-    uint32_t lo = 0, hi = t->count; /* find the last i with cum[i] <= w */
-    while (hi - lo > 1) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (t->cum[mid] <= w)
-            lo = mid;
-        else
-            hi = mid;
+    /* the last i with cum[i] <= w (cum[0] = 0 <= w), branchless */
+    const uint64_t *c = t->cum;
+    uint32_t base = 0, n = t->count;
+    while (n > 1) {
+        uint32_t half = n / 2;
+        base = c[base + half] <= w ? base + half : base;
+        n -= half;
     }
-    return lo;
+    return base;
 }
 
 static int pick_nginx_ip(const gwlb_hash_table *t, const uint8_t *addr, size_t len,

@@ -19,20 +19,18 @@
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-static int b64url_value(char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
+/* base64url value + 1 per byte; 0 = not in the alphabet (no branches) */
+static const uint8_t b64url_plus1[256] = {
+    ['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7, ['H'] = 8,
+    ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P']
+    = 16, ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] =
+    23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30,
+    ['e'] = 31, ['f'] = 32, ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37,
+    ['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44,
+    ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48, ['w'] = 49, ['x'] = 50, ['y'] = 51,
+    ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56, ['4'] = 57, ['5'] = 58,
+    ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['-'] = 63, ['_'] = 64
+};
 
 static uint64_t token_mac(const uint8_t key[16], uint64_t tag)
 {
@@ -86,13 +84,14 @@ int gwlb_hash_sticky_decode(const gwlb_hash_table *table, const char *token, siz
     size_t o = 0;
     for (size_t i = 0; i < GWLB_HASH_STICKY_TOKEN_LEN; i += 4) {
         size_t chars = i + 4 <= GWLB_HASH_STICKY_TOKEN_LEN ? 4 : 3;
-        uint32_t v = 0;
+        uint32_t v = 0, bad = 0;
         for (size_t c = 0; c < 4; c++) {
-            int x = c < chars ? b64url_value(token[i + c]) : 0;
-            if (x < 0)
-                return GWLB_EPROTO;
-            v = v << 6 | (uint32_t)x;
+            uint32_t x = c < chars ? b64url_plus1[(uint8_t)token[i + c]] : 1u;
+            bad |= x == 0;
+            v = v << 6 | ((x - 1) & 63);
         }
+        if (bad)
+            return GWLB_EPROTO;
         raw[o++] = (uint8_t)(v >> 16);
         raw[o++] = (uint8_t)(v >> 8);
         if (chars == 4)
@@ -109,17 +108,17 @@ int gwlb_hash_sticky_decode(const gwlb_hash_table *table, const char *token, siz
     }
     if ((token_mac(table->sticky_key, tag) ^ mac) != 0)
         return GWLB_EFORGED;
-    uint32_t lo = 0, hi = table->count;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (table->sticky[mid].tag < tag)
-            lo = mid + 1;
-        else
-            hi = mid;
+    /* branchless lower bound (tags are random: branches would mispredict) */
+    const gwlb__sticky_entry *b = table->sticky;
+    uint32_t n = table->count;
+    while (n > 1) {
+        uint32_t half = n / 2;
+        b = b[half - 1].tag < tag ? b + half : b;
+        n -= half;
     }
-    if (lo == table->count || table->sticky[lo].tag != tag)
+    if (b->tag != tag)
         return GWLB_EUNKNOWN;
-    *host = table->sticky[lo].host;
+    *host = b->host;
     return GWLB_OK;
 }
 
