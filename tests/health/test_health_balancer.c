@@ -168,7 +168,7 @@ END_TEST
 /* ---- the simulation ----------------------------------------------------------- */
 
 #define SIM_HOSTS 20
-#define SIM_SECONDS 300
+#define SIM_SECONDS 120
 #define PENDING 256
 
 struct pending {
