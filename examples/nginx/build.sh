@@ -60,15 +60,23 @@ fi
 objdir=$work/gwlb-objs
 rm -rf "$objdir"; mkdir -p "$objdir"
 objs=()
+pids=()
+jobs_max=$(nproc 2>/dev/null || echo 2)
 i=0
 for s in "${sources[@]}"; do
   o=$objdir/$i-$(basename "${s%.c}").o
   # shellcheck disable=SC2086
   $cc -std=c11 -O2 -g -fPIC -fvisibility=hidden -Wall -Wextra \
-    -I"$root/include" -I"$root/lib" -c "$s" -o "$o"
+    -I"$root/include" -I"$root/lib" -c "$s" -o "$o" &
+  pids+=($!)
   objs+=("$o")
   i=$((i + 1))
+  if [ ${#pids[@]} -ge "$jobs_max" ]; then
+    wait "${pids[0]}" || die "compiling libgwlb failed"
+    pids=("${pids[@]:1}")
+  fi
 done
+for p in "${pids[@]}"; do wait "$p" || die "compiling libgwlb failed"; done
 archive=$work/libgwlb-nginx.a
 rm -f "$archive"
 ar rcs "$archive" "${objs[@]}"
@@ -84,7 +92,7 @@ export GWLB_INCLUDE=$root/include GWLB_ARCHIVE=$archive
   cd "$tree"
   ./configure "${NGX_CONF_FLAGS[@]}" --add-dynamic-module="$here" >"$work/configure.log" 2>&1 ||
     { tail -30 "$work/configure.log" >&2; exit 1; }
-  make -f objs/Makefile modules >"$work/make.log" 2>&1 ||
+  make -j"$jobs_max" -f objs/Makefile modules >"$work/make.log" 2>&1 ||
     { grep -E 'error|warning' "$work/make.log" >&2 || tail -30 "$work/make.log" >&2; exit 1; }
 )
 cp "$tree/objs/ngx_http_gwlb_module.so" "$out.tmp"

@@ -147,6 +147,21 @@ def main():
         print("usage: test_nginx.py MODULE.so | --build MODULE.so [--cc CC] [-- SOURCES...]")
         return 2
     tests = [t for n, t in sorted(globals().items()) if n.startswith("test_")]
+    # Several build trees may run this suite at once (CI, each engineer's
+    # build): the fixed loopback ports are taken under a lock, bounded wait.
+    import fcntl
+    lock = open(os.path.join(tempfile.gettempdir(), "gwlb-nginx-module-test.lock"), "w")
+    deadline = time.monotonic() + 600
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                check("port_lock_acquired", False, "another run held the lock for 600 s")
+                print("%d passed, %d failed" % (passed, failed))
+                return 1
+            time.sleep(0.2)
     try:
         for t in tests:
             try:
@@ -156,6 +171,7 @@ def main():
     finally:
         if GATEWAY is not None:
             GATEWAY.cleanup()
+        lock.close()
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
