@@ -22,10 +22,11 @@
  *   +--------+---------------------------+---------------------------+
  *     in-flight counts, nginx fails/weights, EWMA costs, host flags; breakers
  *
- *   zone "<name>" of gwlb_limit_req_zone
- *   +--------+----------------------------------------------------------+
- *   | header | slots[]: { SipHash-1-3(key), nginx limit_req state word } |
- *   +--------+----------------------------------------------------------+
+ *   zone "<name>" of gwlb_limit_req_zone: a gwlb_limiter_table
+ *   +--------+--------------------------------------------------------+
+ *   | header | buckets of 4 slots { fingerprint, limit_req state word } |
+ *   +--------+--------------------------------------------------------+
+ *     (16 bytes per key, SipHash-1-3 under a per-zone secret, fresh-first eviction)
  *
  * The compiled objects (gwlb_balancer, the Maglev table) are built by the
  * master process when the zone is initialised and inherited by the workers
@@ -96,24 +97,14 @@ typedef struct {
 } ngx_http_gwlb_srv_conf_t;
 
 typedef struct {
-    uint64_t key;   /* SipHash-1-3 of the key, | 1 so that 0 means empty */
-    uint64_t state; /* gwlb_limit_req state word */
-} ngx_http_gwlb_limit_slot_t;
-
-typedef struct {
-    uint64_t magic;
-    uint64_t nslots;
-    uint64_t evictions;
-    uint8_t sipkey[16];
-    ngx_http_gwlb_limit_slot_t slots[1];
-} ngx_http_gwlb_limit_shared_t;
-
-typedef struct {
     ngx_str_t name;
     ngx_http_complex_value_t key;
     uint64_t rate;                  /* per unit, as written */
     enum gwlb_limit_req_unit unit;
-    ngx_http_gwlb_limit_shared_t *sh;
+    gwlb_limiter_policy policy;     /* the zone's rate (burst 0) */
+    gwlb_limiter_table *table;      /* in the zone */
+    void *memory;
+    size_t bytes;
 } ngx_http_gwlb_limit_zone_t;
 
 typedef struct {
@@ -785,33 +776,44 @@ static ngx_int_t ngx_http_gwlb_limit_init_zone(ngx_shm_zone_t *zone, void *data)
 {
     ngx_http_gwlb_limit_zone_t *lz = zone->data, *old = data;
     ngx_slab_pool_t *shpool = (ngx_slab_pool_t *)zone->shm.addr;
-    ngx_http_gwlb_limit_shared_t *sh;
-    size_t avail, nslots;
+    const gwlb_limiter_policy *prev;
+    uint8_t sipkey[16];
+    uint64_t k0, k1;
     gwlb_rng rng;
+    int rc;
 
-    if (old != NULL && old->sh != NULL) {
-        lz->sh = old->sh;
-        return NGX_OK;
+    if (old != NULL && old->table != NULL) {
+        /* reload: keep the keys' state unless the rate changed */
+        lz->memory = old->memory;
+        lz->bytes = old->bytes;
+        prev = gwlb_limiter_table_policy(old->table);
+        if (prev != NULL && prev->u.limit_req.rate == lz->policy.u.limit_req.rate) {
+            lz->table = old->table;
+            return NGX_OK;
+        }
+    } else {
+        /* the table takes what the slab allocator can give in one piece */
+        lz->bytes = zone->shm.size - zone->shm.size / 8 - 8 * ngx_pagesize;
+        lz->memory = ngx_slab_alloc(shpool, lz->bytes);
+        if (lz->memory == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, zone->shm.log, 0, "gwlb: zone \"%V\" too small",
+                          &zone->shm.name);
+            return NGX_ERROR;
+        }
     }
-    avail = zone->shm.size - zone->shm.size / 8 - 8 * ngx_pagesize;
-    nslots = (avail - sizeof(ngx_http_gwlb_limit_shared_t)) / sizeof(ngx_http_gwlb_limit_slot_t);
-    sh = ngx_slab_alloc(shpool, sizeof(ngx_http_gwlb_limit_shared_t) +
-                                    nslots * sizeof(ngx_http_gwlb_limit_slot_t));
-    if (sh == NULL) {
-        ngx_log_error(NGX_LOG_EMERG, zone->shm.log, 0, "gwlb: zone \"%V\" too small",
-                      &zone->shm.name);
+    /* a per-zone secret, so that clients cannot aim keys at one bucket */
+    gwlb_rng_seed(&rng, gwlb_clock_ns() ^ ((uint64_t)ngx_pid << 32) ^ (uint64_t)ngx_time() ^
+                            (uint64_t)(uintptr_t)lz);
+    k0 = gwlb_rng_next(&rng);
+    k1 = gwlb_rng_next(&rng);
+    ngx_memcpy(sipkey, &k0, 8);
+    ngx_memcpy(sipkey + 8, &k1, 8);
+    rc = gwlb_limiter_table_init(lz->memory, lz->bytes, &lz->policy, sipkey, &lz->table);
+    if (rc != 0) {
+        ngx_log_error(NGX_LOG_EMERG, zone->shm.log, 0, "gwlb: zone \"%V\": %s",
+                      &zone->shm.name, gwlb_strerror(rc));
         return NGX_ERROR;
     }
-    sh->nslots = nslots + 1;
-    sh->evictions = 0;
-    gwlb_rng_seed(&rng, gwlb_clock_ns() ^ ((uint64_t)ngx_pid << 32) ^ (uint64_t)ngx_time());
-    {
-        uint64_t k0 = gwlb_rng_next(&rng), k1 = gwlb_rng_next(&rng);
-        ngx_memcpy(sh->sipkey, &k0, 8);
-        ngx_memcpy(sh->sipkey + 8, &k1, 8);
-    }
-    sh->magic = NGX_HTTP_GWLB_MAGIC;
-    lz->sh = sh;
     return NGX_OK;
 }
 
@@ -828,7 +830,6 @@ static char *ngx_http_gwlb_limit_req_zone(ngx_conf_t *cf, ngx_command_t *cmd, vo
     ngx_uint_t i;
     u_char *p;
 
-    (void)cmd;
     (void)conf;
     lz = ngx_pcalloc(cf->pool, sizeof(*lz));
     if (lz == NULL)
@@ -878,6 +879,11 @@ static char *ngx_http_gwlb_limit_req_zone(ngx_conf_t *cf, ngx_command_t *cmd, vo
     lz->name = name;
     lz->rate = (uint64_t)rate;
     lz->unit = unit;
+    lz->policy.kind = GWLB_LIMITER_LIMIT_REQ;
+    if (gwlb_limit_req_config_init(&lz->policy.u.limit_req, lz->rate, unit, 0, 0) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "rate out of range in \"%V\"", &cmd->name);
+        return NGX_CONF_ERROR;
+    }
     zone = ngx_shared_memory_add(cf, &name, (size_t)size, &ngx_http_gwlb_module);
     if (zone == NULL)
         return NGX_CONF_ERROR;
@@ -975,53 +981,6 @@ static char *ngx_http_gwlb_merge_loc_conf(ngx_conf_t *cf, void *parent, void *ch
     return NGX_CONF_OK;
 }
 
-/* The key's slot: its own, a free one claimed by CAS, or an evicted one.
- * Eviction prefers a slot whose bucket has fully drained (forgetting it
- * changes no decision), else the least recently used of the probed slots. */
-static uint64_t *ngx_http_gwlb_limit_slot(ngx_http_gwlb_limit_shared_t *sh,
-                                          const gwlb_limit_req_config *cfg, ngx_str_t *key,
-                                          uint64_t now)
-{
-    uint64_t h = gwlb_siphash13(sh->sipkey, key->data, key->len) | 1;
-    uint64_t i, cur, expected, excess, last, age, best_age = 0;
-    uint64_t mask = (UINT64_C(1) << 38) - 1, now_ms = (now / GWLB_NS_PER_MS) & mask;
-    ngx_http_gwlb_limit_slot_t *s, *victim = NULL;
-
-    for (i = 0; i < NGX_HTTP_GWLB_LIMIT_PROBES; i++) {
-        s = &sh->slots[(h + i) % sh->nslots];
-        cur = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
-        if (cur == h)
-            return &s->state;
-        if (cur == 0) {
-            expected = 0;
-            if (__atomic_compare_exchange_n(&s->key, &expected, h, 0, __ATOMIC_ACQ_REL,
-                                            __ATOMIC_ACQUIRE) ||
-                expected == h)
-                return &s->state;
-            continue;
-        }
-        if (gwlb_limit_req_state_decode(__atomic_load_n(&s->state, __ATOMIC_RELAXED), &excess,
-                                        &last) != 0)
-            continue;
-        age = (now_ms - last) & mask; /* ms since the key's last admitted request */
-        if (excess <= cfg->rate * age / 1000)
-            age = UINT64_MAX; /* fully drained: forgetting it changes nothing */
-        if (victim == NULL || age > best_age) {
-            best_age = age;
-            victim = s;
-        }
-    }
-    if (victim == NULL)
-        return NULL;
-    expected = __atomic_load_n(&victim->key, __ATOMIC_ACQUIRE);
-    if (!__atomic_compare_exchange_n(&victim->key, &expected, h, 0, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_ACQUIRE))
-        return expected == h ? &victim->state : NULL;
-    __atomic_store_n(&victim->state, 0, __ATOMIC_RELEASE);
-    __atomic_fetch_add(&sh->evictions, 1, __ATOMIC_RELAXED);
-    return &victim->state;
-}
-
 static ngx_int_t ngx_http_gwlb_add_header(ngx_http_request_t *r, const char *name, u_char *value,
                                           size_t len)
 {
@@ -1044,29 +1003,31 @@ static uint64_t ngx_http_gwlb_ceil_sec(uint64_t ns)
     return (ns + GWLB_NS_PER_SEC - 1) / GWLB_NS_PER_SEC;
 }
 
-/* RateLimit-Policy / RateLimit (IETF draft) and Retry-After. */
+/* RateLimit-Policy / RateLimit (IETF draft -10) and Retry-After, with the
+ * values written by libgwlb. The policy's window is the time a full burst
+ * takes to drain: q requests at rate milli-requests per second. */
 static ngx_int_t ngx_http_gwlb_limit_headers(ngx_http_request_t *r, ngx_http_gwlb_limit_zone_t *lz,
                                              const gwlb_limit_req_config *cfg,
                                              const gwlb_limit_result *res)
 {
-    u_char buf[160], *p;
-    /* q requests drain at rate milli-requests per second: w = q * 1000 / rate s */
+    char name[GWLB_RATELIMIT_NAME_MAX + 1];
+    char buf[GWLB_RATELIMIT_NAME_MAX + 128];
+    size_t len = 0, nlen = ngx_min(lz->name.len, (size_t)GWLB_RATELIMIT_NAME_MAX);
     uint64_t window = ngx_http_gwlb_ceil_sec(res->limit * 1000 * GWLB_NS_PER_SEC /
                                              (cfg->rate ? cfg->rate : 1));
 
-    p = ngx_snprintf(buf, sizeof(buf), "\"%V\";q=%uL;w=%uL", &lz->name, res->limit, window);
-    if (ngx_http_gwlb_add_header(r, "RateLimit-Policy", buf, p - buf) != NGX_OK)
+    ngx_memcpy(name, lz->name.data, nlen);
+    name[nlen] = '\0';
+    if (gwlb_ratelimit_policy_item(buf, sizeof(buf), &len, name, res->limit, window) != 0 ||
+        ngx_http_gwlb_add_header(r, "RateLimit-Policy", (u_char *)buf, len) != NGX_OK)
         return NGX_ERROR;
-    p = ngx_snprintf(buf, sizeof(buf), "\"%V\";r=%uL;t=%uL", &lz->name, res->remaining,
-                     ngx_http_gwlb_ceil_sec(res->reset_after_ns));
-    if (ngx_http_gwlb_add_header(r, "RateLimit", buf, p - buf) != NGX_OK)
+    len = 0;
+    if (gwlb_ratelimit_item(buf, sizeof(buf), &len, name, res) != 0 ||
+        ngx_http_gwlb_add_header(r, "RateLimit", (u_char *)buf, len) != NGX_OK)
         return NGX_ERROR;
-    if (!res->allowed && res->retry_after_ns >= 0) {
-        p = ngx_snprintf(buf, sizeof(buf), "%uL",
-                         ngx_http_gwlb_ceil_sec((uint64_t)res->retry_after_ns));
-        if (ngx_http_gwlb_add_header(r, "Retry-After", buf, p - buf) != NGX_OK)
-            return NGX_ERROR;
-    }
+    if (gwlb_ratelimit_legacy_value(res, GWLB_RETRY_AFTER, buf, sizeof(buf), &len) == 0 &&
+        ngx_http_gwlb_add_header(r, "Retry-After", (u_char *)buf, len) != NGX_OK)
+        return NGX_ERROR;
     return NGX_OK;
 }
 
@@ -1117,10 +1078,15 @@ static ngx_int_t ngx_http_gwlb_limit_handler(ngx_http_request_t *r)
     if (key.len == 0)
         return NGX_DECLINED; /* empty keys are not limited, as nginx */
 
+    /* the zone's table finds (or makes room for) the key's state word; this
+     * location's burst and delay decide on it, as nginx's limit_req does */
     now = gwlb_clock_ns();
-    word = ngx_http_gwlb_limit_slot(lz->sh, &lcf->cfg, &key, now);
-    if (word == NULL || gwlb_limit_req_state_allow(&lcf->cfg, word, now, &res) != 0)
-        return NGX_DECLINED; /* lost an eviction race: fail open */
+    if (gwlb_limiter_table_state(lz->table, key.data, key.len, now, &word) != 0 ||
+        gwlb_limit_req_state_allow(&lcf->cfg, word, now, &res) != 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "gwlb: key of %uz bytes not limited by zone \"%V\"", key.len, &lz->name);
+        return NGX_DECLINED;
+    }
 
     if (lcf->headers && ngx_http_gwlb_limit_headers(r, lz, &lcf->cfg, &res) != NGX_OK)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
