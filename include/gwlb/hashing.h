@@ -10,7 +10,11 @@
  *   GWLB_HASH_NGINX_HASH        nginx `hash $key` (Cache::Memcached), bit-exact
  *   GWLB_HASH_NGINX_CONSISTENT  nginx `hash $key consistent` (ketama), bit-exact
  *   GWLB_HASH_RING              ring hash as Envoy builds it (xxHash64 points)
- *   GWLB_HASH_MAGLEV            Maglev (NSDI 2016), prime table, O(1) lookup
+ *   GWLB_HASH_MAGLEV            Maglev (NSDI 2016), prime table, O(1) lookup;
+ *                               built as Envoy builds it (offset/skip from
+ *                               xxHash64 seeds 0/1, weights by turns); a key
+ *                               hash h picks slot (h >> 32) * M >> 32 (no
+ *                               division), not Envoy's h % M
  *   GWLB_HASH_RENDEZVOUS        weighted rendezvous (highest random weight)
  *   GWLB_HASH_JUMP              jump consistent hash (Lamping & Veach)
  *
@@ -280,6 +284,8 @@ GWLB_API int gwlb_hash_loads_release(const gwlb_hash_loads *loads, uint32_t host
  * A full host is skipped like an unusable one and the key's candidate
  * sequence continues (the deterministic walk of gwlb_hash_table_pick()).
  * Does not acquire: call gwlb_hash_loads_acquire() for the host you use.
+ * The counters are read without a lock: under concurrent acquires the bound
+ * holds up to the requests racing with this pick.
  * Errors as gwlb_hash_table_pick(), plus GWLB_ERANGE (factor outside
  * GWLB_HASH_BALANCE_FACTOR_MIN..MAX), GWLB_EINVAL (loads NULL or its count
  * differs from the table's), GWLB_ENOTSUP (nginx algorithms: nginx has no
