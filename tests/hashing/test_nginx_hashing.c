@@ -346,7 +346,8 @@ static int compare_sources(const upstream_def *u, int nsources)
 
 /* The full chain through the balancer: eligibility from host flags (nginx
  * `down` = maintenance), the host taken and released, and nginx's round
- * robin fallback from the balancer's smooth WRR, state carried over. */
+ * robin fallback from the balancer's smooth WRR, state carried over. Every
+ * 25th key is empty, which nginx's hash modules also send to round robin. */
 static int compare_through_balancer(const upstream_def *u, int n, int by_source,
                                     int *fallbacks)
 {
@@ -390,6 +391,8 @@ static int compare_through_balancer(const upstream_def *u, int n, int by_source,
             snprintf(path, sizeof path, "/%s", u->name);
         } else {
             key_for(i, key, sizeof key);
+            if (i % 25 == 24)
+                key[0] = '\0'; /* empty key: nginx uses round robin */
             snprintf(path, sizeof path, "/%s?k=%s", u->name, key);
         }
         int got = backend_port(src, path);
@@ -399,9 +402,10 @@ static int compare_through_balancer(const upstream_def *u, int n, int by_source,
         uint32_t h;
         gwlb_hash_attempt probe;
         gwlb_hash_attempt_init(&probe, NULL, 0);
-        if (gwlb_hash_table_pick(t, by_source ? (const void *)addr : key,
-                                 by_source ? 4 : strlen(key), &probe, usable, (void *)u,
-                                 &h) == GWLB_HASH_USE_ROUND_ROBIN)
+        int prc = gwlb_hash_table_pick(t, by_source ? (const void *)addr : key,
+                                       by_source ? 4 : strlen(key), &probe, usable, (void *)u,
+                                       &h);
+        if (prc == GWLB_HASH_USE_ROUND_ROBIN || prc == GWLB_EMPTY)
             (*fallbacks)++;
         gwlb_balancer_result r;
         ck_assert_int_eq(gwlb_hash_balancer_pick(t, bal, now, by_source ? (const void *)addr : key,
