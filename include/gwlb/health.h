@@ -159,7 +159,10 @@ GWLB_API size_t gwlb_health_region_size(uint32_t n_hosts, uint32_t event_capacit
  *               owns it and must keep it mapped until gwlb_health_free.
  *   alloc       allocator for the handle (NULL = libc).
  * The first probe of host i is due at now + i * I / n_hosts, I being the
- * interval in force at start (the first probes are spread, as HAProxy does).
+ * interval in force at start (the first probes are spread, as HAProxy's
+ * start_checks does). I follows HAProxy's srv_getinter(): with the default
+ * init_state (health = rise, not yet rise+fall-1) that is fastinter when set;
+ * no_traffic_interval when set.
  * Errors: GWLB_EINVAL (NULL cfg/out, misaligned region), GWLB_EVERSION
  * (cfg->struct_size differs), GWLB_ERANGE (a bad field, named in detail),
  * GWLB_ENOSPC (region too small), GWLB_ESTATE (ATTACH to a region not
@@ -326,7 +329,7 @@ GWLB_API int gwlb_health_probes_due(gwlb_health *h, uint64_t now, uint32_t *host
  * jitter).
  * Errors: GWLB_EINVAL (NULL h/result), GWLB_EUNKNOWN (host >= count),
  * GWLB_ESTATE (no probe of this host is in flight: not due / already
- * reported), GWLB_ERANGE (bad outcome or agent), GWLB_EWEIGHT
+ * reported / active_checks off), GWLB_ERANGE (bad outcome or agent), GWLB_EWEIGHT
  * (weight_percent outside -1..1000). Rejected results change nothing.
  * Needs exclusive access to the handle.
  */
