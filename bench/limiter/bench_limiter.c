@@ -1,8 +1,161 @@
-/* Benchmarks of the limiter component (filled in with the component). */
+/*
+ * Benchmarks of the limiter: one GCRA bucket (uncontended and two threads
+ * on the same bucket), nginx limit_req mode, and the keyed table at 100k
+ * and 1M keys (random key order, every key already tracked).
+ */
+#include <stdlib.h>
+#include <string.h>
+
 #include "bench.h"
 #include "gwlb.h"
 
+#define SEC GWLB_NS_PER_SEC
+
+typedef struct bucket_arg {
+    gwlb_gcra bucket;
+    uint64_t now;
+} bucket_arg;
+
+/* Steady state: T = 1 ms, a request every 0.5 ms: every other one admitted. */
+static void b_gcra_allow(void *arg, uint64_t n)
+{
+    bucket_arg *a = arg;
+    uint64_t now = a->now, acc = 0;
+    gwlb_limit_result r;
+    for (uint64_t i = 0; i < n; i++) {
+        now += 500000;
+        gwlb_gcra_allow(&a->bucket, now, 1, &r);
+        acc += (uint64_t)r.allowed + r.remaining;
+    }
+    a->now = now;
+    bench_sink = acc;
+}
+
+typedef struct thread_arg {
+    gwlb_gcra *bucket;
+    uint64_t now;
+} thread_arg;
+
+static void b_gcra_allow_shared(void *arg, uint64_t n)
+{
+    thread_arg *a = arg;
+    uint64_t now = a->now, acc = 0;
+    gwlb_limit_result r;
+    for (uint64_t i = 0; i < n; i++) {
+        now += 500000;
+        gwlb_gcra_allow(a->bucket, now, 1, &r);
+        acc += (uint64_t)r.allowed;
+    }
+    a->now = now;
+    bench_sink = acc;
+}
+
+static gwlb_gcra shared_bucket;
+static thread_arg thread_args[2];
+
+static void *thread_arg_of(void *arg, int index)
+{
+    (void)arg;
+    thread_args[index].bucket = &shared_bucket;
+    thread_args[index].now = UINT64_C(1000) * SEC;
+    return &thread_args[index];
+}
+
+typedef struct nginx_arg {
+    gwlb_limit_req limiter;
+    uint64_t now;
+} nginx_arg;
+
+static void b_limit_req_allow(void *arg, uint64_t n)
+{
+    nginx_arg *a = arg;
+    uint64_t now = a->now, acc = 0;
+    gwlb_limit_result r;
+    for (uint64_t i = 0; i < n; i++) {
+        now += 250000; /* 4000 r/s offered to a 2000 r/s limit */
+        gwlb_limit_req_allow(&a->limiter, now, &r);
+        acc += (uint64_t)r.allowed + r.delay_ns;
+    }
+    a->now = now;
+    bench_sink = acc;
+}
+
+typedef struct table_arg {
+    gwlb_limiter_table *table;
+    uint64_t *keys;
+    uint64_t nkeys;
+    uint64_t rng;
+    uint64_t now;
+} table_arg;
+
+static void b_table_allow(void *arg, uint64_t n)
+{
+    table_arg *a = arg;
+    uint64_t now = a->now, acc = 0, rng = a->rng;
+    gwlb_limit_result r;
+    for (uint64_t i = 0; i < n; i++) {
+        now += 1000;
+        uint64_t k = a->keys[bench_rand(&rng) % a->nkeys];
+        gwlb_limiter_table_allow(a->table, &k, sizeof k, now, 1, &r);
+        acc += (uint64_t)r.allowed;
+    }
+    a->rng = rng;
+    a->now = now;
+    bench_sink = acc;
+}
+
+static void bench_table(bench_ctx *ctx, uint64_t nkeys, double target, const char *name,
+                        const char *params)
+{
+    if (!bench_selected(ctx, name))
+        return;
+    /* Table memory: 16 B per slot; sized at 1.6 slots per key (25.6 B/key). */
+    size_t bytes = gwlb_limiter_table_bytes(nkeys + nkeys * 3 / 5);
+    gwlb_limiter_policy p;
+    memset(&p, 0, sizeof p);
+    p.kind = GWLB_LIMITER_GCRA;
+    gwlb_gcra_config_init(&p.u.gcra, 100, SEC, 10);
+    static const uint8_t hkey[16] = {7, 7, 7};
+    table_arg a = {0};
+    if (gwlb_limiter_table_new(bytes, &p, hkey, NULL, &a.table) != GWLB_OK)
+        return;
+    a.keys = malloc(nkeys * sizeof *a.keys);
+    if (a.keys == NULL) {
+        gwlb_limiter_table_free(a.table);
+        return;
+    }
+    uint64_t seed = 12345;
+    for (uint64_t i = 0; i < nkeys; i++)
+        a.keys[i] = bench_rand(&seed);
+    a.nkeys = nkeys;
+    a.rng = 99;
+    a.now = UINT64_C(1000) * SEC;
+    for (uint64_t i = 0; i < nkeys; i++) /* insert every key once */
+        gwlb_limiter_table_allow(a.table, &a.keys[i], sizeof a.keys[i], a.now, 1, NULL);
+    bench_run(ctx, &(bench_spec){.name = name, .params = params, .fn = b_table_allow, .arg = &a,
+                                 .target_ns = target, .bytes = (double)bytes / (double)nkeys,
+                                 .bytes_unit = "per_key"});
+    free(a.keys);
+    gwlb_limiter_table_free(a.table);
+}
+
 void bench_limiter(bench_ctx *ctx)
 {
-    (void)ctx;
+    static bucket_arg one;
+    gwlb_gcra_init(&one.bucket, 1000, SEC, 10);
+    one.now = UINT64_C(1000) * SEC;
+    bench_run(ctx, &(bench_spec){.name = "limiter.gcra.allow", .params = "uncontended",
+                                 .fn = b_gcra_allow, .arg = &one, .target_ns = 12});
+    gwlb_gcra_init(&shared_bucket, 1000, SEC, 10);
+    bench_run(ctx, &(bench_spec){.name = "limiter.gcra.allow", .params = "threads=2,one_bucket",
+                                 .threads = 2, .fn = b_gcra_allow_shared,
+                                 .thread_arg = thread_arg_of});
+    static nginx_arg ngx;
+    gwlb_limit_req_init(&ngx.limiter, 2000, GWLB_LIMIT_REQ_PER_SECOND, 20, 10);
+    ngx.now = UINT64_C(1000) * SEC;
+    bench_run(ctx, &(bench_spec){.name = "limiter.limit_req.allow", .params = "burst=20,delay=10",
+                                 .fn = b_limit_req_allow, .arg = &ngx, .target_ns = 12});
+    bench_table(ctx, 100000, 60, "limiter.table.allow", "keys=100000");
+    if (!bench_quick(ctx))
+        bench_table(ctx, 1000000, 120, "limiter.table.allow", "keys=1000000");
 }

@@ -297,6 +297,30 @@ START_TEST(test_table_uses_16_bytes_per_tracked_key)
 }
 END_TEST
 
+/* Memory per tracked key: at 32 bytes of table per key (slots = 2 x keys),
+ * two-choice buckets keep all but 1 of 100,000 live keys; at 25.6 bytes,
+ * all but 49. (Deterministic: fixed SipHash key and key set.) */
+START_TEST(test_table_at_32_bytes_per_key_keeps_all_but_one_in_100k_live_keys)
+{
+    static const uint8_t k3[16] = {3};
+    gwlb_limiter_policy p = gcra_policy(1, 3600 * SEC, 4); /* nothing turns fresh */
+    const uint64_t sizes[2] = {200000, 160000}, want[2] = {1, 49};
+    for (int i = 0; i < 2; i++) {
+        gwlb_limiter_table *t;
+        size_t bytes = gwlb_limiter_table_bytes(sizes[i]);
+        ck_assert_int_eq(gwlb_limiter_table_new(bytes, &p, k3, NULL, &t), GWLB_OK);
+        for (uint64_t k = 1; k <= 100000; k++)
+            gwlb_limiter_table_allow(t, &k, sizeof k, 1000, 1, NULL);
+        gwlb_limiter_table_stats st;
+        gwlb_limiter_table_stats_get(t, &st);
+        ck_assert_uint_eq(st.evicted_live, want[i]);
+        ck_assert_uint_eq(st.used, 100000 - want[i]);
+        ck_assert_uint_le(bytes, (size_t)(100000 * (i == 0 ? 32 : 25.6)) + 256);
+        gwlb_limiter_table_free(t);
+    }
+}
+END_TEST
+
 /*
  * The flood: 10,000,000 distinct one-shot keys into a 1 MiB table (65,520
  * slots) over 100 simulated seconds (100,000 new keys a second, about six
@@ -499,6 +523,7 @@ static Suite *table_suite(void)
     tcase_add_test(tc, test_table_attach_checks_magic_version_and_size);
     tcase_add_test(tc, test_table_new_allocation_failure_is_enomem_and_leaks_nothing);
     tcase_add_test(tc, test_table_uses_16_bytes_per_tracked_key);
+    tcase_add_test(tc, test_table_at_32_bytes_per_key_keeps_all_but_one_in_100k_live_keys);
     tcase_add_test(tc, test_table_flood_of_10_million_keys_keeps_steady_clients_exact);
     suite_add_tcase(s, tc);
     TCase *multi = tcase_create("allow_all");
