@@ -19,6 +19,12 @@
  * makes a system call. Hot paths are a handful of C11 atomic loads and one
  * or two atomic read-modify-writes.
  *
+ * Time going backwards is clamped, never subtracted: deadlines are compared
+ * as now > deadline, so an earlier `now` simply keeps a breaker open (or a
+ * half-open probe window running) longer; a write for a bucket or slice
+ * that is older than the one already occupying its slot is booked into the
+ * newer one; nothing ever computes now - earlier, so nothing underflows.
+ *
  * Fields of the state structs are public only so that the structs can be
  * embedded and sized; read and change them only through these functions.
  * For best performance place a gwlb_breaker at a 64-byte boundary.

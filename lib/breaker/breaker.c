@@ -245,9 +245,13 @@ int gwlb_breaker_init(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t 
 
 /* ---- windows ----------------------------------------------------------- */
 
+/* Portable popcount (no libgcc helper call when the CPU flag is off). */
 static inline unsigned popcount64(uint64_t x)
 {
-    return (unsigned)__builtin_popcountll(x);
+    x = x - ((x >> 1) & UINT64_C(0x5555555555555555));
+    x = (x & UINT64_C(0x3333333333333333)) + ((x >> 2) & UINT64_C(0x3333333333333333));
+    x = (x + (x >> 4)) & UINT64_C(0x0f0f0f0f0f0f0f0f);
+    return (unsigned)((x * UINT64_C(0x0101010101010101)) >> 56);
 }
 
 /* Set or clear `bit` in *w only when it differs (steady state: loads only). */
