@@ -769,6 +769,21 @@ START_TEST(test_max_ejection_percent_with_one_host_always_ejectable)
 }
 END_TEST
 
+START_TEST(test_flapping_outcomes_never_reach_a_consecutive_threshold)
+{
+    gwlb_health_config c;
+    gwlb_health_config_init(&c);
+    gwlb_health *h = make(&c, 10);
+    for (int i = 0; i < 1000; i++) /* 4 failures, 1 success, forever */
+        gwlb_health_report_status(h, 0, i % 5 == 4 ? 200 : 503, SEC);
+    ck_assert(!is_ejected(h, 0));
+    ck_assert_uint_eq(info_of(h, 0).consecutive_5xx, 0);
+    ck_assert_uint_eq(info_of(h, 0).interval_requests, 1000);
+    ck_assert_uint_eq(info_of(h, 0).interval_successes, 200);
+    gwlb_health_free(h);
+}
+END_TEST
+
 /* ---- outlier detection: Envoy's vectors ------------------------------------------ */
 
 /* 100 requests for `host` with `ok` successes, never 5 failures in a row. */
@@ -1154,6 +1169,7 @@ static Suite *health_suite(void)
     tcase_add_test(tc, test_admin_rejects_non_admin_bits_and_overlap);
     tcase_add_test(tc, test_time_going_backwards_is_clamped_and_counted);
     tcase_add_test(tc, test_backwards_time_does_not_release_probes_early);
+    tcase_add_test(tc, test_flapping_outcomes_never_reach_a_consecutive_threshold);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("outlier");
