@@ -1081,6 +1081,31 @@ START_TEST(test_balancer_bounded_pick_spreads_a_hot_key_by_in_flight_counts)
 }
 END_TEST
 
+START_TEST(test_table_from_balancer_allocation_failures_leak_nothing)
+{
+    bal_fixture f;
+    bal_setup(&f, GWLB_HASH_NGINX_CONSISTENT, 6, NULL);
+    gwlb_hash_config hc;
+    gwlb_hash_config_init(&hc, GWLB_HASH_NGINX_CONSISTENT);
+    for (long n = 1;; n++) {
+        test_alloc ta;
+        test_alloc_init(&ta, n);
+        gwlb_hash_table *t = NULL;
+        int rc = gwlb_hash_table_new_from_balancer(&t, &hc, f.bal, &ta.allocator, NULL);
+        if (rc == GWLB_OK) {
+            gwlb_hash_table_free(t);
+            ck_assert_int_eq(ta.live_blocks, 0);
+            break;
+        }
+        ck_assert_int_eq(rc, GWLB_ENOMEM);
+        ck_assert_ptr_null(t);
+        ck_assert_int_eq(ta.live_blocks, 0);
+        ck_assert_int_eq(ta.size_mismatches, 0);
+    }
+    bal_teardown(&f);
+}
+END_TEST
+
 START_TEST(test_balancer_pick_rejects_a_table_of_another_size)
 {
     bal_fixture f;
@@ -1153,6 +1178,7 @@ static Suite *hashing_suite(void)
     tcase_add_test(bl, test_balancer_pick_takes_the_key_host_and_skips_ineligible_ones);
     tcase_add_test(bl, test_balancer_pick_falls_back_to_nginx_round_robin_after_20_tries);
     tcase_add_test(bl, test_balancer_pick_rejects_a_table_of_another_size);
+    tcase_add_test(bl, test_table_from_balancer_allocation_failures_leak_nothing);
     tcase_add_test(bl, test_balancer_bounded_pick_spreads_a_hot_key_by_in_flight_counts);
     suite_add_tcase(s, bl);
 
