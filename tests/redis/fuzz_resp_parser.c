@@ -3,6 +3,7 @@
  * fuzzer-chosen point and fed in two calls (each from an exactly-sized heap
  * copy, so ASan catches any read past the buffer); the one-shot and the
  * incremental parse must agree, and every value must lie inside the input.
+ * The GCRA reply decoders run on the same bytes.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -75,6 +76,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (rc != rc_whole) {
         __builtin_trap();
     }
+
+    /* the GCRA reply decoders on the same bytes: never past the input */
+    gwlb_redis_gcra_answer ans[4];
+    size_t used = 0, done = 0;
+    int drc = gwlb_redis_decode_gcra(copy, size, &used, &ans[0]);
+    if (used > size || (drc == GWLB_OK && (ans[0].result.allowed > 1 || used == 0)))
+        __builtin_trap();
+    gwlb_redis_decode_gcra_batch(copy, size, &used, ans, 4, &done);
+    if (used > size || done > 4)
+        __builtin_trap();
     free(copy);
     return 0;
 }
