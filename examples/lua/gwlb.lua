@@ -33,7 +33,7 @@ uint64_t gwlb_clock_ns(void);
 
 /* limiter */
 typedef struct gwlb_limit_result {
-    int32_t allowed; uint32_t reserved_; uint64_t limit; uint64_t remaining;
+    int32_t allowed; uint32_t dry_run_limited; uint64_t limit; uint64_t remaining;
     uint64_t reset_after_ns; int64_t retry_after_ns; uint64_t delay_ns;
 } gwlb_limit_result;
 typedef struct gwlb_gcra_config { uint64_t emission_ns; uint64_t tolerance_ns; uint64_t limit; } gwlb_gcra_config;
@@ -44,6 +44,28 @@ typedef struct gwlb_limit_req_config { uint64_t rate; uint64_t burst; uint64_t d
 typedef struct gwlb_limit_req { gwlb_limit_req_config config; uint64_t state; } gwlb_limit_req;
 int gwlb_limit_req_init(gwlb_limit_req *limiter, uint64_t rate, int unit, uint64_t burst, uint64_t delay);
 int gwlb_limit_req_allow(gwlb_limit_req *limiter, uint64_t now, gwlb_limit_result *result);
+int gwlb_gcra_config_init(gwlb_gcra_config *cfg, uint64_t count, uint64_t period_ns, uint64_t burst);
+int gwlb_limit_req_config_init(gwlb_limit_req_config *cfg, uint64_t rate, int unit, uint64_t burst,
+                               uint64_t delay);
+typedef struct gwlb_window_config { uint64_t limit; uint64_t window_ns; uint64_t epoch_ns; } gwlb_window_config;
+typedef struct gwlb_limiter_policy {
+    uint32_t kind; uint32_t flags;
+    union { gwlb_gcra_config gcra; gwlb_limit_req_config limit_req; gwlb_window_config window; } u;
+} gwlb_limiter_policy;
+typedef struct gwlb_limiter_table gwlb_limiter_table;
+size_t gwlb_limiter_table_bytes(uint64_t keys);
+int gwlb_limiter_table_new(size_t bytes, const gwlb_limiter_policy *policy,
+                           const uint8_t hash_key[16], const void *allocator,
+                           gwlb_limiter_table **out);
+void gwlb_limiter_table_free(gwlb_limiter_table *table);
+int gwlb_limiter_table_allow(gwlb_limiter_table *table, const void *key, size_t key_len,
+                             uint64_t now, uint64_t cost, gwlb_limit_result *result);
+int gwlb_ratelimit_policy_item(char *buf, size_t cap, size_t *len, const char *name,
+                               uint64_t quota, uint64_t window_seconds);
+int gwlb_ratelimit_item(char *buf, size_t cap, size_t *len, const char *name,
+                        const gwlb_limit_result *result);
+int gwlb_ratelimit_legacy_value(const gwlb_limit_result *result, int which, char *buf,
+                                size_t cap, size_t *len);
 
 /* balancer */
 typedef struct gwlb_balancer_host {
@@ -205,7 +227,7 @@ end
 -- ---- limiter ---------------------------------------------------------------
 
 local function result_table(r)
-    return { allowed = r.allowed == 1, limit = tonumber(r.limit),
+    return { raw = r, allowed = r.allowed == 1, limit = tonumber(r.limit),
              remaining = tonumber(r.remaining), reset_after_ns = tonumber(r.reset_after_ns),
              retry_after_ns = tonumber(r.retry_after_ns), delay_ns = tonumber(r.delay_ns) }
 end
@@ -250,26 +272,74 @@ function _M.limit_req(rate, unit, burst, delay)
     return setmetatable({ l = l }, limit_req_mt)
 end
 
-local function ceil_sec(ns) return math.floor((ns + 999999999) / 1000000000) end
+local LEGACY = { { "X-RateLimit-Limit", 1 }, { "X-RateLimit-Remaining", 2 },
+                 { "X-RateLimit-Reset", 3 }, { "Retry-After", 4 } }
 
--- Header values for a limiter result: IETF draft RateLimit / RateLimit-Policy,
--- the legacy X-RateLimit trio and Retry-After (when limited).
+-- Header values for a limiter result, written by libgwlb: IETF draft
+-- RateLimit-Policy (when window_ns is given) and RateLimit, the legacy
+-- X-RateLimit trio, and Retry-After when limited. Seconds are rounded up.
 function _M.ratelimit_headers(res, policy, window_ns)
     policy = policy or "default"
+    local buf = ffi.new("char[512]")
+    local len = ffi.new("size_t[1]")
     local h = {}
+    local rc
     if window_ns then
-        h["RateLimit-Policy"] = string.format('"%s";q=%d;w=%d', policy, res.limit,
-                                              ceil_sec(window_ns))
+        len[0] = 0
+        rc = C.gwlb_ratelimit_policy_item(buf, 512, len, policy, res.limit,
+                                          math.floor((window_ns + 999999999) / 1000000000))
+        if rc ~= 0 then return fail(rc) end
+        h["RateLimit-Policy"] = ffi.string(buf, len[0])
     end
-    h["RateLimit"] = string.format('"%s";r=%d;t=%d', policy, res.remaining,
-                                   ceil_sec(res.reset_after_ns))
-    h["X-RateLimit-Limit"] = tostring(res.limit)
-    h["X-RateLimit-Remaining"] = tostring(res.remaining)
-    h["X-RateLimit-Reset"] = tostring(ceil_sec(res.reset_after_ns))
-    if not res.allowed and res.retry_after_ns >= 0 then
-        h["Retry-After"] = tostring(ceil_sec(res.retry_after_ns))
+    len[0] = 0
+    rc = C.gwlb_ratelimit_item(buf, 512, len, policy, res.raw)
+    if rc ~= 0 then return fail(rc) end
+    h["RateLimit"] = ffi.string(buf, len[0])
+    for _, f in ipairs(LEGACY) do
+        rc = C.gwlb_ratelimit_legacy_value(res.raw, f[2], buf, 512, len)
+        if rc == 0 then
+            h[f[1]] = ffi.string(buf, len[0])
+        elseif rc ~= E.NOENT then
+            return fail(rc)
+        end
     end
     return h
+end
+
+local keyed_mt = { __index = {} }
+function keyed_mt.__index.allow(self, key, now, cost)
+    local r = ffi.new("gwlb_limit_result")
+    local rc = C.gwlb_limiter_table_allow(self.t, key, #key, now, cost or 1, r)
+    if rc ~= 0 then return fail(rc) end
+    return result_table(r)
+end
+
+-- A limiter per key in a bounded table (16 bytes per tracked key).
+-- opts: keys (capacity), hash_key (16 secret bytes), kind = "gcra"
+-- (count, period_ns, burst) or "limit_req" (rate, unit, burst, delay).
+function _M.keyed_limiter(opts)
+    local pol = ffi.new("gwlb_limiter_policy")
+    local rc
+    if (opts.kind or "gcra") == "gcra" then
+        pol.kind = 1
+        rc = C.gwlb_gcra_config_init(pol.u.gcra, opts.count or 1, opts.period_ns or 1000000000,
+                                     opts.burst or 0)
+    elseif opts.kind == "limit_req" then
+        pol.kind = 2
+        local d = opts.delay == "nodelay" and 0xFFFFFFFFFFFFFFFFULL or (opts.delay or 0)
+        rc = C.gwlb_limit_req_config_init(pol.u.limit_req, opts.rate or 1,
+                                          opts.unit == "r/m" and 60 or 1, opts.burst or 0, d)
+    else
+        return nil, "kind must be gcra or limit_req", E.INVAL
+    end
+    if rc ~= 0 then return fail(rc) end
+    local hk = ffi.new("uint8_t[16]")
+    ffi.copy(hk, opts.hash_key or "", math.min(#(opts.hash_key or ""), 16))
+    local out = ffi.new("gwlb_limiter_table*[1]")
+    rc = C.gwlb_limiter_table_new(C.gwlb_limiter_table_bytes(opts.keys or 1024), pol, hk,
+                                  C_NULL, out)
+    if rc ~= 0 then return fail(rc) end
+    return setmetatable({ t = ffi.gc(out[0], C.gwlb_limiter_table_free) }, keyed_mt)
 end
 
 -- ---- balancer --------------------------------------------------------------

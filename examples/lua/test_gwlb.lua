@@ -73,6 +73,22 @@ test("ratelimit_headers_omit_retry_after_when_allowed", function()
     eq(h["Retry-After"], nil)
 end)
 
+test("keyed_limiter_keeps_one_bucket_per_key", function()
+    local kl = assert(gwlb.keyed_limiter{ keys = 1000, hash_key = "0123456789abcdef",
+                                          kind = "limit_req", rate = 1, unit = "r/m", burst = 2,
+                                          delay = "nodelay" })
+    for _, who in ipairs({ "alice", "bob" }) do
+        local got = {}
+        for i = 1, 4 do got[i] = kl:allow(who, 0).allowed and 1 or 0 end
+        eq(table.concat(got), "1110", who)
+    end
+end)
+test("keyed_limiter_empty_key_is_empty", function()
+    local kl = assert(gwlb.keyed_limiter{ keys = 10, hash_key = "kkkkkkkkkkkkkkkk" })
+    local r, err, code = kl:allow("", 0)
+    eq(r, nil); eq(code, -19)
+end)
+
 -- ---- balancer ----
 test("swrr_weights_5_1_1_give_nginx_sequence", function()
     local b = assert(gwlb.balancer{ hosts = { {"a", 5}, {"b", 1}, {"c", 1} }, algorithm = "swrr" })

@@ -15,6 +15,7 @@ int main(void)
     SIZE(gwlb_limit_result);
     SIZE(gwlb_gcra);
     SIZE(gwlb_limit_req);
+    SIZE(gwlb_limiter_policy);
     SIZE(gwlb_balancer_host);
     SIZE(gwlb_balancer_config);
     SIZE(gwlb_balancer_result);

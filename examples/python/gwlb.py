@@ -132,7 +132,7 @@ def _bytes(x):
 
 class LimitResult(_c.Structure):
     """What a limiter decided (gwlb_limit_result)."""
-    _fields_ = [("allowed", _i32), ("reserved_", _u32), ("limit", _u64), ("remaining", _u64),
+    _fields_ = [("allowed", _i32), ("dry_run_limited", _u32), ("limit", _u64), ("remaining", _u64),
                 ("reset_after_ns", _u64), ("retry_after_ns", _i64), ("delay_ns", _u64)]
 
     def __repr__(self):
@@ -201,28 +201,104 @@ _limit_req_allow = _fn("gwlb_limit_req_allow", _int, _c.POINTER(LimitReq), _u64,
                        _c.POINTER(LimitResult))
 
 
-def _ceil_sec(ns):
-    return (ns + 10**9 - 1) // 10**9
+_ratelimit_policy_item = _fn("gwlb_ratelimit_policy_item", _int, _c.c_char_p, _sz,
+                             _c.POINTER(_sz), _cp, _u64, _u64)
+_ratelimit_item = _fn("gwlb_ratelimit_item", _int, _c.c_char_p, _sz, _c.POINTER(_sz), _cp,
+                      _c.POINTER(LimitResult))
+_ratelimit_legacy_value = _fn("gwlb_ratelimit_legacy_value", _int, _c.POINTER(LimitResult),
+                              _c.c_int, _c.c_char_p, _sz, _c.POINTER(_sz))
+_LEGACY = {"X-RateLimit-Limit": 1, "X-RateLimit-Remaining": 2, "X-RateLimit-Reset": 3,
+           "Retry-After": 4}
 
 
 def ratelimit_headers(result, policy="default", window_ns=None):
-    """HTTP header values for a limiter result (IETF draft RateLimit fields,
-    the legacy X-RateLimit trio, and Retry-After when limited):
-        RateLimit-Policy: "<policy>";q=<limit>;w=<window s>
+    """HTTP header values for a limiter result, written by libgwlb: the IETF
+    draft fields
+        RateLimit-Policy: "<policy>";q=<limit>;w=<window s>   (with window_ns)
         RateLimit:        "<policy>";r=<remaining>;t=<seconds until full>
-    `window_ns` is the policy's window (GcraBucket: tolerance_ns;
-    LimitReq: window_ns()); seconds are rounded up."""
+    the legacy X-RateLimit-Limit/-Remaining/-Reset, and Retry-After when the
+    request was limited and can succeed later. Seconds are rounded up.
+    `window_ns`: GcraBucket: config.tolerance_ns; LimitReq: window_ns()."""
+    buf = _c.create_string_buffer(512)
+    n = _sz(0)
+    name = _bytes(policy)
     h = {}
     if window_ns is not None:
-        h["RateLimit-Policy"] = '"%s";q=%d;w=%d' % (policy, result.limit, _ceil_sec(window_ns))
-    h["RateLimit"] = '"%s";r=%d;t=%d' % (policy, result.remaining,
-                                         _ceil_sec(result.reset_after_ns))
-    h["X-RateLimit-Limit"] = str(result.limit)
-    h["X-RateLimit-Remaining"] = str(result.remaining)
-    h["X-RateLimit-Reset"] = str(_ceil_sec(result.reset_after_ns))
-    if not result.allowed and result.retry_after_ns >= 0:
-        h["Retry-After"] = str(_ceil_sec(result.retry_after_ns))
+        _check(_ratelimit_policy_item(buf, len(buf), _c.byref(n), name, result.limit,
+                                      (window_ns + 10**9 - 1) // 10**9), "ratelimit_policy_item")
+        h["RateLimit-Policy"] = buf.value.decode()
+    n.value = 0
+    _check(_ratelimit_item(buf, len(buf), _c.byref(n), name, _c.byref(result)), "ratelimit_item")
+    h["RateLimit"] = buf.value.decode()
+    for field, which in _LEGACY.items():
+        rc = _ratelimit_legacy_value(_c.byref(result), which, buf, len(buf), _c.byref(n))
+        if rc == -5:  # GWLB_ENOENT: no Retry-After applies
+            continue
+        _check(rc, "ratelimit_legacy_value")
+        h[field] = buf.value.decode()
     return h
+
+
+class _LimiterPolicy(_c.Structure):
+    class _U(_c.Union):
+        _fields_ = [("gcra", GcraConfig), ("limit_req", LimitReqConfig)]
+    _fields_ = [("kind", _u32), ("flags", _u32), ("u", _U)]
+
+
+_gcra_config_init = _fn("gwlb_gcra_config_init", _int, _c.POINTER(GcraConfig), _u64, _u64, _u64)
+_limit_req_config_init = _fn("gwlb_limit_req_config_init", _int, _c.POINTER(LimitReqConfig),
+                             _u64, _c.c_int, _u64, _u64)
+_limiter_table_bytes = _fn("gwlb_limiter_table_bytes", _sz, _u64)
+_limiter_table_new = _fn("gwlb_limiter_table_new", _int, _sz, _c.POINTER(_LimiterPolicy),
+                         _c.POINTER(_u8 * 16), _vp, _c.POINTER(_vp))
+_limiter_table_free = _fn("gwlb_limiter_table_free", None, _vp)
+_limiter_table_allow = _fn("gwlb_limiter_table_allow", _int, _vp, _c.c_char_p, _sz, _u64, _u64,
+                           _c.POINTER(LimitResult))
+
+
+class KeyedLimiter:
+    """A limiter per key (client IP, API key...) in a bounded table (16 bytes
+    per tracked key; the least useful keys are evicted when full).
+    kind="gcra": count per period_ns with burst; kind="limit_req": nginx
+    limit_req (rate, unit, burst, delay/nodelay). hash_key: 16 secret bytes
+    (clients must not be able to aim keys at one bucket)."""
+
+    def __init__(self, keys, hash_key, kind="gcra", count=1, period_ns=10**9, burst=0,
+                 rate=1, unit="r/s", delay=0, nodelay=False):
+        self._t = None
+        pol = _LimiterPolicy()
+        if kind == "gcra":
+            pol.kind = 1
+            _check(_gcra_config_init(_c.byref(pol.u.gcra), count, period_ns, burst),
+                   "gwlb_gcra_config_init")
+        elif kind == "limit_req":
+            pol.kind = 2
+            _check(_limit_req_config_init(_c.byref(pol.u.limit_req), rate,
+                                          {"r/s": 1, "r/m": 60}[unit], burst,
+                                          LimitReq.NODELAY if nodelay else delay),
+                   "gwlb_limit_req_config_init")
+        else:
+            raise ValueError("kind must be 'gcra' or 'limit_req'")
+        self.policy = pol
+        hk = (_u8 * 16)(*_bytes(hash_key)[:16].ljust(16, b"\0"))
+        out = _vp()
+        _check(_limiter_table_new(_limiter_table_bytes(keys), _c.byref(pol), _c.byref(hk), None,
+                                  _c.byref(out)), "gwlb_limiter_table_new")
+        self._t = out
+
+    def close(self):
+        if self._t:
+            _limiter_table_free(self._t)
+            self._t = None
+
+    __del__ = close
+
+    def allow(self, key, now, cost=1):
+        k = _bytes(key)
+        r = LimitResult()
+        _check(_limiter_table_allow(self._t, k, len(k), now, cost, _c.byref(r)),
+               "gwlb_limiter_table_allow")
+        return r
 
 
 # ---- balancer -----------------------------------------------------------

@@ -53,6 +53,7 @@ def test_struct_layouts_match_the_c_headers():
             "gwlb_balancer_host_stats": gwlb.BalancerHostStats,
             "gwlb_breaker_config": gwlb.BreakerConfig, "gwlb_breaker": gwlb._BreakerState,
             "gwlb_breaker_counts": gwlb.BreakerCounts, "gwlb_route": gwlb._Route,
+            "gwlb_limiter_policy": gwlb._LimiterPolicy,
             "gwlb_route_header": gwlb._RouteHeader, "gwlb_route_query": gwlb._RouteQuery,
             "gwlb_router_options": gwlb._RouterOptions, "gwlb_header": gwlb._Header,
             "gwlb_router_request": gwlb._RouterRequest, "gwlb_route_param": gwlb._RouteParam,
@@ -103,6 +104,7 @@ def test_ratelimit_headers_for_a_rejected_request():
     assert h["RateLimit"] == '"perip";r=0;t=1', h
     assert h["Retry-After"] == "1", h
     assert h["X-RateLimit-Limit"] == "2"
+    assert h["X-RateLimit-Remaining"] == "0"
 
 
 def test_ratelimit_headers_omit_retry_after_when_allowed():
@@ -112,6 +114,18 @@ def test_ratelimit_headers_omit_retry_after_when_allowed():
     assert h["RateLimit-Policy"] == '"api";q=10;w=60', h
     assert h["RateLimit"] == '"api";r=9;t=6', h
     assert "Retry-After" not in h
+
+
+def test_keyed_limiter_keeps_one_bucket_per_key():
+    kl = gwlb.KeyedLimiter(1000, b"0123456789abcdef", "limit_req", rate=1, unit="r/m", burst=2,
+                           nodelay=True)
+    assert [kl.allow("alice", 0).allowed for _ in range(4)] == [1, 1, 1, 0]
+    assert [kl.allow("bob", 0).allowed for _ in range(4)] == [1, 1, 1, 0]
+
+
+def test_keyed_limiter_empty_key_is_empty():
+    kl = gwlb.KeyedLimiter(10, b"k" * 16)
+    expect_error(-19, kl.allow, "", 0)
 
 
 # ---- balancer -------------------------------------------------------------
