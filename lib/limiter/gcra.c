@@ -67,7 +67,10 @@ static uint64_t remaining_of(const gwlb_gcra_config *cfg, uint64_t reset_after)
     uint64_t next = cfg->tolerance_ns - reset_after;
     if (cfg->emission_ns < 1000)
         return next / cfg->emission_ns;
-    return (next / 1000) / (cfg->emission_ns / 1000);
+    uint64_t next_us = next / 1000, t_us = cfg->emission_ns / 1000;
+    if ((next_us | t_us) <= UINT32_MAX) /* the common case: a cheaper 32-bit divide */
+        return (uint32_t)next_us / (uint32_t)t_us;
+    return next_us / t_us;
 }
 
 int gwlb_gcra_decide(const gwlb_gcra_config *cfg, uint64_t tat, uint64_t now, uint64_t cost,
