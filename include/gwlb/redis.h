@@ -408,20 +408,27 @@ GWLB_API uint16_t gwlb_redis_crc16(const void *data, size_t len);
  *
  * Error bound. A local decision only misses what other gateways admitted
  * and have not reported yet, and each gateway holds at most local_share
- * unreported, so over any interval of length D the fleet admits at most
+ * unreported, so over any interval of length D the fleet should admit at
+ * most
  *
  *     rate * D + limit + N * local_share        (N gateways)
  *
- * (measured in tests/redis/test_fleet.c over 9 share/sync combinations,
- * and with 4 real processes against redis-server in the integration
- * test). local_share 0 = every decision in Redis: exact.
+ * (an argument, not a proof; the bound held in every measured run:
+ * tests/redis/test_fleet.c over 9 share/sync combinations, and 4 real
+ * processes against redis-server in the integration test).
+ * local_share 0 = every admission decided in Redis: exact (4 processes
+ * admit exactly limit + rate x time). Even then a request the local view
+ * already knows to be over the limit is rejected without a Redis call:
+ * the local TAT is a max of Redis answers, never ahead of the fleet's.
  *
  * Failure policy: when a Redis call failed or timed out, the host calls
  * gwlb_redis_limit_failed, which answers by the limit's policy: FAIL_OPEN
  * admits, FAIL_CLOSED rejects, FAIL_LOCAL decides on the local bucket
  * alone (and keeps the admitted cost pending, to be charged when Redis is
  * back). Cost taken for a failed sync is given back
- * (gwlb_redis_limit_restore), so no local state is lost.
+ * (gwlb_redis_limit_restore), so no local state is lost. (A Redis that
+ * restarts without persistence has lost every TAT: each key starts with
+ * a full bucket there, as with redis-cell.)
  *
  * `now` is the fleet clock (ns since the epoch, see "Time" above).
  */
