@@ -428,16 +428,22 @@ static ngx_int_t ngx_http_gwlb_init_zone(ngx_shm_zone_t *zone, void *data)
     size_t size = ngx_http_gwlb_region_size(gcf, capacity);
     uint64_t now = gwlb_clock_ns();
     u_char *base;
-    ngx_uint_t i, reuse = 0;
+    ngx_uint_t i, reuse = 0, same = 0;
     int rc;
 
-    if (old != NULL && old->shared != NULL && old->shared->magic == NGX_HTTP_GWLB_MAGIC) {
-        if (old->shared->signature == gcf->signature && old->shared->capacity == capacity) {
-            sh = old->shared;
-            reuse = 1;
-        } else {
-            ngx_slab_free(shpool, old->shared);
-        }
+    /*
+     * Reload: the zone's name carries the server count, so a reused zone has
+     * the same layout. Its balancer state is kept whatever the servers are
+     * now (slots are found by identity, 2n of them leave room for n new
+     * ones); the per-index breakers are kept only when the server list and
+     * the breaker settings are unchanged. Old workers may still be finishing
+     * requests on this memory, so it is never freed or reformatted.
+     */
+    if (old != NULL && old->shared != NULL && old->shared->magic == NGX_HTTP_GWLB_MAGIC &&
+        old->shared->capacity == capacity) {
+        sh = old->shared;
+        reuse = 1;
+        same = sh->signature == gcf->signature;
     }
     if (sh == NULL) {
         sh = ngx_slab_alloc(shpool, size);
@@ -451,10 +457,11 @@ static ngx_int_t ngx_http_gwlb_init_zone(ngx_shm_zone_t *zone, void *data)
     state = (gwlb_balancer_state *)(base + ngx_http_gwlb_align(sizeof(*sh)));
     gcf->breakers = (gwlb_breaker *)((u_char *)state +
                                      ngx_http_gwlb_align(gwlb_balancer_state_size(capacity)));
-    if (reuse) {
+    if (reuse)
         rc = gwlb_balancer_state_attach(state, gwlb_balancer_state_size(capacity), &state);
-    } else {
+    else
         rc = gwlb_balancer_state_init(state, gwlb_balancer_state_size(capacity), capacity, &state);
+    if (!same) {
         for (i = 0; rc == 0 && gcf->breaker_on && i < gcf->nhosts; i++)
             rc = gwlb_breaker_init(&gcf->breakers[i], &gcf->breaker, now ^ i, NULL);
         sh->signature = gcf->signature;
@@ -558,6 +565,9 @@ static ngx_int_t ngx_http_gwlb_init_upstream(ngx_conf_t *cf, ngx_http_upstream_s
         }
     }
 
+    if (gcf->breaker_on)
+        gcf->signature = gwlb_hash64(&gcf->breaker, sizeof(gcf->breaker), gcf->signature);
+
     cln = ngx_pool_cleanup_add(cf->pool, 0);
     if (cln == NULL)
         return NGX_ERROR;
@@ -575,11 +585,10 @@ static ngx_int_t ngx_http_gwlb_init_upstream(ngx_conf_t *cf, ngx_http_upstream_s
     }
 
     /* one shared zone per upstream, sized from its servers */
-    zname.len = sizeof("gwlb_upstream:") - 1 + us->host.len;
-    zname.data = ngx_pnalloc(cf->pool, zname.len);
+    zname.data = ngx_pnalloc(cf->pool, sizeof("gwlb_upstream:#") - 1 + us->host.len + NGX_INT_T_LEN);
     if (zname.data == NULL)
         return NGX_ERROR;
-    ngx_sprintf(zname.data, "gwlb_upstream:%V", &us->host);
+    zname.len = ngx_sprintf(zname.data, "gwlb_upstream:%V#%ui", &us->host, n) - zname.data;
     size = ngx_http_gwlb_region_size(gcf, (uint32_t)(2 * n));
     size = ngx_align(size + size / 8 + 16 * ngx_pagesize, ngx_pagesize);
     gcf->zone = ngx_shared_memory_add(cf, &zname, size, &ngx_http_gwlb_module);

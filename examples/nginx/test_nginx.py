@@ -417,8 +417,9 @@ def test_limit_req_without_nodelay_delays_queued_requests(module):
     gateway(module)
     times = []
 
+    t0 = time.monotonic()  # completions are measured from one common start
+
     def one():
-        t0 = time.monotonic()
         try:
             s, _b, _h = get(FRONT, "/paced?client=carol")
         except OSError:
@@ -433,8 +434,8 @@ def test_limit_req_without_nodelay_delays_queued_requests(module):
     d = sorted(times)
     print("  paced: %s" % ["%.0f ms %d" % (x * 1000, s) for x, s in d])
     check("limit_req_without_nodelay_delays_queued_requests",
-          len(d) == 3 and all(s == 200 for _x, s in d) and d[1][0] >= 0.080
-          and d[2][0] >= 0.170 and d[0][0] < d[1][0], d)
+          len(d) == 3 and all(s == 200 for _x, s in d) and d[1][0] >= 0.090
+          and d[2][0] >= 0.190 and d[0][0] < 0.090, d)
 
 
 def test_breaker_ejects_failing_backend_after_3_failures(module):
@@ -446,6 +447,27 @@ def test_breaker_ejects_failing_backend_after_3_failures(module):
     check("breaker_ejects_failing_backend_after_3_failures", failures == 3, failures)
     check("traffic_avoids_the_ejected_backend",
           all(s == 200 and b in (str(BACKENDS[0]), str(BACKENDS[1])) for s, b in last), last)
+
+
+def test_zy_reload_keeps_limits_and_ejections(module):
+    # SIGHUP: new workers on a new cycle reuse the zones (same names and
+    # sizes): the limiter's keys and the breaker's ejection survive
+    n = gateway(module)
+    old = set(get(FRONT, "/p2c")[2].get("x-worker") for _ in range(10))
+    n.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 15
+    new = set()
+    while time.monotonic() < deadline:
+        pids = set(get(FRONT, "/p2c")[2].get("x-worker") for _ in range(6))
+        if not (pids & old):
+            new = pids
+            break
+        time.sleep(0.1)
+    check("reload_replaced_the_workers", bool(new), (old, new))
+    s, _b, _h = get(FRONT, "/limited?client=alice")
+    check("reload_keeps_the_limiter_state", s == 429, s)
+    got = bodies("/breaker", 20)
+    check("reload_keeps_the_breaker_open", all(st == 200 for st, _b in got), got)
 
 
 def test_zz_stop_gateway(module):
