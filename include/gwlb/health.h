@@ -88,6 +88,9 @@ enum gwlb_health_init_state {
  *   requests has no success rate).
  *   active_success_unejects 1: a passing probe on an ejected host whose active
  *   check is up unejects it (Envoy successful_active_health_check_uneject_host).
+ *   Not implemented: Envoy's local-origin success-rate / failure-percentage
+ *   detectors (local-origin failures feed only their consecutive counter),
+ *   and runtime overrides.
  * Other:
  *   seed            PRNG seed for jitter and enforcement draws (default 1)
  *   event_capacity  size of the shared event queue (0 = no queue; default 256)
