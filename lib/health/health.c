@@ -511,8 +511,12 @@ void gwlb__health_uneject_locked(gwlb_health *h, uint32_t host, uint32_t cause, 
 
 /* ---- passive outcomes ------------------------------------------------------- */
 
+/* Only needed for Envoy's no_traffic_interval; skipped otherwise so the hot
+ * path touches nothing but the host's own record. */
 static inline void mark_traffic(gwlb_health *h)
 {
+    if (h->cfg.no_traffic_interval_ns == 0)
+        return;
     _Atomic uint32_t *t = GWLB__A32(&h->sh->traffic_seen);
     if (GWLB__UNLIKELY(atomic_load_explicit(t, GWLB__RLX) == 0))
         atomic_store_explicit(t, 1, GWLB__RLX);
