@@ -701,8 +701,9 @@ static int add_route(builder *b, size_t ri, const gwlb_route *in)
             return rc;
     tmp.cond_count = (uint32_t)(b->conds.len - tmp.cond_begin);
     const char *pool = b->pool.p;
-    sort(&AT(b->conds, rt_cond, tmp.cond_begin), tmp.cond_count, sizeof(rt_cond), cond_cmp,
-         &pool);
+    if (tmp.cond_count > 1)
+        sort(&AT(b->conds, rt_cond, tmp.cond_begin), tmp.cond_count, sizeof(rt_cond), cond_cmp,
+             &pool);
     tmp.simple = tmp.host_kind == RT_HOST_ANY && tmp.cond_count == 0;
     tmp.target_begin = (uint32_t)b->targets.len;
     tmp.target_count = (uint32_t)in->target_count;
@@ -1026,8 +1027,9 @@ int gwlb_router_build(gwlb_router **out, const gwlb_route *routes, size_t count,
         .pool = VEC(char),
     };
     int rc = 0;
-    if (new_node(&b) == RT_NONE)
-        rc = GWLB_ENOMEM;
+    uint32_t empty;
+    if (new_node(&b) == RT_NONE || pool_add(&b, "", 0, 1, &empty) != 0)
+        rc = GWLB_ENOMEM; /* the pool starts with "" so it is never NULL */
     for (size_t i = 0; rc == 0 && i < count; i++)
         rc = add_route(&b, i, &routes[i]);
     if (rc == 0)
