@@ -91,7 +91,9 @@ typedef struct {
     ngx_str_t name;                 /* the upstream's name */
     ngx_shm_zone_t *zone;
     ngx_http_gwlb_shared_t *shared; /* in the zone */
-    gwlb_balancer *balancer;        /* built by the master on the zone */
+    gwlb_balancer *balancer;        /* built on the zone, rebuilt per worker */
+    gwlb_balancer_state *state;     /* in the zone */
+    gwlb_balancer_config bcfg;
     gwlb_hash_table *table;         /* hash family */
     gwlb_breaker *breakers;         /* in the zone, nhosts of them */
 } ngx_http_gwlb_srv_conf_t;
@@ -164,6 +166,8 @@ static ngx_command_t ngx_http_gwlb_commands[] = {
      offsetof(ngx_http_gwlb_loc_conf_t, headers), NULL},
     ngx_null_command};
 
+static ngx_int_t ngx_http_gwlb_init_process(ngx_cycle_t *cycle);
+
 static ngx_http_module_t ngx_http_gwlb_module_ctx = {
     NULL,                           /* preconfiguration */
     ngx_http_gwlb_postconfiguration, /* postconfiguration */
@@ -179,13 +183,13 @@ ngx_module_t ngx_http_gwlb_module = {NGX_MODULE_V1,
                                      &ngx_http_gwlb_module_ctx,
                                      ngx_http_gwlb_commands,
                                      NGX_HTTP_MODULE,
-                                     NULL,
-                                     NULL,
-                                     NULL,
-                                     NULL,
-                                     NULL,
-                                     NULL,
-                                     NULL,
+                                     NULL,                        /* init master */
+                                     NULL,                        /* init module */
+                                     ngx_http_gwlb_init_process,  /* init process */
+                                     NULL,                        /* init thread */
+                                     NULL,                        /* exit thread */
+                                     NULL,                        /* exit process */
+                                     NULL,                        /* exit master */
                                      NGX_MODULE_V1_PADDING};
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -485,6 +489,8 @@ static ngx_int_t ngx_http_gwlb_init_zone(ngx_shm_zone_t *zone, void *data)
     cfg.seed = now ^ (uint64_t)ngx_pid;
     /* nginx never sends to `down` or failed servers; Envoy's panic mode would */
     cfg.panic_threshold = (uint32_t)gcf->panic;
+    gcf->bcfg = cfg;
+    gcf->state = state;
     rc = gwlb_balancer_build(&cfg, gcf->hosts, (uint32_t)gcf->nhosts, state, now, &gcf->balancer,
                              &detail);
     if (rc != 0) {
@@ -503,6 +509,47 @@ static ngx_int_t ngx_http_gwlb_init_zone(ngx_shm_zone_t *zone, void *data)
 }
 
 static ngx_int_t ngx_http_gwlb_init_peer(ngx_http_request_t *r, ngx_http_upstream_srv_conf_t *us);
+
+/*
+ * Workers inherit the master's balancers through fork, and with them one
+ * process-local PRNG state: every worker would draw the same P2C
+ * candidates. Each worker rebuilds its balancers on the same shared state
+ * with its own seed (state is kept: slots are found by identity).
+ */
+static ngx_int_t ngx_http_gwlb_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_upstream_main_conf_t *umcf;
+    ngx_http_upstream_srv_conf_t **uscfp;
+    ngx_http_gwlb_srv_conf_t *gcf;
+    gwlb_balancer *bal;
+    uint64_t now = gwlb_clock_ns();
+    ngx_uint_t i;
+    int rc;
+
+    umcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_upstream_module);
+    if (umcf == NULL)
+        return NGX_OK;
+    uscfp = umcf->upstreams.elts;
+    for (i = 0; i < umcf->upstreams.nelts; i++) {
+        if (uscfp[i]->srv_conf == NULL ||
+            uscfp[i]->peer.init_upstream != ngx_http_gwlb_init_upstream)
+            continue;
+        gcf = ngx_http_conf_upstream_srv_conf(uscfp[i], ngx_http_gwlb_module);
+        if (gcf->balancer == NULL || gcf->state == NULL)
+            continue;
+        gcf->bcfg.seed = gwlb_mix64(now ^ ((uint64_t)ngx_pid << 20) ^ i);
+        rc = gwlb_balancer_build(&gcf->bcfg, gcf->hosts, (uint32_t)gcf->nhosts, gcf->state, now,
+                                 &bal, NULL);
+        if (rc != 0) {
+            ngx_log_error(NGX_LOG_ALERT, cycle->log, 0, "gwlb: rebuilding \"%V\": %s",
+                          &gcf->name, gwlb_strerror(rc));
+            continue; /* keep the inherited one */
+        }
+        gwlb_balancer_free(gcf->balancer);
+        gcf->balancer = bal;
+    }
+    return NGX_OK;
+}
 
 static ngx_int_t ngx_http_gwlb_init_upstream(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
 {
