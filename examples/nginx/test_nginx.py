@@ -393,12 +393,16 @@ def test_limit_req_admits_exactly_burst_plus_one(module):
     gateway(module)
     for client in ("alice", "bob"):
         statuses = []
-        hdrs = None
+        hdrs = first = None
         for _ in range(20):
             s, _b, h = get(FRONT, "/limited?client=%s" % client)
             statuses.append(s)
+            if first is None:
+                first = h
             if s == 429 and hdrs is None:
                 hdrs = h
+        check("limit_req_admitted_response_carries_ratelimit[%s]" % client,
+              first.get("ratelimit") == '"perclient";r=5;t=0', first)
         admitted = statuses.count(200)
         check("limit_req_admits_exactly_burst_plus_one[%s]" % client,
               admitted == 6 and statuses.count(429) == 14 and statuses[:6] == [200] * 6,
