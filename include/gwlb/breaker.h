@@ -372,7 +372,9 @@ GWLB_API uint32_t gwlb_breaker_generation(const gwlb_breaker *breaker);
  * Move the breaker to `state` now, whatever it is in (cause ADMIN), starting
  * a new generation: CLOSED = reset (window cleared), OPEN = trip now (wait
  * with backoff), HALF_OPEN = start probing, FORCED_OPEN / DISABLED /
- * METRICS_ONLY = the special states, left only through this call.
+ * METRICS_ONLY = the special states, left only through this call. Every
+ * pair of states is allowed (resilience4j refuses closed -> half-open and
+ * metrics-only -> open/half-open; here a host may start probing explicitly).
  * Returns 0, GWLB_EINVAL (NULL, unknown state). Safe to call concurrently;
  * records racing with a reset to CLOSED may be dropped from the new window.
  */

@@ -272,12 +272,11 @@ static inline void put_bit(uint64_t *w, uint64_t bit, int on)
     (((uint64_t)(uint16_t)(tag) << 48) | ((uint64_t)(slow) << 32) | ((uint64_t)(fail) << 16) | \
      (uint64_t)(calls))
 
-static void window_put(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t seq, int fail,
-                       int slow, uint64_t now)
+static void window_put(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t n, uint64_t seq,
+                       int fail, int slow, uint64_t now)
 {
-    /* sizes come from init (validated there), so indices stay in bounds */
-    uint64_t n = LOAD(&b->win_n);
-    if (GWLB__UNLIKELY(n == 0))
+    /* n = win_n: sizes come from init (validated there), so indices stay in bounds */
+    if (n == 0)
         return;
     if (cfg->window_kind == GWLB_BREAKER_WINDOW_COUNT) {
         uint64_t slot64;
@@ -605,23 +604,24 @@ int gwlb_breaker_record(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_
     }
     int fail = outcome == GWLB_BREAKER_FAILURE;
     int slow = cfg->slow_call_ns != 0 && duration_ns > cfg->slow_call_ns;
+    /* loads first: on x86 a locked add waits for nothing but holds back
+     * every later load, so reading after it costs its full latency */
+    uint64_t failures = LOAD(&b->failures);
+    uint64_t fm = LOAD(&b->fail_mark);
+    uint64_t wn = LOAD(&b->win_n);
     uint64_t seq = ADD(&b->recorded, 1);
-    uint64_t failures;
     if (fail)
         failures = ADD(&b->failures, 1) + 1;
-    else
-        failures = LOAD(&b->failures);
     if (slow)
         ADD(&b->slow, 1);
 
     if (GWLB__LIKELY(window_state(s))) {
         uint64_t consec = 0;
-        window_put(b, cfg, seq, fail, slow, now);
+        window_put(b, cfg, wn, seq, fail, slow, now);
         if (fail) {
             STORE(&b->succ_mark, seq + 1 - failures);
-            uint64_t fm = LOAD(&b->fail_mark);
             consec = failures > fm ? failures - fm : 0;
-        } else if (LOAD(&b->fail_mark) != failures) {
+        } else if (fm != failures) {
             STORE(&b->fail_mark, failures);
         }
         unsigned cause;
@@ -632,11 +632,10 @@ int gwlb_breaker_record(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_
     }
     if (s == GWLB_BREAKER_HALF_OPEN) {
         int bad = fail || (slow && cfg->slow_call_rate_percent != 0);
-        if (fail) {
+        if (fail)
             STORE(&b->succ_mark, seq + 1 - failures);
-        } else if (LOAD(&b->fail_mark) != failures) {
+        else if (fm != failures)
             STORE(&b->fail_mark, failures);
-        }
         for (;;) {
             if (c_gen(c) != (uint32_t)(ticket >> 8) || c_state(c) != GWLB_BREAKER_HALF_OPEN)
                 return GWLB_OK; /* decided meanwhile by another probe */
