@@ -79,6 +79,8 @@ extern "C" {
 
 /** Longest path pattern accepted by gwlb_router_build (bytes). */
 #define GWLB_ROUTER_PATTERN_MAX 1024
+/** Most segments in one path pattern ("/a/b/c" has 3). */
+#define GWLB_ROUTER_MAX_SEGMENTS 64
 /** Longest request path gwlb_router_match accepts (bytes). */
 #define GWLB_ROUTER_PATH_MAX 8192
 /** Most parameters (including a catch-all) one route may capture. */
@@ -234,8 +236,9 @@ typedef struct gwlb_router gwlb_router;
  *   GWLB_ENOTSUP    unknown constraint name ("{id:float}")
  *   GWLB_EEXIST     the same parameter name twice in one route
  *   GWLB_ELIMIT     more than GWLB_ROUTER_MAX_PARAMS parameters
- *   GWLB_ETOOLONG   pattern longer than GWLB_ROUTER_PATTERN_MAX, host longer
- *                   than GWLB_ROUTER_HOST_MAX
+ *   GWLB_ETOOLONG   pattern longer than GWLB_ROUTER_PATTERN_MAX or with more
+ *                   than GWLB_ROUTER_MAX_SEGMENTS segments, host longer than
+ *                   GWLB_ROUTER_HOST_MAX
  *   GWLB_EPROTO     invalid percent-encoding in the pattern ("%G1", "%4")
  *   GWLB_ECONFLICT  two routes can never be told apart (detail.other)
  *   GWLB_ENOMEM     allocation failed (nothing leaks)

@@ -66,10 +66,15 @@ typedef int (*cmp_fn)(const void *a, const void *b, const void *ctx);
 
 static void swap_bytes(unsigned char *a, unsigned char *b, size_t n)
 {
-    while (n--) {
-        unsigned char t = *a;
-        *a++ = *b;
-        *b++ = t;
+    unsigned char t[64];
+    while (n > 0) {
+        size_t k = n < sizeof t ? n : sizeof t;
+        memcpy(t, a, k);
+        memcpy(a, b, k);
+        memcpy(b, t, k);
+        a += k;
+        b += k;
+        n -= k;
     }
 }
 
@@ -388,8 +393,12 @@ static int parse_constraint(const char *path, size_t start, size_t end, rt_const
         *col = i;
         return GWLB_ESYNTAX;
     }
-    for (int k = 0; k < 256; k++)
-        c->popcount += (c->set[k >> 3] >> (k & 7)) & 1u;
+    for (int k = 0; k < 32; k++) {
+        unsigned v = c->set[k];
+        v = v - ((v >> 1) & 0x55u);
+        v = (v & 0x33u) + ((v >> 2) & 0x33u);
+        c->popcount += (v + (v >> 4)) & 0x0fu;
+    }
     return 0;
 }
 
@@ -546,6 +555,7 @@ static int parse_path(builder *b, size_t ri, const gwlb_route *in, rt_route *r)
     size_t name_off[GWLB_ROUTER_MAX_PARAMS], name_len[GWLB_ROUTER_MAX_PARAMS];
     size_t np = 0;
     int catchall = 0;
+    size_t nseg = 0;
     char canon[GWLB_ROUTER_PATTERN_MAX];
     size_t s = 1;
     while (end > 0 && s <= end) {
@@ -556,6 +566,8 @@ static int parse_path(builder *b, size_t ri, const gwlb_route *in, rt_route *r)
         size_t sl = e - s;
         if (catchall)
             return err(b, GWLB_ESYNTAX, ri, -1, (long)s - 1, "path", "catch-all must be last");
+        if (++nseg > GWLB_ROUTER_MAX_SEGMENTS)
+            return err(b, GWLB_ETOOLONG, ri, -1, (long)s, "path", "too many segments");
         int is_param = 0, is_catch = 0;
         size_t nb = 0, ne = 0; /* name range */
         uint32_t cons = RT_NONE;

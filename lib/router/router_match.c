@@ -347,34 +347,67 @@ static inline const char *segment_end(const char *p, const char *end)
     return p;
 }
 
-/* Match the segments from p (NULL: the path is used up) below node ni. */
-static int walk(mctx *c, uint32_t ni, const char *p, uint32_t np)
+/*
+ * The depth-first walk, iterative: one frame per tree level that still has
+ * untried alternatives (a frame records where to resume: which parameter
+ * edge comes next). A node at depth k only sees segment k, so the stack
+ * never exceeds the deepest pattern (GWLB_ROUTER_MAX_SEGMENTS).
+ */
+typedef struct frame {
+    uint32_t node;
+    uint32_t next_param;
+    uint32_t np;
+    uint32_t pad;
+    const char *p;
+    const char *q;
+} frame;
+
+static int walk(mctx *c)
 {
     const gwlb_router *r = c->r;
-    const rt_node *n = &r->nodes[ni];
-    if (p == NULL) {
+    const char *const end = c->end;
+    frame stack[GWLB_ROUTER_MAX_SEGMENTS + 1];
+    uint32_t sp = 0, ni = 0, np = 0, pi;
+    const char *p = c->path + 1, *q, *next;
+    const rt_node *n;
+    size_t len;
+enter:
+    n = &r->nodes[ni];
+    if (p == NULL) { /* the path is used up at this node */
         if (n->exact_count && try_list(c, n->exact_begin, n->exact_count))
             return 1;
-        return n->prefix_count && try_list(c, n->prefix_begin, n->prefix_count);
+        if (n->prefix_count && try_list(c, n->prefix_begin, n->prefix_count))
+            return 1;
+        goto back;
     }
-    const char *end = c->end;
-    const char *q = segment_end(p, end);
-    const char *next = q < end ? q + 1 : NULL;
-    size_t len = (size_t)(q - p);
+    q = segment_end(p, end);
+    len = (size_t)(q - p);
+    next = q < end ? q + 1 : NULL;
+    pi = 0;
     if (n->static_count) {
         uint32_t child = find_static(r, n, p, len);
-        if (child != RT_NONE && walk(c, child, next, np))
-            return 1;
+        if (child != RT_NONE) {
+            if (n->param_count | n->catchall_count | n->prefix_count)
+                stack[sp++] = (frame){ni, 0, np, 0, p, q};
+            ni = child;
+            p = next;
+            goto enter;
+        }
     }
-    if (n->param_count && len > 0 && np < GWLB_ROUTER_MAX_PARAMS) {
-        for (uint32_t i = 0; i < n->param_count; i++) {
-            const rt_param *e = &r->params[n->param_begin + i];
+params:
+    if (len > 0 && np < GWLB_ROUTER_MAX_PARAMS) {
+        for (; pi < n->param_count; pi++) {
+            const rt_param *e = &r->params[n->param_begin + pi];
             if (e->constraint != RT_NONE && !class_ok(&r->constraints[e->constraint], p, len))
                 continue;
             c->m->params[np].offset = (uint32_t)(p - c->path);
             c->m->params[np].length = (uint32_t)len;
-            if (walk(c, e->child, next, np + 1))
-                return 1;
+            if (pi + 1 < n->param_count || (n->catchall_count | n->prefix_count))
+                stack[sp++] = (frame){ni, pi + 1, np, 0, p, q};
+            ni = e->child;
+            p = next;
+            np++;
+            goto enter;
         }
     }
     if (n->catchall_count && np < GWLB_ROUTER_MAX_PARAMS) {
@@ -383,7 +416,21 @@ static int walk(mctx *c, uint32_t ni, const char *p, uint32_t np)
         if (try_list(c, n->catchall_begin, n->catchall_count))
             return 1;
     }
-    return n->prefix_count && try_list(c, n->prefix_begin, n->prefix_count);
+    if (n->prefix_count && try_list(c, n->prefix_begin, n->prefix_count))
+        return 1;
+back:
+    if (sp == 0)
+        return 0;
+    sp--;
+    ni = stack[sp].node;
+    pi = stack[sp].next_param;
+    np = stack[sp].np;
+    p = stack[sp].p;
+    q = stack[sp].q;
+    n = &r->nodes[ni];
+    len = (size_t)(q - p);
+    next = q < end ? q + 1 : NULL;
+    goto params;
 }
 
 int gwlb_router_match(const gwlb_router *router, const gwlb_router_request *request,
@@ -419,11 +466,11 @@ int gwlb_router_match(const gwlb_router *router, const gwlb_router_request *requ
         if (i > 0 && c.host[i - 1] == ':' && (c.host[0] != '[' || (i >= 2 && c.host[i - 2] == ']')))
             c.host_len = i - 1;
     }
-    if (walk(&c, 0, path + 1, 0))
+    if (walk(&c))
         return 0;
     if ((router->flags & GWLB_ROUTER_IGNORE_TRAILING_SLASH) && len > 1 && path[len - 1] == '/') {
         c.end = path + len - 1;
-        if (walk(&c, 0, path + 1, 0))
+        if (walk(&c))
             return 0;
     }
     match->route = -1;

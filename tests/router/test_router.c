@@ -703,7 +703,7 @@ START_TEST(test_pattern_errors_name_route_and_column)
 }
 END_TEST
 
-START_TEST(test_overlong_pattern_and_embedded_nul_are_rejected)
+START_TEST(test_overlong_or_too_deep_pattern_and_embedded_nul_are_rejected)
 {
     char *big = malloc(GWLB_ROUTER_PATTERN_MAX + 2);
     memset(big, 'a', GWLB_ROUTER_PATTERN_MAX + 1);
@@ -715,6 +715,16 @@ START_TEST(test_overlong_pattern_and_embedded_nul_are_rejected)
     gwlb_router *r = build(&ok, 1);
     gwlb_router_free(r);
     free(big);
+    char deep[2 * (GWLB_ROUTER_MAX_SEGMENTS + 1) + 1];
+    for (int i = 0; i <= GWLB_ROUTER_MAX_SEGMENTS; i++)
+        memcpy(deep + 2 * i, "/a", 2);
+    deep[2 * (GWLB_ROUTER_MAX_SEGMENTS + 1)] = '\0';
+    assert_pattern_error(deep, GWLB_ETOOLONG, 2 * GWLB_ROUTER_MAX_SEGMENTS + 1);
+    deep[2 * GWLB_ROUTER_MAX_SEGMENTS] = '\0'; /* exactly the maximum is fine */
+    ok = route(GWLB_METHOD_GET, deep);
+    r = build(&ok, 1);
+    ck_assert_int_eq(route_of(r, deep), 0);
+    gwlb_router_free(r);
     gwlb_route rs[] = {route(GWLB_METHOD_GET, "/a\0b")};
     rs[0].path_len = 4;
     assert_build_error(rs, 1, 0, GWLB_ESYNTAX, 0, -1, 2);
@@ -1069,7 +1079,7 @@ int main(void)
     tcase_add_test(bad, test_indistinguishable_routes_are_a_conflict_naming_both);
     tcase_add_test(bad, test_routes_that_differ_somewhere_are_not_a_conflict);
     tcase_add_test(bad, test_pattern_errors_name_route_and_column);
-    tcase_add_test(bad, test_overlong_pattern_and_embedded_nul_are_rejected);
+    tcase_add_test(bad, test_overlong_or_too_deep_pattern_and_embedded_nul_are_rejected);
     tcase_add_test(bad, test_bad_hosts_conditions_targets_and_arguments);
     tcase_add_test(bad, test_match_rejects_bad_requests);
     tcase_add_test(bad, test_every_allocation_failure_returns_enomem_and_leaks_nothing);
