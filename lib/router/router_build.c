@@ -907,6 +907,13 @@ static int flatten(builder *b, gwlb_router **out)
         sort(&statics[n->static_begin], n->static_count, sizeof(rt_static), static_cmp, &ctx);
         for (uint32_t k = n->static_begin; k < si; k++)
             keys[k] = rt_static_key((const uint8_t *)pool + statics[k].str, statics[k].len);
+        for (uint32_t k = n->static_begin; k + 1 < si; k++)
+            if (keys[k] == keys[k + 1])
+                n->strong = 1; /* sorted: equal cheap keys are neighbours */
+        if (n->strong)
+            for (uint32_t k = n->static_begin; k < si; k++)
+                keys[k] = rt_strong_key((const uint8_t *)pool + statics[k].str, statics[k].len,
+                                        b->flags & GWLB_ROUTER_CASE_INSENSITIVE);
         if (n->static_count > 0) {
             uint32_t bits = 1;
             while ((UINT32_C(1) << bits) < 2 * n->static_count)

@@ -34,6 +34,7 @@
 #define GWLB_ROUTER_INTERNAL_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "gwlb/router.h"
 #include "internal.h"
@@ -45,6 +46,7 @@ typedef struct rt_node {
     uint32_t static_count;
     uint32_t slot_begin; /* open-addressing table over this node's statics */
     uint32_t slot_shift; /* 32 - log2(table size) */
+    uint32_t strong;     /* 1: keys are rt_strong_key (cheap keys collided) */
     uint32_t param_begin;
     uint32_t param_count;
     uint32_t exact_begin;
@@ -151,6 +153,32 @@ static inline uint32_t rt_static_key(const uint8_t *s, uint32_t len)
         return 0;
     uint32_t l = len > 0xffff ? 0xffff : len;
     return (l << 16) | ((uint32_t)s[0] << 8) | s[len - 1];
+}
+
+/* Key over all bytes of a segment, for nodes whose siblings share length,
+ * first and last byte ("svc1", "svc2"...). Lower-cases when ci is set. */
+static inline uint32_t rt_strong_key(const uint8_t *s, size_t len, uint32_t ci)
+{
+    uint64_t h = UINT64_C(0x9e3779b97f4a7c15) ^ len;
+    if (ci) {
+        for (size_t i = 0; i < len; i++)
+            h = (h ^ rt_lower(s[i])) * UINT64_C(0x100000001b3);
+    } else {
+        while (len >= 8) {
+            uint64_t x;
+            memcpy(&x, s, 8);
+            h = (h ^ x) * UINT64_C(0xff51afd7ed558ccd);
+            h ^= h >> 32;
+            s += 8;
+            len -= 8;
+        }
+        uint64_t x = 0;
+        for (size_t i = 0; i < len; i++)
+            x |= (uint64_t)s[i] << (8 * i);
+        h = (h ^ x) * UINT64_C(0xff51afd7ed558ccd);
+    }
+    h ^= h >> 29;
+    return (uint32_t)h ^ (uint32_t)(h >> 32);
 }
 
 static inline uint32_t rt_slot(uint32_t key, uint32_t shift)

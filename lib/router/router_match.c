@@ -268,8 +268,12 @@ static inline int seg_eq(const char *a, const char *b, size_t n, uint32_t ci)
         memcpy(&y1, b + n - 4, 4);
         return x0 == y0 && x1 == y1;
     }
-    /* n <= 3: first and last byte already matched through the key */
-    return n < 3 || a[1] == b[1];
+    while (n > 0) {
+        if (*a++ != *b++)
+            return 0;
+        n--;
+    }
+    return 1;
 }
 
 static inline uint32_t find_static(const gwlb_router *r, const rt_node *n, const char *s,
@@ -277,7 +281,9 @@ static inline uint32_t find_static(const gwlb_router *r, const rt_node *n, const
 {
     uint32_t ci = r->flags & GWLB_ROUTER_CASE_INSENSITIVE;
     uint32_t key = 0;
-    if (len > 0) {
+    if (n->strong) {
+        key = rt_strong_key((const uint8_t *)s, len, ci);
+    } else if (len > 0) {
         uint32_t l = len > 0xffff ? 0xffff : (uint32_t)len;
         uint8_t f = (uint8_t)s[0], b = (uint8_t)s[len - 1];
         if (ci) {
