@@ -356,6 +356,57 @@ GWLB_API int gwlb_redis_decode_gcra_batch(const uint8_t *buf, size_t len, size_t
                                           gwlb_redis_gcra_answer *answers, size_t n,
                                           size_t *decoded);
 
+/* ---- several limits of one request, all-or-nothing ------------------------ */
+
+/*
+ * A second script does for GCRA limits what gwlb_limiter_allow_all does
+ * locally: apply `cost` to every key in order; the first limit that
+ * rejects makes the whole request rejected with nothing written (the
+ * answer describes that limit, failed_index = its position); when all
+ * admit, every key is written and the answer describes the limit with the
+ * fewest remaining (the first of equals), failed_index = -1. In Redis
+ * Cluster all keys of one call must hash to one slot: give them one hash
+ * tag (gwlb_redis_key_format), e.g. "rl:{client7}:route3", "rl:{client7}:all".
+ */
+
+/** SHA1 of the all-or-nothing script (checked against SCRIPT LOAD by a test). */
+#define GWLB_REDIS_GCRA_ALL_SHA1 "bc8d5e90419e77f2186eabc0f88c567240b4692b"
+/** Most keys in one all-or-nothing call (gwlb_limiter_allow_all's limit). */
+#define GWLB_REDIS_GCRA_ALL_MAX 64
+
+/** One limit of an all-or-nothing call. */
+typedef struct gwlb_redis_gcra_key {
+    const gwlb_gcra_config *config;
+    const void *key;
+    size_t key_len;
+} gwlb_redis_gcra_key;
+
+/** The all-or-nothing script text (static). Thread-safe. */
+GWLB_API const char *gwlb_redis_gcra_all_script(size_t *len);
+
+/** Encode "SCRIPT LOAD <all-or-nothing script>". Errors as gwlb_redis_encode_command. */
+GWLB_API int gwlb_redis_encode_script_load_all(uint8_t *out, size_t cap, size_t *written);
+
+/**
+ * Encode EVALSHA <sha> n <key...> <now> <cost> (<T> <DVT>)... for the n
+ * limits of one request (EVAL with GWLB_REDIS_GCRA_EVAL; Redis TIME with
+ * GWLB_REDIS_GCRA_SERVER_TIME). Errors (nothing written): GWLB_EINVAL
+ * (NULL, empty key, T = 0, another flag), GWLB_EMPTY (n = 0), GWLB_ERANGE
+ * (n above GWLB_REDIS_GCRA_ALL_MAX, a DVT above 2^53 ns), GWLB_ENOSPC
+ * (*written = bytes needed). Thread-safe.
+ */
+GWLB_API int gwlb_redis_encode_gcra_all(uint8_t *out, size_t cap, size_t *written,
+                                        const gwlb_redis_gcra_key *keys, size_t n,
+                                        uint64_t cost, uint64_t now, uint32_t flags);
+
+/**
+ * Decode the all-or-nothing reply: as gwlb_redis_decode_gcra, plus
+ * *failed_index (the rejecting limit, or -1 when all admitted).
+ * GWLB_EINVAL when failed_index is NULL. Thread-safe.
+ */
+GWLB_API int gwlb_redis_decode_gcra_all(const uint8_t *buf, size_t len, size_t *consumed,
+                                        gwlb_redis_gcra_answer *answer, int32_t *failed_index);
+
 /* ======================================================================
  * Redis Cluster key naming
  * ====================================================================== */

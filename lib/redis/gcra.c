@@ -82,6 +82,91 @@ static const char gcra_script[] =
 "return {allowed, limit, remaining, reset, retry, tat}\n";
 /* clang-format on */
 
+/*
+ * Several limits of one request, all-or-nothing: gwlb_limiter_allow_all()
+ * for GCRA limits. The script decides every key before it writes any, so
+ * a rejection needs no refund; a key named twice sees its first update.
+ */
+/* clang-format off */
+static const char gcra_all_script[] =
+"-- libgwlb GCRA all-or-nothing v1: gwlb_limiter_allow_all() atomically in Redis\n"
+"-- KEYS[1..n] the buckets (in Redis Cluster: one slot, use one hash tag)\n"
+"-- ARGV now_ns ('' = Redis TIME), cost, then emission_ns, tolerance_ns per key\n"
+"-- reply {allowed, limit, remaining, reset_after_ns, retry_after_ns, tat, failed_index}\n"
+"local function split(v)\n"
+"  local n = string.len(v)\n"
+"  if n <= 9 then return 0, tonumber(v) end\n"
+"  return tonumber(string.sub(v, 1, n - 9)), tonumber(string.sub(v, n - 8))\n"
+"end\n"
+"local function idiv(a, b)\n"
+"  local q = math.floor(a / b)\n"
+"  if q * b > a then q = q - 1 elseif (q + 1) * b <= a then q = q + 1 end\n"
+"  return q\n"
+"end\n"
+"local now_s, now_n\n"
+"if ARGV[1] == '' then\n"
+"  local t = redis.call('TIME')\n"
+"  now_s, now_n = tonumber(t[1]), tonumber(t[2]) * 1000\n"
+"else\n"
+"  now_s, now_n = split(ARGV[1])\n"
+"end\n"
+"local cost = tonumber(ARGV[2])\n"
+"local written, writes, best = {}, {}, nil\n"
+"for i = 1, #KEYS do\n"
+"  local t = tonumber(ARGV[2 * i + 1])\n"
+"  local dvt = tonumber(ARGV[2 * i + 2])\n"
+"  local limit = dvt / t\n"
+"  local stored = written[KEYS[i]]\n"
+"  if stored == nil then stored = redis.call('GET', KEYS[i]) end\n"
+"  local tat = stored or '0'\n"
+"  local base = 0\n"
+"  if stored then\n"
+"    local s, n = split(stored)\n"
+"    base = (s - now_s) * 1e9 + (n - now_n)\n"
+"    if base < 0 then base = 0 end\n"
+"  end\n"
+"  local allowed, reset, retry = 1, 0, -1\n"
+"  if cost > limit or base + cost * t > dvt then\n"
+"    allowed, reset = 0, base\n"
+"    if cost <= limit then retry = base + cost * t - dvt end\n"
+"  else\n"
+"    reset = base + cost * t\n"
+"    if cost > 0 then\n"
+"      local frac = math.fmod(reset, 1e9)\n"
+"      local s, n = now_s + (reset - frac) / 1e9, now_n + frac\n"
+"      if n >= 1e9 then s, n = s + 1, n - 1e9 end\n"
+"      if s > 0 then tat = string.format('%d%09d', s, n) else tat = string.format('%d', n) end\n"
+"      written[KEYS[i]] = tat\n"
+"      writes[#writes + 1] = {KEYS[i], tat, idiv(reset + 999999, 1e6) + 1000}\n"
+"    end\n"
+"  end\n"
+"  local remaining = 0\n"
+"  if reset < dvt then\n"
+"    if t < 1000 then remaining = idiv(dvt - reset, t)\n"
+"    else remaining = idiv(idiv(dvt - reset, 1000), idiv(t, 1000)) end\n"
+"  end\n"
+"  local r = {allowed, limit, remaining, reset, retry, tat, -1}\n"
+"  if allowed == 0 then r[7] = i - 1 return r end\n"
+"  if best == nil or remaining < best[3] then best = r end\n"
+"end\n"
+"for _, w in ipairs(writes) do redis.call('SET', w[1], w[2], 'PX', w[3]) end\n"
+"return best\n";
+/* clang-format on */
+
+const char *gwlb_redis_gcra_all_script(size_t *len)
+{
+    if (len != NULL)
+        *len = sizeof gcra_all_script - 1;
+    return gcra_all_script;
+}
+
+int gwlb_redis_encode_script_load_all(uint8_t *out, size_t cap, size_t *written)
+{
+    const void *argv[3] = {"SCRIPT", "LOAD", gcra_all_script};
+    size_t lens[3] = {6, 4, sizeof gcra_all_script - 1};
+    return gwlb_redis_encode_command(out, cap, written, 3, argv, lens);
+}
+
 const char *gwlb_redis_gcra_script(size_t *len)
 {
     if (len != NULL)
@@ -185,6 +270,58 @@ int gwlb_redis_encode_gcra_batch(uint8_t *out, size_t cap, size_t *written,
     return GWLB_OK;
 }
 
+int gwlb_redis_encode_gcra_all(uint8_t *out, size_t cap, size_t *written,
+                               const gwlb_redis_gcra_key *keys, size_t n, uint64_t cost,
+                               uint64_t now, uint32_t flags)
+{
+    if (written != NULL)
+        *written = 0;
+    if (out == NULL || written == NULL || keys == NULL)
+        return GWLB_EINVAL;
+    if (n == 0)
+        return GWLB_EMPTY;
+    if (n > GWLB_REDIS_GCRA_ALL_MAX)
+        return GWLB_ERANGE;
+    if (flags & ~(uint32_t)(GWLB_REDIS_GCRA_EVAL | GWLB_REDIS_GCRA_SERVER_TIME))
+        return GWLB_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        const gwlb_gcra_config *c = keys[i].config;
+        if (c == NULL || keys[i].key == NULL || keys[i].key_len == 0 || c->emission_ns == 0)
+            return GWLB_EINVAL;
+        if (c->tolerance_ns > EXACT_MAX || c->tolerance_ns < c->emission_ns ||
+            c->tolerance_ns % c->emission_ns != 0)
+            return GWLB_ERANGE;
+    }
+    enum { MAXARGS = 5 + 3 * GWLB_REDIS_GCRA_ALL_MAX };
+    const void *argv[MAXARGS];
+    size_t lens[MAXARGS];
+    char num[2 + 2 * GWLB_REDIS_GCRA_ALL_MAX][20];
+    char count[20];
+    const int eval = (flags & GWLB_REDIS_GCRA_EVAL) != 0;
+    size_t a = 0;
+    argv[a] = eval ? "EVAL" : "EVALSHA";
+    lens[a++] = eval ? 4 : 7;
+    argv[a] = eval ? gcra_all_script : GWLB_REDIS_GCRA_ALL_SHA1;
+    lens[a++] = eval ? sizeof gcra_all_script - 1 : 40;
+    argv[a] = count;
+    lens[a++] = u64_text(count, n);
+    for (size_t i = 0; i < n; i++) {
+        argv[a] = keys[i].key;
+        lens[a++] = keys[i].key_len;
+    }
+    argv[a] = num[0];
+    lens[a++] = (flags & GWLB_REDIS_GCRA_SERVER_TIME) ? 0 : u64_text(num[0], now);
+    argv[a] = num[1];
+    lens[a++] = u64_text(num[1], cost);
+    for (size_t i = 0; i < n; i++) {
+        argv[a] = num[2 + 2 * i];
+        lens[a++] = u64_text(num[2 + 2 * i], keys[i].config->emission_ns);
+        argv[a] = num[3 + 2 * i];
+        lens[a++] = u64_text(num[3 + 2 * i], keys[i].config->tolerance_ns);
+    }
+    return gwlb_redis_encode_command(out, cap, written, (uint32_t)a, argv, lens);
+}
+
 /* ---- decoding ----------------------------------------------------------- */
 
 #define DECODE_VALUES 64
@@ -223,8 +360,9 @@ static int starts_with(const uint8_t *buf, const gwlb_redis_value *v, const char
     return v->length >= n && memcmp(buf + v->offset, prefix, n) == 0;
 }
 
-int gwlb_redis_decode_gcra(const uint8_t *buf, size_t len, size_t *consumed,
-                           gwlb_redis_gcra_answer *answer)
+/* One script reply: 6 fields, or 7 with the failed index (the all-or-nothing script). */
+static int decode_answer(const uint8_t *buf, size_t len, size_t *consumed,
+                         gwlb_redis_gcra_answer *answer, int32_t *index)
 {
     if (consumed != NULL)
         *consumed = 0;
@@ -250,13 +388,19 @@ int gwlb_redis_decode_gcra(const uint8_t *buf, size_t len, size_t *consumed,
         answer->status = starts_with(rb, root, "NOSCRIPT") ? GWLB_ENOENT : GWLB_EBUSY;
         return answer->status;
     }
-    if (root->type != GWLB_REDIS_ARRAY || root->length != 6 || root->next != r.root + 7)
+    uint32_t fields = index != NULL ? 7 : 6;
+    if (root->type != GWLB_REDIS_ARRAY || root->length != fields ||
+        root->next != r.root + 1 + fields)
         return answer->status = GWLB_EPROTO;
     const gwlb_redis_value *e = root + 1;
-    int64_t allowed, limit, remaining, reset, retry;
+    int64_t allowed, limit, remaining, reset, retry, failed = -1;
     if (uint_of(&e[0], &allowed) || uint_of(&e[1], &limit) || uint_of(&e[2], &remaining) ||
         uint_of(&e[3], &reset) || uint_of(&e[4], &retry) || tat_of(rb, &e[5], &answer->tat) ||
         (allowed != 0 && allowed != 1) || limit < 1 || remaining < 0 || reset < 0 || retry < -1)
+        return answer->status = GWLB_EPROTO;
+    if (index != NULL &&
+        (uint_of(&e[6], &failed) || failed < -1 || failed >= GWLB_REDIS_GCRA_ALL_MAX ||
+         (failed == -1) != (allowed == 1)))
         return answer->status = GWLB_EPROTO;
     answer->result.allowed = (int32_t)allowed;
     answer->result.limit = (uint64_t)limit;
@@ -265,7 +409,26 @@ int gwlb_redis_decode_gcra(const uint8_t *buf, size_t len, size_t *consumed,
     answer->result.retry_after_ns = retry;
     answer->result.delay_ns = 0;
     answer->status = GWLB_OK;
+    if (index != NULL)
+        *index = (int32_t)failed;
     return GWLB_OK;
+}
+
+int gwlb_redis_decode_gcra(const uint8_t *buf, size_t len, size_t *consumed,
+                           gwlb_redis_gcra_answer *answer)
+{
+    return decode_answer(buf, len, consumed, answer, NULL);
+}
+
+int gwlb_redis_decode_gcra_all(const uint8_t *buf, size_t len, size_t *consumed,
+                               gwlb_redis_gcra_answer *answer, int32_t *failed_index)
+{
+    if (failed_index == NULL) {
+        if (consumed != NULL)
+            *consumed = 0;
+        return GWLB_EINVAL;
+    }
+    return decode_answer(buf, len, consumed, answer, failed_index);
 }
 
 int gwlb_redis_decode_gcra_batch(const uint8_t *buf, size_t len, size_t *consumed,

@@ -93,6 +93,17 @@ START_TEST(test_sha1_constant_is_sha1_of_script_text)
 }
 END_TEST
 
+START_TEST(test_sha1_constant_of_all_or_nothing_script)
+{
+    size_t len = 0;
+    const char *s = gwlb_redis_gcra_all_script(&len);
+    ck_assert_uint_eq(len, strlen(s));
+    char hex[41];
+    sha1_hex((const uint8_t *)s, len, hex);
+    ck_assert_str_eq(hex, GWLB_REDIS_GCRA_ALL_SHA1);
+}
+END_TEST
+
 /* ---- encoding ----------------------------------------------------------- */
 
 static gwlb_gcra_config cell_config(void)
@@ -245,7 +256,83 @@ START_TEST(test_batch_is_the_concatenation_of_single_calls)
 }
 END_TEST
 
+START_TEST(test_encode_gcra_all_exact_bytes)
+{
+    gwlb_gcra_config a = cell_config(), b;
+    ck_assert_int_eq(gwlb_gcra_config_init(&b, 10, UINT64_C(1000000000), 2), GWLB_OK);
+    gwlb_redis_gcra_key keys[2] = {{&a, "{c}:r", 5}, {&b, "{c}:g", 5}};
+    uint8_t out[512];
+    size_t n = 0;
+    ck_assert_int_eq(gwlb_redis_encode_gcra_all(out, sizeof out, &n, keys, 2, 1, 42, 0), GWLB_OK);
+    const char *want = "*11\r\n$7\r\nEVALSHA\r\n$40\r\n" GWLB_REDIS_GCRA_ALL_SHA1 "\r\n"
+                       "$1\r\n2\r\n$5\r\n{c}:r\r\n$5\r\n{c}:g\r\n$2\r\n42\r\n$1\r\n1\r\n"
+                       "$10\r\n1000000000\r\n$10\r\n5000000000\r\n"
+                       "$9\r\n100000000\r\n$9\r\n300000000\r\n";
+    ck_assert_uint_eq(n, strlen(want));
+    ck_assert_int_eq(memcmp(out, want, n), 0);
+}
+END_TEST
+
+START_TEST(test_encode_gcra_all_rejects_bad_input)
+{
+    gwlb_gcra_config a = cell_config();
+    gwlb_redis_gcra_key keys[GWLB_REDIS_GCRA_ALL_MAX + 1];
+    for (int i = 0; i <= GWLB_REDIS_GCRA_ALL_MAX; i++)
+        keys[i] = (gwlb_redis_gcra_key){&a, "k", 1};
+    static uint8_t out[1 << 14];
+    size_t n;
+    ck_assert_int_eq(gwlb_redis_encode_gcra_all(out, sizeof out, &n, keys, 0, 1, 1, 0), GWLB_EMPTY);
+    ck_assert_int_eq(gwlb_redis_encode_gcra_all(out, sizeof out, &n, keys,
+                                                GWLB_REDIS_GCRA_ALL_MAX + 1, 1, 1, 0),
+                     GWLB_ERANGE);
+    ck_assert_int_eq(gwlb_redis_encode_gcra_all(out, sizeof out, &n, keys,
+                                                GWLB_REDIS_GCRA_ALL_MAX, 1, 1, 0),
+                     GWLB_OK);
+    ck_assert_int_eq(gwlb_redis_encode_gcra_all(out, sizeof out, &n, keys, 1, 1, 1,
+                                                GWLB_REDIS_GCRA_CHARGE),
+                     GWLB_EINVAL);
+    keys[1].key_len = 0;
+    ck_assert_int_eq(gwlb_redis_encode_gcra_all(out, sizeof out, &n, keys, 2, 1, 1, 0),
+                     GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_redis_encode_gcra_all(out, sizeof out, &n, NULL, 2, 1, 1, 0),
+                     GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_redis_encode_gcra_all(out, 8, &n, keys, 1, 1, 1, 0), GWLB_ENOSPC);
+    ck_assert_uint_gt(n, 8);
+}
+END_TEST
+
 /* ---- decoding ----------------------------------------------------------- */
+
+START_TEST(test_decode_gcra_all_reports_failed_index)
+{
+    const char rej[] = "*7\r\n:0\r\n:3\r\n:0\r\n:3\r\n:1\r\n$2\r\n17\r\n:1\r\n";
+    const char ok[] = "*7\r\n:1\r\n:3\r\n:1\r\n:2\r\n:-1\r\n$2\r\n17\r\n:-1\r\n";
+    const char bad[] = "*7\r\n:1\r\n:3\r\n:1\r\n:2\r\n:-1\r\n$2\r\n17\r\n:0\r\n";
+    gwlb_redis_gcra_answer a;
+    size_t used;
+    int32_t idx = 99;
+    ck_assert_int_eq(gwlb_redis_decode_gcra_all((const uint8_t *)rej, sizeof rej - 1, &used, &a,
+                                                &idx),
+                     GWLB_OK);
+    ck_assert_int_eq(idx, 1);
+    ck_assert_int_eq(a.result.allowed, 0);
+    ck_assert_int_eq(a.result.retry_after_ns, 1);
+    ck_assert_int_eq(gwlb_redis_decode_gcra_all((const uint8_t *)ok, sizeof ok - 1, &used, &a,
+                                                &idx),
+                     GWLB_OK);
+    ck_assert_int_eq(idx, -1);
+    ck_assert_uint_eq(used, sizeof ok - 1);
+    /* admitted with a failed index, or a 6-field reply: wrong shape */
+    ck_assert_int_eq(gwlb_redis_decode_gcra_all((const uint8_t *)bad, sizeof bad - 1, &used, &a,
+                                                &idx),
+                     GWLB_EPROTO);
+    ck_assert_int_eq(gwlb_redis_decode_gcra((const uint8_t *)ok, sizeof ok - 1, &used, &a),
+                     GWLB_EPROTO);
+    ck_assert_int_eq(gwlb_redis_decode_gcra_all((const uint8_t *)ok, sizeof ok - 1, &used, &a,
+                                                NULL),
+                     GWLB_EINVAL);
+}
+END_TEST
 
 START_TEST(test_decode_allowed_reply_resp2)
 {
@@ -431,6 +518,7 @@ Suite *redis_gcra_script_suite(void)
     TCase *tc = tcase_create("script");
     tcase_add_test(tc, test_sha1_helper_matches_fips_vector);
     tcase_add_test(tc, test_sha1_constant_is_sha1_of_script_text);
+    tcase_add_test(tc, test_sha1_constant_of_all_or_nothing_script);
     suite_add_tcase(s, tc);
     tc = tcase_create("encode");
     tcase_add_test(tc, test_encode_gcra_evalsha_exact_bytes);
@@ -439,9 +527,12 @@ Suite *redis_gcra_script_suite(void)
     tcase_add_test(tc, test_encode_script_load);
     tcase_add_test(tc, test_encode_gcra_rejects_bad_input);
     tcase_add_test(tc, test_batch_is_the_concatenation_of_single_calls);
+    tcase_add_test(tc, test_encode_gcra_all_exact_bytes);
+    tcase_add_test(tc, test_encode_gcra_all_rejects_bad_input);
     suite_add_tcase(s, tc);
     tc = tcase_create("decode");
     tcase_add_test(tc, test_decode_allowed_reply_resp2);
+    tcase_add_test(tc, test_decode_gcra_all_reports_failed_index);
     tcase_add_test(tc, test_decode_limited_reply_and_absent_tat);
     tcase_add_test(tc, test_decode_skips_push_messages);
     tcase_add_test(tc, test_decode_noscript_is_enoent_other_errors_ebusy);

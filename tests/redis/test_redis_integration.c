@@ -440,6 +440,97 @@ START_TEST(test_lua_gcra_equals_local_limiter_on_random_pipelined_calls)
 }
 END_TEST
 
+START_TEST(test_all_or_nothing_script_equals_local_allow_all)
+{
+    server s;
+    server_start(&s, 18515);
+    conn *c = conn_new(s.port);
+    static uint8_t out[1 << 16];
+    size_t n;
+    ck_assert_int_eq(gwlb_redis_encode_script_load_all(out, sizeof out, &n), GWLB_OK);
+    ck_assert_int_eq(conn_send(c, out, n), 0);
+    gwlb_redis_value v[4];
+    gwlb_redis_reply r;
+    ck_assert_int_eq(conn_reply(c, v, 4, &r), GWLB_OK);
+    ck_assert_uint_eq(v[0].length, 40);
+    ck_assert_int_eq(memcmp(c->buf + v[0].offset, GWLB_REDIS_GCRA_ALL_SHA1, 40), 0);
+    conn_drop(c, r.length);
+
+    /* per client (5/s burst 4), per route of 2 (20/s burst 9), global (30/s burst 14) */
+    gwlb_gcra_config cfg[3];
+    gwlb_gcra_config_init(&cfg[0], 5, SEC, 4);
+    gwlb_gcra_config_init(&cfg[1], 20, SEC, 9);
+    gwlb_gcra_config_init(&cfg[2], 30, SEC, 14);
+    gwlb_limiter_policy pol[3];
+    memset(pol, 0, sizeof pol);
+    for (int i = 0; i < 3; i++) {
+        pol[i].kind = GWLB_LIMITER_GCRA;
+        pol[i].u.gcra = cfg[i];
+    }
+    uint64_t client_tat[16] = {0}, route_tat[2] = {0, 0}, global_tat = 0;
+    char client_key[16][24];
+    for (int i = 0; i < 16; i++)
+        snprintf(client_key[i], sizeof client_key[i], "{t}:client:%d", i);
+    gwlb_rng rng;
+    gwlb_rng_seed(&rng, 9);
+    uint64_t now = EPOCH + mono_ns();
+    size_t rejected_at[3] = {0, 0, 0}, admitted = 0;
+    for (int round = 0; round < 40; round++) {
+        size_t len = 0;
+        gwlb_limit_result want[50];
+        int32_t want_index[50];
+        for (int i = 0; i < 50; i++) {
+            int cl = (int)gwlb_rng_below(&rng, 16);
+            int rt = gwlb_rng_below(&rng, 5) == 0; /* 80% of the traffic on route 0 */
+            uint64_t cost = gwlb_rng_below(&rng, 8) == 0 ? gwlb_rng_below(&rng, 4) : 1;
+            now += gwlb_rng_below(&rng, 15 * MS);
+            gwlb_redis_gcra_key keys[3] = {{&cfg[0], client_key[cl], strlen(client_key[cl])},
+                                           {&cfg[1], rt ? "{t}:route1" : "{t}:route0", 10},
+                                           {&cfg[2], "{t}:global", 10}};
+            size_t w;
+            ck_assert_int_eq(gwlb_redis_encode_gcra_all(out + len, sizeof out - len, &w, keys, 3,
+                                                        cost, now, 0),
+                             GWLB_OK);
+            len += w;
+            gwlb_limit_ref refs[3] = {{&pol[0], &client_tat[cl]}, {&pol[1], &route_tat[rt]},
+                                      {&pol[2], &global_tat}};
+            ck_assert_int_eq(gwlb_limiter_allow_all(refs, 3, now, cost, &want[i], &want_index[i]),
+                             GWLB_OK);
+        }
+        ck_assert_int_eq(conn_send(c, out, len), 0);
+        for (int i = 0; i < 50; i++) {
+            gwlb_redis_gcra_answer a;
+            int32_t idx = 7;
+            size_t used = 0;
+            int rc;
+            while ((rc = gwlb_redis_decode_gcra_all(c->buf, c->len, &used, &a, &idx)) ==
+                   GWLB_EAGAIN)
+                ck_assert_int_eq(conn_read(c), 0);
+            ck_assert_int_eq(rc, GWLB_OK);
+            conn_drop(c, used);
+            ck_assert_int_eq(idx, want_index[i]);
+            ck_assert_msg(memcmp(&a.result, &want[i], sizeof want[i]) == 0,
+                          "round %d request %d: allowed %d/%d remaining %llu/%llu", round, i,
+                          a.result.allowed, want[i].allowed,
+                          (unsigned long long)a.result.remaining,
+                          (unsigned long long)want[i].remaining);
+            if (idx >= 0)
+                rejected_at[idx]++;
+            else
+                admitted++;
+        }
+    }
+    printf("all-or-nothing (client, route, global) vs gwlb_limiter_allow_all: 2000 requests, "
+           "%zu admitted, rejected by client %zu, route %zu, global %zu; all equal\n",
+           admitted, rejected_at[0], rejected_at[1], rejected_at[2]);
+    ck_assert_uint_gt(rejected_at[0], 0);
+    ck_assert_uint_gt(rejected_at[1], 0);
+    ck_assert_uint_gt(rejected_at[2], 0);
+    conn_free(c);
+    server_stop(&s);
+}
+END_TEST
+
 START_TEST(test_noscript_is_enoent_and_eval_fallback_recovers)
 {
     server s;
@@ -962,6 +1053,7 @@ Suite *redis_integration_suite(void)
     tcase_add_test(tc, test_script_load_answers_the_sha1_constant);
     tcase_add_test(tc, test_lua_gcra_reproduces_redis_cell_sequence);
     tcase_add_test(tc, test_lua_gcra_equals_local_limiter_on_random_pipelined_calls);
+    tcase_add_test(tc, test_all_or_nothing_script_equals_local_allow_all);
     tcase_add_test(tc, test_noscript_is_enoent_and_eval_fallback_recovers);
     tcase_add_test(tc, test_idle_keys_expire_with_the_bucket);
     tcase_add_test(tc, test_server_time_mode_uses_redis_clock);
