@@ -262,6 +262,29 @@ START_TEST(test_longer_paths_beat_shorter_prefixes_and_root_prefix_catches_all)
 }
 END_TEST
 
+/* Siblings sharing length, first and last byte still resolve exactly. */
+START_TEST(test_many_siblings_with_the_same_length_and_ends_resolve_exactly)
+{
+    static char paths[900][8];
+    gwlb_route rs[900];
+    for (int i = 0; i < 900; i++) {
+        snprintf(paths[i], sizeof paths[i], "/a%03dz", i);
+        rs[i] = route(GWLB_METHOD_GET, paths[i]);
+    }
+    for (int ci = 0; ci < 2; ci++) {
+        gwlb_router *r = build_flags(rs, 900, ci ? GWLB_ROUTER_CASE_INSENSITIVE : 0);
+        for (int i = 0; i < 900; i++) {
+            char p[8];
+            snprintf(p, sizeof p, ci ? "/A%03dZ" : "/a%03dz", i);
+            ck_assert_int_eq(route_of(r, p), i);
+        }
+        ck_assert_int_eq(route_of(r, "/a950z"), GWLB_ENOENT);
+        ck_assert_int_eq(route_of(r, "/a95z"), GWLB_ENOENT);
+        gwlb_router_free(r);
+    }
+}
+END_TEST
+
 /* matchit #92/#96, httprouter #172: the result must not depend on order. */
 START_TEST(test_every_registration_order_gives_the_same_results)
 {
@@ -1055,6 +1078,7 @@ int main(void)
     tcase_add_test(prec, test_prefix_route_respects_segment_boundaries);
     tcase_add_test(prec, test_prefix_with_trailing_slash_needs_something_after_it);
     tcase_add_test(prec, test_longer_paths_beat_shorter_prefixes_and_root_prefix_catches_all);
+    tcase_add_test(prec, test_many_siblings_with_the_same_length_and_ends_resolve_exactly);
     tcase_add_test(prec, test_every_registration_order_gives_the_same_results);
     tcase_add_test(prec, test_trailing_slash_is_significant_by_default);
     tcase_add_test(prec, test_ignore_trailing_slash_policy);
