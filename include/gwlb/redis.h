@@ -9,11 +9,17 @@
  *   - the GCRA Lua script (SCRIPT LOAD / EVALSHA, EVAL on NOSCRIPT) that
  *     takes the same decision as the local GCRA limiter, atomically on the
  *     server, with Redis-side TTLs so idle keys vanish;
+ *   - a second script for several limits of one request (per client, per
+ *     route, global), all-or-nothing, as gwlb_limiter_allow_all;
  *   - pipelining: encode several decisions back to back into one buffer,
  *     decode the replies in order;
  *   - Redis Cluster key naming (hash tags) and the key slot (CRC16);
  *   - a hybrid fleet limiter (local share + periodic sync) and a failure
- *     policy (fail open / fail closed / fall back to the local limiter).
+ *     policy (fail open / fail closed / fall back to the local limiter),
+ *     with counters.
+ *
+ * Nothing in this component allocates: every output goes to a caller
+ * buffer or struct.
  *
  * Thread safety: functions that take only buffers and values are safe to
  * call concurrently. A gwlb_redis_parser needs exclusive access (one per

@@ -352,6 +352,9 @@ static int fail(gwlb_redis_parser *p, int code)
     return code;
 }
 
+static int feed(gwlb_redis_parser *p, const uint8_t *buf, size_t len, gwlb_redis_value *values,
+                size_t max_values, gwlb_redis_reply *reply);
+
 int gwlb_redis_parser_feed(gwlb_redis_parser *p, const uint8_t *buf, size_t len,
                            gwlb_redis_value *values, size_t max_values, gwlb_redis_reply *reply)
 {
@@ -361,9 +364,16 @@ int gwlb_redis_parser_feed(gwlb_redis_parser *p, const uint8_t *buf, size_t len,
         return p->error;
     if (len < p->pos || p->max_depth == 0)
         return GWLB_EINVAL;
-    if (len > UINT32_MAX)
-        len = UINT32_MAX; /* offsets are 32-bit; a reply cannot be longer */
+    if (len <= UINT32_MAX)
+        return feed(p, buf, len, values, max_values, reply);
+    /* offsets are 32-bit: a reply that does not end within 4 GiB is too long */
+    int rc = feed(p, buf, UINT32_MAX, values, max_values, reply);
+    return rc == GWLB_EAGAIN ? fail(p, GWLB_ETOOLONG) : rc;
+}
 
+static int feed(gwlb_redis_parser *p, const uint8_t *buf, size_t len, gwlb_redis_value *values,
+                size_t max_values, gwlb_redis_reply *reply)
+{
     for (;;) {
         size_t pos = p->pos;
         if (pos >= len)
