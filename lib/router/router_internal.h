@@ -10,7 +10,7 @@
  *   nodes[0] = root (depth 0, nothing matched yet)
  *
  *   node ──static edges──> statics[static_begin .. +static_count]
- *        │                  key = len<<16 | first<<8 | last byte; found
+ *        │                  key = len<<24 | first | middle | last byte; found
  *        │                  through slots[slot_begin ..], a per-node
  *        │                  open-addressing table (2x the edges, rounded
  *        │                  up to a power of two) indexed by a
@@ -145,14 +145,15 @@ static inline uint8_t rt_lower(uint8_t c)
     return (uint8_t)((c >= 'A' && c <= 'Z') ? c + 32 : c);
 }
 
-/* Key of a static segment: length, first and last byte (already lowered
- * when the router is case-insensitive). The empty segment has key 0. */
+/* Key of a static segment: length (capped at 255), first, middle and last
+ * byte (already lowered when the router is case-insensitive). The empty
+ * segment has key 0. */
 static inline uint32_t rt_static_key(const uint8_t *s, uint32_t len)
 {
     if (len == 0)
         return 0;
-    uint32_t l = len > 0xffff ? 0xffff : len;
-    return (l << 16) | ((uint32_t)s[0] << 8) | s[len - 1];
+    uint32_t l = len > 0xff ? 0xff : len;
+    return (l << 24) | ((uint32_t)s[0] << 16) | ((uint32_t)s[len / 2] << 8) | s[len - 1];
 }
 
 /* Key over all bytes of a segment, for nodes whose siblings share length,
@@ -164,17 +165,25 @@ static inline uint32_t rt_strong_key(const uint8_t *s, size_t len, uint32_t ci)
         for (size_t i = 0; i < len; i++)
             h = (h ^ rt_lower(s[i])) * UINT64_C(0x100000001b3);
     } else {
-        while (len >= 8) {
-            uint64_t x;
-            memcpy(&x, s, 8);
-            h = (h ^ x) * UINT64_C(0xff51afd7ed558ccd);
-            h ^= h >> 32;
-            s += 8;
-            len -= 8;
-        }
         uint64_t x = 0;
-        for (size_t i = 0; i < len; i++)
-            x |= (uint64_t)s[i] << (8 * i);
+        if (len >= 8) {
+            const uint8_t *last8 = s + len - 8;
+            while (len > 8) {
+                memcpy(&x, s, 8);
+                h = (h ^ x) * UINT64_C(0xff51afd7ed558ccd);
+                h ^= h >> 32;
+                s += 8;
+                len -= 8;
+            }
+            memcpy(&x, last8, 8); /* the last 8 bytes (may overlap the previous word) */
+        } else if (len >= 4) {
+            uint32_t lo, hi;
+            memcpy(&lo, s, 4);
+            memcpy(&hi, s + len - 4, 4);
+            x = lo | (uint64_t)hi << 32;
+        } else if (len > 0) {
+            x = s[0] | (uint64_t)s[len / 2] << 8 | (uint64_t)s[len - 1] << 16;
+        }
         h = (h ^ x) * UINT64_C(0xff51afd7ed558ccd);
     }
     h ^= h >> 29;

@@ -284,13 +284,14 @@ static inline uint32_t find_static(const gwlb_router *r, const rt_node *n, const
     if (n->strong) {
         key = rt_strong_key((const uint8_t *)s, len, ci);
     } else if (len > 0) {
-        uint32_t l = len > 0xffff ? 0xffff : (uint32_t)len;
-        uint8_t f = (uint8_t)s[0], b = (uint8_t)s[len - 1];
+        uint32_t l = len > 0xff ? 0xff : (uint32_t)len;
+        uint8_t f = (uint8_t)s[0], mid = (uint8_t)s[len / 2], b = (uint8_t)s[len - 1];
         if (ci) {
             f = rt_lower(f);
+            mid = rt_lower(mid);
             b = rt_lower(b);
         }
-        key = (l << 16) | ((uint32_t)f << 8) | b;
+        key = (l << 24) | ((uint32_t)f << 16) | ((uint32_t)mid << 8) | b;
     }
     const uint32_t *keys = r->static_keys + n->static_begin;
     const uint32_t *slots = r->slots + n->slot_begin;
