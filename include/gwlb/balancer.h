@@ -387,6 +387,17 @@ GWLB_API int gwlb_balancer_pick(const gwlb_balancer *bal, uint64_t now,
                                 gwlb_balancer_result *out);
 
 /**
+ * Choose a host like gwlb_balancer_pick but without counting it in flight
+ * (fire-and-forget: nothing to release; max_inflight is still respected as
+ * a snapshot, and the result's token says "released", so passing it to
+ * gwlb_balancer_release gives GWLB_ESTATE). The cheapest pick; use it when
+ * the algorithm does not need in-flight counts (round robin, weighted,
+ * random) and no release will follow. Errors as gwlb_balancer_pick.
+ */
+GWLB_API int gwlb_balancer_choose(const gwlb_balancer *bal, uint64_t now,
+                                  gwlb_balancer_result *out);
+
+/**
  * As gwlb_balancer_pick, but never choose a host whose bit is set in
  * `tried` (bit i of word i/64 = host index i; `tried_words` 64-bit words;
  * hosts beyond the bitmap count as not tried). For retries, as nginx's
@@ -475,7 +486,6 @@ typedef struct gwlb_balancer_host_stats {
     int32_t effective_weight;    /* nginx SWRR */
     uint32_t weight;             /* configured */
     double ewma_cost_ns;         /* peak EWMA cost as of its last sample */
-    uint64_t requests;           /* releases counted on this slot */
     uint64_t failures;           /* releases with a failure class */
 } gwlb_balancer_host_stats;
 

@@ -101,9 +101,8 @@ typedef struct gwlb__bslot {
     uint64_t ewma_cost;       /* double bits, ns */
     uint64_t ewma_stamp;      /* ns of the last EWMA update */
     uint64_t slow_start;      /* GWLB__SS_* or start + 1 */
-    uint64_t requests;        /* releases */
     uint64_t failures;        /* releases with a failure class */
-    uint64_t pad;
+    uint64_t pad[2];
 } gwlb__bslot;
 
 struct gwlb_balancer_state {
@@ -181,7 +180,9 @@ struct gwlb_balancer {
     uint32_t index_mask;
     gwlb__bgroup groups[GWLB__GROUPS];
     gwlb_rng rng;                   /* per-balancer PRNG (process-local) */
-    /* priority cache, published with a sequence lock (lock-free readers) */
+    /* priority cache, published with a sequence lock (lock-free readers);
+     * prio_fast = flags epoch + 1 when that epoch's loads are "simple" */
+    uint64_t prio_fast;
     uint64_t prio_seq;
     gwlb__bprio prio;
 };

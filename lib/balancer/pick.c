@@ -28,6 +28,7 @@ typedef struct filter {
     uint32_t want;
     const uint64_t *tried;
     uint32_t tried_words;
+    uint32_t no_count; /* gwlb_balancer_choose: do not count in flight */
 } filter;
 
 static void filter_mode(filter *f, int mode)
@@ -77,13 +78,16 @@ static inline uint64_t pick_token(const gwlb_balancer_state *st, uint32_t slot)
     return (st->h.instance ^ ((uint64_t)(slot + 1) * UINT64_C(0x9e3779b97f4a7c15))) | 2;
 }
 
-int gwlb__balancer_take(const gwlb_balancer *b, uint32_t i, uint64_t now,
-                        gwlb_balancer_result *out)
+static inline int take(const gwlb_balancer *b, uint32_t i, uint64_t now,
+                       gwlb_balancer_result *out, int count)
 {
     uint32_t slot = b->hosts[i].slot;
     gwlb__bslot *s = slot_of(b, slot);
     uint32_t mi = gwlb__ld32(&s->max_inflight);
-    if (mi == 0) {
+    if (!count) {
+        if (mi != 0 && gwlb__ld32(&s->in_flight) >= mi)
+            return GWLB_ENOHOST;
+    } else if (mi == 0) {
         atomic_fetch_add_explicit(GWLB__A32(&s->in_flight), 1, memory_order_relaxed);
     } else {
         uint32_t cur = gwlb__ld32(&s->in_flight);
@@ -102,9 +106,15 @@ int gwlb__balancer_take(const gwlb_balancer *b, uint32_t i, uint64_t now,
     out->host_index = i;
     out->slot = slot;
     out->user_data = b->hosts[i].user_data;
-    out->token = pick_token(b->state, slot);
+    out->token = count ? pick_token(b->state, slot) : 1;
     out->aux = 0;
     return GWLB_OK;
+}
+
+int gwlb__balancer_take(const gwlb_balancer *b, uint32_t i, uint64_t now,
+                        gwlb_balancer_result *out)
+{
+    return take(b, i, now, out, 1);
 }
 
 /* ---- Slow start ---------------------------------------------------------------- */
@@ -179,13 +189,40 @@ static int64_t scan_from(const gwlb_balancer *b, const gwlb__bgroup *g, uint32_t
     return -1;
 }
 
+/*
+ * Next position of a round-robin sequence. A relaxed load and store rather
+ * than a locked read-modify-write: single-threaded the sequence is exact;
+ * concurrent pickers may occasionally read the same position (both get the
+ * same host once), which costs nothing in fairness worth a locked bus cycle.
+ */
+static inline uint64_t seq_next(_Atomic uint64_t *seq)
+{
+    uint64_t v = atomic_load_explicit(seq, memory_order_relaxed);
+    atomic_store_explicit(seq, v + 1, memory_order_relaxed);
+    return v;
+}
+
+/* Per-balancer SplitMix64 step with the same relaxed load/store policy. */
+static inline uint64_t fast_rand(gwlb_rng *rng)
+{
+    _Atomic uint64_t *s = GWLB__A64(&rng->state);
+    uint64_t v = atomic_load_explicit(s, memory_order_relaxed) + UINT64_C(0x9e3779b97f4a7c15);
+    atomic_store_explicit(s, v, memory_order_relaxed);
+    return gwlb_mix64(v);
+}
+
+static inline uint64_t fast_below(gwlb_rng *rng, uint64_t bound)
+{
+    return (uint64_t)(((u128)fast_rand(rng) * bound) >> 64);
+}
+
 static int64_t pick_rr(const gwlb_balancer *b, uint32_t gi, const filter *f, uint64_t now)
 {
     const gwlb__bgroup *g = &b->groups[gi];
     _Atomic uint64_t *seq = GWLB__A64(&b->state->h.sequence[gi].value);
     uint32_t k = 0;
     for (uint32_t t = 0; t < g->count; t++) {
-        uint32_t x = (uint32_t)(atomic_fetch_add_explicit(seq, 1, memory_order_relaxed) + b->start);
+        uint32_t x = (uint32_t)(seq_next(seq) + b->start);
         k = g->count == 1 ? 0 : fastmod(x, g);
         if (member_ok(b, &b->members[g->first + k], f, now))
             return k;
@@ -199,7 +236,7 @@ static int64_t pick_wrr(const gwlb_balancer *b, uint32_t gi, const filter *f, ui
     _Atomic uint64_t *seq = GWLB__A64(&b->state->h.sequence[gi].value);
     uint32_t limit = 2 * g->count + 64, k = 0;
     for (uint32_t t = 0; t < limit; t++) {
-        uint32_t x = (uint32_t)(atomic_fetch_add_explicit(seq, 1, memory_order_relaxed) + b->start);
+        uint32_t x = (uint32_t)(seq_next(seq) + b->start);
         uint32_t gen;
         if (g->count == 1) {
             k = 0;
@@ -333,11 +370,11 @@ static uint32_t weighted_draw(const gwlb_balancer *b, const gwlb__bgroup *g, gwl
                               uint64_t now)
 {
     for (int t = 0;; t++) {
-        uint32_t k = alias_draw(b, g, gwlb_rng_next(rng));
+        uint32_t k = alias_draw(b, g, fast_rand(rng));
         if (b->cfg.slow_start_window_ns == 0 || t >= 16)
             return k;
         double sf = slow_factor(b, slot_of(b, b->members[g->first + k].slot), now);
-        if (sf >= 1.0 || (double)(gwlb_rng_next(rng) >> 11) * 0x1p-53 < sf)
+        if (sf >= 1.0 || (double)(fast_rand(rng) >> 11) * 0x1p-53 < sf)
             return k;
     }
 }
@@ -372,7 +409,7 @@ static int64_t pick_least_request(const gwlb_balancer *b, uint32_t gi, const fil
         return member_ok(b, base, f, now) ? 0 : -1;
     int64_t best = -1;
     if (b->cfg.full_scan) {
-        uint32_t start = (uint32_t)gwlb_rng_below(rng, c);
+        uint32_t start = (uint32_t)fast_below(rng, c);
         for (uint32_t t = 0; t < c; t++) {
             uint32_t k = start + t < c ? start + t : start + t - c;
             if (!member_ok(b, &base[k], f, now))
@@ -398,7 +435,7 @@ static int64_t pick_least_request(const gwlb_balancer *b, uint32_t gi, const fil
             if (g->all_equal && b->cfg.slow_start_window_ns == 0) {
                 /* the first two choices are distinct (one 64-bit draw) */
                 if (j == 0) {
-                    pair = gwlb_rng_next(rng);
+                    pair = fast_rand(rng);
                     k = (uint32_t)(((pair >> 32) * c) >> 32);
                     first_k = k;
                 } else if (j == 1) {
@@ -406,7 +443,7 @@ static int64_t pick_least_request(const gwlb_balancer *b, uint32_t gi, const fil
                     if (k >= first_k)
                         k++;
                 } else {
-                    k = (uint32_t)gwlb_rng_below(rng, c);
+                    k = (uint32_t)fast_below(rng, c);
                 }
             } else {
                 k = weighted_draw(b, g, rng, now);
@@ -421,31 +458,42 @@ static int64_t pick_least_request(const gwlb_balancer *b, uint32_t gi, const fil
         }
     }
     if (best < 0)
-        best = scan_from(b, g, (uint32_t)gwlb_rng_below(rng, c), f, now);
+        best = scan_from(b, g, (uint32_t)fast_below(rng, c), f, now);
     return best;
 }
 
-/* Peak EWMA cost of a slot as seen at `now` (decayed), in ns. */
-static double ewma_cost_at(const gwlb_balancer *b, const gwlb__bslot *s, uint64_t now)
-{
-    uint64_t stamp = gwlb__ld64(&s->ewma_stamp);
-    if (stamp == 0)
-        return (double)b->cfg.ewma_initial_rtt_ns;
-    uint64_t bits = gwlb__ld64(&s->ewma_cost);
-    double cost;
-    memcpy(&cost, &bits, sizeof cost);
-    uint64_t dt = gwlb__elapsed(now, stamp - 1);
-    if (dt == 0 || cost == 0.0)
-        return cost;
-    return cost * gwlb__exp(-(double)dt / (double)b->cfg.ewma_decay_ns);
-}
-
-static double ewma_load(const gwlb_balancer *b, const gwlb__bmember *m, uint64_t now)
+/*
+ * load = cost × exp(-age/tau) × (pending + 1) / weight. Comparing two loads
+ * needs only one exp: exp(-(age1 - age2)/tau) on one side.
+ */
+static void ewma_parts(const gwlb_balancer *b, const gwlb__bmember *m, uint64_t now,
+                       double *base, uint64_t *age)
 {
     const gwlb__bslot *s = slot_of(b, m->slot);
-    double cost = ewma_cost_at(b, s, now);
-    double pending = (double)gwlb__ld32(&s->in_flight);
-    return cost * (pending + 1.0) / eff_weight(b, m, now);
+    uint64_t stamp = gwlb__ld64(&s->ewma_stamp);
+    double cost;
+    if (stamp == 0) {
+        cost = (double)b->cfg.ewma_initial_rtt_ns;
+        *age = 0;
+    } else {
+        uint64_t bits = gwlb__ld64(&s->ewma_cost);
+        memcpy(&cost, &bits, sizeof cost);
+        *age = gwlb__elapsed(now, stamp - 1);
+    }
+    *base = cost * ((double)gwlb__ld32(&s->in_flight) + 1.0) / eff_weight(b, m, now);
+}
+
+/* Is the load of member a strictly below that of member c? */
+static int ewma_less(const gwlb_balancer *b, const gwlb__bmember *a, const gwlb__bmember *c,
+                     uint64_t now)
+{
+    double la, lc;
+    uint64_t aa, ac;
+    ewma_parts(b, a, now, &la, &aa);
+    ewma_parts(b, c, now, &lc, &ac);
+    if (aa != ac)
+        la *= gwlb__exp(-((double)aa - (double)ac) / (double)b->cfg.ewma_decay_ns);
+    return la < lc;
 }
 
 static int64_t pick_peak_ewma(const gwlb_balancer *b, uint32_t gi, const filter *f, uint64_t now,
@@ -457,20 +505,20 @@ static int64_t pick_peak_ewma(const gwlb_balancer *b, uint32_t gi, const filter 
     if (c == 1)
         return member_ok(b, base, f, now) ? 0 : -1;
     for (uint32_t round = 0; round < 4; round++) {
-        uint64_t r = gwlb_rng_next(rng);
+        uint64_t r = fast_rand(rng);
         uint32_t k1 = (uint32_t)(((r >> 32) * c) >> 32);
         uint32_t k2 = (uint32_t)(((r & 0xffffffffu) * (c - 1)) >> 32);
         if (k2 >= k1)
             k2++;
         int ok1 = member_ok(b, &base[k1], f, now), ok2 = member_ok(b, &base[k2], f, now);
         if (ok1 && ok2)
-            return ewma_load(b, &base[k2], now) < ewma_load(b, &base[k1], now) ? k2 : k1;
+            return ewma_less(b, &base[k2], &base[k1], now) ? k2 : k1;
         if (ok1)
             return k1;
         if (ok2)
             return k2;
     }
-    return scan_from(b, g, (uint32_t)gwlb_rng_below(rng, c), f, now);
+    return scan_from(b, g, (uint32_t)fast_below(rng, c), f, now);
 }
 
 static int64_t pick_random(const gwlb_balancer *b, uint32_t gi, const filter *f, uint64_t now,
@@ -545,8 +593,8 @@ static int take_in_group(const gwlb_balancer *b, uint32_t gi, int mode, filter *
         int64_t k = pick_in_group(b, gi, f, now);
         if (k < 0)
             return GWLB_ENOHOST;
-        if (gwlb__balancer_take(b, b->members[b->groups[gi].first + (uint32_t)k].host, now, out) ==
-            GWLB_OK)
+        if (take(b, b->members[b->groups[gi].first + (uint32_t)k].host, now, out,
+                 !f->no_count) == GWLB_OK)
             return GWLB_OK;
     }
     return GWLB_ENOHOST;
@@ -674,6 +722,8 @@ static void prio_get(const gwlb_balancer *b, gwlb__bprio *out)
     }
     prio_compute(b, out);
     out->epoch = epoch;
+    if (out->simple)
+        atomic_store_explicit(GWLB__A64(&mb->prio_fast), epoch, memory_order_relaxed);
     /* publish if nobody else is writing */
     if ((s1 & 1) == 0 &&
         atomic_compare_exchange_strong_explicit(seq, &s1, s1 + 1, memory_order_acquire,
@@ -704,7 +754,13 @@ static uint32_t choose_level(const uint8_t *load, uint32_t r, int *found)
 static int pick_main(const gwlb_balancer *b, uint64_t now, filter *f, gwlb_balancer_result *out)
 {
     gwlb__bprio p;
-    prio_get(b, &p);
+    uint64_t epoch = atomic_load_explicit(GWLB__A64(&b->state->h.flags_epoch),
+                                          memory_order_acquire) +
+                     1;
+    if (GWLB__LIKELY(gwlb__ld64(&b->prio_fast) == epoch))
+        p.simple = 1;
+    else
+        prio_get(b, &p);
     uint32_t tried_group = UINT32_MAX;
     int tried_mode = -1;
     if (GWLB__LIKELY(p.simple)) {
@@ -725,14 +781,14 @@ static int pick_main(const gwlb_balancer *b, uint64_t now, filter *f, gwlb_balan
             }
         }
         if (p.total_panic) { /* total panic: level by host count, any host */
-            uint32_t l = choose_level(p.total_panic_load, (uint32_t)gwlb_rng_below(rng, 100),
+            uint32_t l = choose_level(p.total_panic_load, (uint32_t)fast_below(rng, 100),
                                       &found);
             if (found && take_in_group(b, l, MODE_ANY, f, now, out) == GWLB_OK) {
                 atomic_fetch_add_explicit(panics, 1, memory_order_relaxed);
                 return GWLB_OK;
             }
         } else if (p.available > 0) {
-            uint32_t r = (uint32_t)gwlb_rng_below(rng, 100);
+            uint32_t r = (uint32_t)fast_below(rng, 100);
             int mode = MODE_HEALTHY;
             uint32_t l = choose_level(p.healthy_load, r, &found);
             if (!found) {
@@ -780,7 +836,15 @@ int gwlb_balancer_pick(const gwlb_balancer *bal, uint64_t now, gwlb_balancer_res
 {
     if (GWLB__UNLIKELY(bal == NULL || out == NULL))
         return GWLB_EINVAL;
-    filter f = {0, 0, NULL, 0};
+    filter f = {0, 0, NULL, 0, 0};
+    return pick_main(bal, now, &f, out);
+}
+
+int gwlb_balancer_choose(const gwlb_balancer *bal, uint64_t now, gwlb_balancer_result *out)
+{
+    if (GWLB__UNLIKELY(bal == NULL || out == NULL))
+        return GWLB_EINVAL;
+    filter f = {0, 0, NULL, 0, 1};
     return pick_main(bal, now, &f, out);
 }
 
@@ -789,14 +853,14 @@ int gwlb_balancer_pick_excluding(const gwlb_balancer *bal, uint64_t now, const u
 {
     if (bal == NULL || out == NULL || (tried == NULL && tried_words != 0))
         return GWLB_EINVAL;
-    filter f = {0, 0, tried_words ? tried : NULL, tried_words};
+    filter f = {0, 0, tried_words ? tried : NULL, tried_words, 0};
     return pick_main(bal, now, &f, out);
 }
 
 int gwlb__balancer_nginx_rr(const gwlb_balancer *b, uint64_t now, const uint64_t *tried,
                             uint32_t tried_words, gwlb_balancer_result *out)
 {
-    filter f = {0, 0, tried_words ? tried : NULL, tried_words};
+    filter f = {0, 0, tried_words ? tried : NULL, tried_words, 0};
     for (uint32_t gi = 0; gi < GWLB__GROUPS; gi++) {
         if (b->groups[gi].count == 0)
             continue;
@@ -864,12 +928,10 @@ int gwlb_balancer_release(const gwlb_balancer *bal, gwlb_balancer_result *pick, 
         return GWLB_EUNKNOWN;
     gwlb__bslot *s = &st->slots[pick->slot];
     _Atomic uint32_t *inf = GWLB__A32(&s->in_flight);
-    uint32_t cur = atomic_load_explicit(inf, memory_order_relaxed);
-    do {
-        if (GWLB__UNLIKELY(cur == 0))
-            return GWLB_ESTATE;
-    } while (!atomic_compare_exchange_weak_explicit(inf, &cur, cur - 1, memory_order_release,
-                                                    memory_order_relaxed));
+    if (GWLB__UNLIKELY(atomic_fetch_sub_explicit(inf, 1, memory_order_release) == 0)) {
+        atomic_fetch_add_explicit(inf, 1, memory_order_relaxed); /* undo: nothing was in flight */
+        return GWLB_ESTATE;
+    }
     if (gwlb__ld32(&s->single)) {
         if (gwlb__ld32(&s->fails))
             gwlb__st32(&s->fails, 0);
@@ -895,7 +957,6 @@ int gwlb_balancer_release(const gwlb_balancer *bal, gwlb_balancer_result *pick, 
         if (gwlb__ld64(&s->accessed) < gwlb__ld64(&s->checked))
             gwlb__st32(&s->fails, 0);
     }
-    atomic_fetch_add_explicit(GWLB__A64(&s->requests), 1, memory_order_relaxed);
     if (outcome != GWLB_BALANCER_SUCCESS)
         atomic_fetch_add_explicit(GWLB__A64(&s->failures), 1, memory_order_relaxed);
     if (latency_ns != GWLB_BALANCER_NO_LATENCY && bal->cfg.algorithm == GWLB_BALANCER_PEAK_EWMA)
@@ -972,7 +1033,6 @@ int gwlb_balancer_host_stats_get(const gwlb_balancer *bal, uint32_t host_index,
     memcpy(&out->ewma_cost_ns, &bits, sizeof bits);
     if (gwlb__ld64(&s->ewma_stamp) == 0)
         out->ewma_cost_ns = (double)bal->cfg.ewma_initial_rtt_ns;
-    out->requests = gwlb__ld64(&s->requests);
     out->failures = gwlb__ld64(&s->failures);
     return GWLB_OK;
 }

@@ -140,7 +140,6 @@ static void slot_reset(gwlb__bslot *s, uint64_t key)
     gwlb__st64(&s->ewma_cost, 0);
     gwlb__st64(&s->ewma_stamp, 0);
     gwlb__st64(&s->slow_start, GWLB__SS_NONE);
-    gwlb__st64(&s->requests, 0);
     gwlb__st64(&s->failures, 0);
 }
 

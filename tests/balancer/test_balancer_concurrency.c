@@ -98,15 +98,16 @@ static void fork_run(int alg)
     }
     /* every process found the same slots: one per identity, no leftovers */
     ck_assert_uint_eq(st->h.slots_used, NHOSTS);
-    uint64_t requests = 0;
+    uint64_t failures = 0;
     int64_t current_sum = 0;
     for (uint32_t s = 0; s < 32; s++) {
         ck_assert_uint_eq(st->slots[s].in_flight, 0);
         ck_assert_uint_eq(st->slots[s].owner & GWLB__OWNER_REFS_MASK, 0);
-        requests += st->slots[s].requests;
+        failures += st->slots[s].failures;
         current_sum += st->slots[s].current_weight;
     }
-    ck_assert_uint_eq(requests, (uint64_t)(PROCS + 1) * (uint64_t)iters);
+    /* every 16th release (i = 16, 32, ... < iters) reports a failure: none lost */
+    ck_assert_uint_eq(failures, (uint64_t)(PROCS + 1) * (uint64_t)((iters - 1) / 16));
     /* smooth WRR: every pick adds `total` and subtracts it: the sum stays 0 */
     ck_assert_int_eq(current_sum, 0);
     munmap(mem, sz);
@@ -209,10 +210,6 @@ static void threads_run(int alg, long iters)
     ck_assert_int_eq(atomic_load(&sh.errors), 0);
     for (uint32_t s = 0; s < 32; s++)
         ck_assert_uint_eq(st->slots[s].in_flight, 0);
-    uint64_t requests = 0;
-    for (uint32_t s = 0; s < 32; s++)
-        requests += st->slots[s].requests;
-    ck_assert_uint_eq(requests, 2 * (uint64_t)iters);
     gwlb_balancer_free(gwlb_balancer_swap(&sh.current, NULL));
     gwlb_balancer_state_free(st);
 }
