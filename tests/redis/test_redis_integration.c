@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -1074,9 +1075,15 @@ Suite *redis_integration_suite(void)
 
 int main(void)
 {
+    /* one run at a time on this machine: the ports are fixed (18501-18515) */
+    int lock = open("/tmp/gwlb-redis-integration.lock", O_RDWR | O_CREAT, 0666);
+    if (lock >= 0)
+        flock(lock, LOCK_EX);
     SRunner *sr = srunner_create(redis_integration_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+    if (lock >= 0)
+        close(lock); /* releases the lock */
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
