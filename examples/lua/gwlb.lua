@@ -87,8 +87,7 @@ typedef struct gwlb_balancer_result {
 } gwlb_balancer_result;
 typedef struct gwlb_balancer_host_stats {
     uint32_t slot; uint32_t flags; uint32_t in_flight; uint32_t fails; int64_t current_weight;
-    int32_t effective_weight; uint32_t weight; double ewma_cost_ns; uint64_t requests;
-    uint64_t failures;
+    int32_t effective_weight; uint32_t weight; double ewma_cost_ns; uint64_t failures;
 } gwlb_balancer_host_stats;
 void gwlb_balancer_host_init(gwlb_balancer_host *host, const char *identity);
 void gwlb_balancer_config_init(gwlb_balancer_config *config, int algorithm);

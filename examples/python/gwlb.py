@@ -327,7 +327,7 @@ class BalancerResult(_c.Structure):
 class BalancerHostStats(_c.Structure):
     _fields_ = [("slot", _u32), ("flags", _u32), ("in_flight", _u32), ("fails", _u32),
                 ("current_weight", _i64), ("effective_weight", _i32), ("weight", _u32),
-                ("ewma_cost_ns", _c.c_double), ("requests", _u64), ("failures", _u64)]
+                ("ewma_cost_ns", _c.c_double), ("failures", _u64)]
 
 
 _balancer_host_init = _fn("gwlb_balancer_host_init", None, _c.POINTER(BalancerHost), _cp)
