@@ -80,11 +80,14 @@ typedef struct gwlb_limit_result {
  *     limited:  state unchanged; reset_after = tat' - now;
  *               retry_after = new_tat - DVT - now when T * cost <= DVT,
  *               else -1 (the request can never fit)
- *     remaining = floor(us(DVT - reset_after) / us(T))   (us(x) = x / 1000)
+ *     remaining = min(limit, floor(us(DVT - reset_after) / us(T)))
+ *                                                     (us(x) = x / 1000)
  *
  * remaining is computed on whole microseconds exactly as redis-cell does
- * (it divides Duration::whole_microseconds values); when T < 1 us we divide
- * nanoseconds instead (redis-cell would divide by zero there).
+ * (it divides Duration::whole_microseconds values), then capped at limit
+ * (when T is not a whole number of microseconds, truncating it can give a
+ * quotient above the limit, which redis-cell reports as is); when T < 1 us
+ * we divide nanoseconds instead (redis-cell would divide by zero there).
  *
  * The published redis-cell test `it_rate_limits` (limit 5 per second:
  * burst 4, 1 per 1 s) is reproduced exactly in tests/limiter/test_gcra.c.

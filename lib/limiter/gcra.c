@@ -68,9 +68,12 @@ static uint64_t remaining_of(const gwlb_gcra_config *cfg, uint64_t reset_after)
     if (cfg->emission_ns < 1000)
         return next / cfg->emission_ns;
     uint64_t next_us = next / 1000, t_us = cfg->emission_ns / 1000;
-    if ((next_us | t_us) <= UINT32_MAX) /* the common case: a cheaper 32-bit divide */
-        return (uint32_t)next_us / (uint32_t)t_us;
-    return next_us / t_us;
+    uint64_t q = (next_us | t_us) <= UINT32_MAX /* the common case: a cheaper 32-bit divide */
+                     ? (uint32_t)next_us / (uint32_t)t_us
+                     : next_us / t_us;
+    /* When T is not a whole number of microseconds, truncating T can push
+     * the quotient above the limit (redis-cell reports that); cap it. */
+    return q < cfg->limit ? q : cfg->limit;
 }
 
 int gwlb_gcra_decide(const gwlb_gcra_config *cfg, uint64_t tat, uint64_t now, uint64_t cost,

@@ -104,7 +104,7 @@ int gwlb_quota_decide(const gwlb_window_config *cfg, uint64_t state, uint64_t no
     uint64_t to_end = until_window_end(cfg, now, ahead);
     if (cost > cfg->limit || count + cost > cfg->limit) {
         result->allowed = 0;
-        result->remaining = cfg->limit - count;
+        result->remaining = count < cfg->limit ? cfg->limit - count : 0; /* a foreign word may hold more */
         result->reset_after_ns = count > 0 ? to_end : 0;
         result->retry_after_ns = cost > cfg->limit ? -1 : to_i64(to_end);
         *new_state = state;
