@@ -4,7 +4,8 @@
  * count- or time-based sliding windows (resilience4j).
  *
  * Key idea: everything a decision needs is one 64-bit control word, changed
- * only by compare-and-swap, so allow() is one load in closed state and every
+ * only by compare-and-swap, so allow() is one load in closed state (plus a
+ * counter add unless fast_counters) and every
  * transition is a single atomic step that also starts a new generation:
  *
  *   63                      38 37     28 27     18 17      8 7    3 2   0
@@ -34,7 +35,10 @@
  *     calls(16); a write to a bucket whose tag is older restarts it; when
  *     calls would overflow, all three fields are halved (rates are kept).
  * Leaving CLOSED clears the window; no legitimate writer touches it until
- * the breaker closes again.
+ * the breaker closes again (a record that raced with the trip may leave one
+ * stale entry, which the next window's calls overwrite). A time bucket is
+ * recognised by the low 16 bits of its bucket number, so a slot left
+ * untouched for a multiple of 65536 buckets could be read as current.
  *
  * Time going backwards is clamped, never subtracted: deadlines compare
  * now > deadline (an earlier now just waits longer), and a time-window
