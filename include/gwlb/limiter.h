@@ -480,10 +480,12 @@ typedef struct gwlb_limit_ref {
  * (exactly, when nobody touched them meanwhile; otherwise by subtracting
  * the cost) and the request is rejected: result describes the rejecting
  * limit and *failed_index is i. When all admit, result describes the limit
- * with the fewest remaining and the largest delay, *failed_index = -1.
+ * with the fewest remaining (the first on ties), delay_ns is the largest
+ * delay of all, and *failed_index = -1.
  * Dry-run limits never reject (they set dry_run_limited).
  * Errors (nothing changed): GWLB_EINVAL NULL/unknown; GWLB_ERANGE as
- * gwlb_limiter_state_allow; GWLB_EMPTY n == 0. Safe to call concurrently.
+ * gwlb_limiter_state_allow, or n > 64; GWLB_EMPTY n == 0. Safe to call
+ * concurrently.
  */
 GWLB_API int gwlb_limiter_allow_all(const gwlb_limit_ref *limits, size_t n, uint64_t now,
                                     uint64_t cost, gwlb_limit_result *result,

@@ -234,6 +234,18 @@ START_TEST(test_gcra_remaining_uses_redis_cell_microsecond_division)
 }
 END_TEST
 
+START_TEST(test_gcra_remaining_is_capped_at_limit_when_interval_is_not_whole_microseconds)
+{
+    /* T = 1999 ns truncates to 1 us: redis-cell's formula would say 19 of 10. */
+    gwlb_gcra b;
+    ck_assert_int_eq(gwlb_gcra_init(&b, 1, 1999, 9), GWLB_OK);
+    gwlb_limit_result r;
+    gwlb_gcra_peek(&b, START, &r);
+    ck_assert_uint_eq(r.limit, 10);
+    ck_assert_uint_eq(r.remaining, 10);
+}
+END_TEST
+
 START_TEST(test_gcra_rejects_zero_rate)
 {
     gwlb_gcra b;
@@ -307,6 +319,7 @@ static Suite *gcra_suite(void)
     tcase_add_test(tc, test_gcra_merge_only_raises_the_tat);
     tcase_add_test(tc, test_gcra_decide_is_pure_and_matches_allow);
     tcase_add_test(tc, test_gcra_remaining_uses_redis_cell_microsecond_division);
+    tcase_add_test(tc, test_gcra_remaining_is_capped_at_limit_when_interval_is_not_whole_microseconds);
     tcase_add_test(tc, test_gcra_rejects_zero_rate);
     tcase_add_test(tc, test_gcra_rejects_negative_nan_and_infinite_rates);
     tcase_add_test(tc, test_gcra_rejects_burst_overflow);
