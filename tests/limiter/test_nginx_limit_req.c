@@ -8,14 +8,17 @@
  * second in nginx's arithmetic), so while the whole test runs (well under
  * a second of wall time, bounded below) the excess decays by less than
  * 1000 milli-requests and no admit/reject threshold can be crossed by the
- * passing of time. Time-dependent behaviour (delays, drains) is proven by
- * replaying the published nginx-tests scenarios (test_limit_req.c).
+ * passing of time. A delay is observed only as "no answer yet" (at 1r/m
+ * nginx's delay is a minute); exact delay lengths and drains over time
+ * are proven by replaying the published nginx-tests scenarios
+ * (test_limit_req.c), which nginx's own test suite asserts.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -77,6 +80,33 @@ static int http_status(const char *path)
     return status;
 }
 
+
+/* Send a request; return the connected socket without reading. */
+static int http_start(const char *path)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(PORT);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    char req[256];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n", path);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 || write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* 1 if the socket has a response byte within ms milliseconds. */
+static int answered_within(int fd, int ms)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    return poll(&pfd, 1, ms) == 1;
+}
+
 static void start_nginx(void)
 {
     strcpy(prefix, "/tmp/gwlb-limiter-nginx-XXXXXX");
@@ -90,6 +120,8 @@ static void start_nginx(void)
     write_file(path, "ok\n");
     snprintf(path, sizeof path, "%s/html/multi", prefix);
     write_file(path, "ok\n");
+    snprintf(path, sizeof path, "%s/html/d", prefix);
+    write_file(path, "ok\n");
     snprintf(conf, sizeof conf,
              "daemon off;\nmaster_process off;\nworker_processes 1;\n"
              "error_log %s/logs/error.log;\npid %s/logs/nginx.pid;\n"
@@ -101,11 +133,13 @@ static void start_nginx(void)
              " limit_req_zone $arg_k zone=perkey:1m rate=1r/m;\n"
              " limit_req_zone $arg_k zone=multikey:1m rate=1r/m;\n"
              " limit_req_zone $server_name zone=global:1m rate=1r/m;\n"
+             " limit_req_zone $arg_k zone=delayed:1m rate=1r/m;\n"
              " server {\n  listen 127.0.0.1:%d;\n  server_name localhost;\n"
              "  root %s/html;\n"
              "  location = /a { limit_req zone=perkey burst=3 nodelay; }\n"
              "  location = /multi { limit_req zone=multikey burst=2 nodelay;\n"
              "                      limit_req zone=global burst=4 nodelay; }\n"
+             "  location = /d { limit_req zone=delayed burst=2 delay=1; }\n"
              " }\n}\n",
              prefix, prefix, prefix, prefix, prefix, prefix, prefix, PORT, prefix);
     snprintf(path, sizeof path, "%s/nginx.conf", prefix);
@@ -235,6 +269,37 @@ START_TEST(test_real_nginx_two_limits_reject_without_counting_the_other)
 }
 END_TEST
 
+
+START_TEST(test_real_nginx_delay1_burst2_delays_the_third_and_rejects_the_fourth)
+{
+    /* limit_req_delay.t's configuration at 1r/m: excess 0 and 1000 pass at
+     * once, 2000 is delayed (our model: (2000 - 1000) * 1000 / 16 ms =
+     * 62.5 s, so no answer within 500 ms), 3000 > burst is rejected. */
+    start_nginx();
+    gwlb_limit_req model;
+    gwlb_limit_req_init(&model, 1, GWLB_LIMIT_REQ_PER_MINUTE, 2, 1);
+    const uint64_t now = UINT64_C(1000000) * GWLB_NS_PER_SEC;
+    gwlb_limit_result r;
+    ck_assert_int_eq(http_status("/d?k=x"), 200);
+    gwlb_limit_req_allow(&model, now, &r);
+    ck_assert_uint_eq(r.delay_ns, 0);
+    ck_assert_int_eq(http_status("/d?k=x"), 200);
+    gwlb_limit_req_allow(&model, now, &r);
+    ck_assert_uint_eq(r.delay_ns, 0);
+    int pending = http_start("/d?k=x");
+    ck_assert_int_ge(pending, 0);
+    gwlb_limit_req_allow(&model, now, &r);
+    ck_assert_int_eq(r.allowed, 1);
+    ck_assert_uint_eq(r.delay_ns, 62500 * GWLB_NS_PER_MS);
+    ck_assert_int_eq(answered_within(pending, 500), 0); /* nginx is delaying it */
+    ck_assert_int_eq(http_status("/d?k=x"), 503);
+    gwlb_limit_req_allow(&model, now, &r);
+    ck_assert_int_eq(r.allowed, 0);
+    close(pending);
+    stop_nginx();
+}
+END_TEST
+
 static Suite *nginx_suite(void)
 {
     Suite *s = suite_create("limiter-nginx");
@@ -242,6 +307,7 @@ static Suite *nginx_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_real_nginx_burst3_nodelay_1rpm_admits_exactly_burst_plus_one);
     tcase_add_test(tc, test_real_nginx_two_limits_reject_without_counting_the_other);
+    tcase_add_test(tc, test_real_nginx_delay1_burst2_delays_the_third_and_rejects_the_fourth);
     suite_add_tcase(s, tc);
     return s;
 }
