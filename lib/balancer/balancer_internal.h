@@ -46,6 +46,12 @@
 #define gwlb__st64(p, v) atomic_store_explicit(GWLB__A64(p), (v), memory_order_relaxed)
 #define gwlb__st32(p, v) atomic_store_explicit(GWLB__A32(p), (v), memory_order_relaxed)
 
+#if defined(__GNUC__)
+#define GWLB__PREFETCH_W(p) __builtin_prefetch((p), 1, 3)
+#else
+#define GWLB__PREFETCH_W(p) ((void)(p))
+#endif
+
 /* ---- State layout -------------------------------------------------------- */
 
 #define GWLB__BSTATE_MAGIC UINT64_C(0x31736c61626c7767) /* "gwlbals1" */

@@ -162,8 +162,11 @@ static void build_alias(gwlb_balancer *b, const gwlb__bgroup *g, uint32_t *small
         uint32_t s = small[--ns];
         uint32_t l = large[--nl];
         /* accept s with probability p[s]/total: r32 <= prob */
-        u128 num = ((u128)p[s] << 32) + total - 1;
-        uint64_t q = (uint64_t)(num / total); /* ceil(p*2^32/total) */
+        uint64_t q; /* ceil(p*2^32/total) */
+        if (p[s] < (UINT64_C(1) << 31) && total < (UINT64_C(1) << 32))
+            q = ((p[s] << 32) + total - 1) / total; /* fits in 64 bits */
+        else
+            q = (uint64_t)((((u128)p[s] << 32) + total - 1) / total);
         prob[s] = q == 0 ? 0 : (uint32_t)(q - 1);
         if (q == 0)
             prob[s] = 0; /* p[s] == 0 cannot happen (weights >= 1) */
@@ -263,17 +266,24 @@ static int compile(gwlb_balancer *b, const gwlb_balancer_host *hosts, gwlb_error
         gwlb__bgroup *g = &b->groups[gi];
         g->all_equal = 1;
         g->fastmod = g->count > 1 ? UINT64_MAX / g->count + 1 : 0;
+        double scale = (double)STRIDE_ONE / (double)(g->max_weight ? g->max_weight : 1);
         for (uint32_t k = 0; k < g->count; k++) {
             gwlb__bmember *m = &b->members[g->first + k];
-            uint64_t s = ((uint64_t)m->weight << 24) / g->max_weight;
-            m->stride = s == 0 ? 1 : (uint32_t)s;
-            if (m->weight != g->max_weight)
+            if (m->weight == g->max_weight) {
+                m->stride = STRIDE_ONE;
+            } else {
+                uint32_t s = (uint32_t)((double)m->weight * scale);
+                m->stride = s == 0 ? 1 : s;
                 g->all_equal = 0;
+            }
         }
     }
     b->single = (count[GWLB__GROUP_BACKUP] == 0 && n == 1);
-    /* alias tables */
-    if (largest > 0) {
+    /* alias tables (only the random-draw algorithms use them) */
+    uint32_t alg = b->cfg.algorithm;
+    int need_alias = alg == GWLB_BALANCER_RANDOM || alg == GWLB_BALANCER_RANDOM_TWO_CHOICES ||
+                     alg == GWLB_BALANCER_LEAST_REQUEST;
+    if (largest > 0 && need_alias) {
         uint32_t *tmp = gwlb__calloc(&b->alloc, (size_t)largest, 2 * sizeof(uint32_t));
         uint64_t *p = gwlb__calloc(&b->alloc, (size_t)largest, sizeof(uint64_t));
         if (tmp == NULL || p == NULL) {
@@ -342,7 +352,13 @@ int gwlb_balancer_build(const gwlb_balancer_config *config, const gwlb_balancer_
     /* Claim slots (the only step that touches the state). */
     int first_build = atomic_load_explicit(GWLB__A64(&state->h.builds),
                                                    memory_order_relaxed) == 0;
+    uint32_t cap = state->h.capacity;
     for (uint32_t i = 0; i < n; i++) {
+        if (i + 8 < n) { /* overlap the cache misses of slots further ahead */
+            uint32_t home = (uint32_t)(((u128)b->hosts[i + 8].key * cap) >> 64);
+            GWLB__PREFETCH_W(&state->slots[home]);
+            GWLB__PREFETCH_W((char *)&state->slots[home] + 64);
+        }
         int fresh = 0;
         rc = gwlb__state_claim(state, b->hosts[i].key, &b->hosts[i].slot, &fresh);
         if (rc != GWLB_OK) {
@@ -360,10 +376,15 @@ int gwlb_balancer_build(const gwlb_balancer_config *config, const gwlb_balancer_
                                   memory_order_relaxed);
             gwlb__st32(&s->weight, w);
         }
-        gwlb__st32(&s->max_fails, hosts[i].max_fails);
-        gwlb__st32(&s->max_inflight, hosts[i].max_inflight);
-        gwlb__st64(&s->fail_timeout, hosts[i].fail_timeout_ns);
-        gwlb__st32(&s->single, b->single);
+        /* store only what changed: unchanged slots stay clean in other caches */
+        if (gwlb__ld32(&s->max_fails) != hosts[i].max_fails)
+            gwlb__st32(&s->max_fails, hosts[i].max_fails);
+        if (gwlb__ld32(&s->max_inflight) != hosts[i].max_inflight)
+            gwlb__st32(&s->max_inflight, hosts[i].max_inflight);
+        if (gwlb__ld64(&s->fail_timeout) != hosts[i].fail_timeout_ns)
+            gwlb__st64(&s->fail_timeout, hosts[i].fail_timeout_ns);
+        if (gwlb__ld32(&s->single) != b->single)
+            gwlb__st32(&s->single, b->single);
         if (fresh && !first_build)
             gwlb__st64(&s->slow_start, (now >= UINT64_MAX - 2 ? UINT64_MAX - 3 : now) + 1);
     }
@@ -381,8 +402,11 @@ void gwlb_balancer_free(gwlb_balancer *bal)
 {
     if (bal == NULL)
         return;
-    for (uint32_t i = 0; i < bal->n; i++)
+    for (uint32_t i = 0; i < bal->n; i++) {
+        if (i + 8 < bal->n)
+            GWLB__PREFETCH_W(&bal->state->slots[bal->hosts[i + 8].slot]);
         gwlb__state_unref(bal->state, bal->hosts[i].slot);
+    }
     balancer_release_memory(bal);
 }
 
