@@ -30,6 +30,18 @@ static void b_gcra_allow(void *arg, uint64_t n)
     bench_sink = acc;
 }
 
+static void b_gcra_admit(void *arg, uint64_t n)
+{
+    bucket_arg *a = arg;
+    uint64_t now = a->now, acc = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        now += 500000;
+        acc += (uint64_t)gwlb_gcra_admit(&a->bucket, now, 1);
+    }
+    a->now = now;
+    bench_sink = acc;
+}
+
 typedef struct thread_arg {
     gwlb_gcra *bucket;
     uint64_t now;
@@ -139,6 +151,11 @@ void bench_limiter(bench_ctx *ctx)
     one.now = UINT64_C(1000) * SEC;
     bench_run(ctx, &(bench_spec){.name = "limiter.gcra.allow", .params = "uncontended",
                                  .fn = b_gcra_allow, .arg = &one, .target_ns = 12});
+    static bucket_arg lean;
+    gwlb_gcra_init(&lean.bucket, 1000, SEC, 10);
+    lean.now = UINT64_C(1000) * SEC;
+    bench_run(ctx, &(bench_spec){.name = "limiter.gcra.admit", .params = "decision_only",
+                                 .fn = b_gcra_admit, .arg = &lean, .target_ns = 12});
     gwlb_gcra_init(&shared_bucket, 1000, SEC, 10);
     bench_run(ctx, &(bench_spec){.name = "limiter.gcra.allow", .params = "threads=2,one_bucket",
                                  .threads = 2, .fn = b_gcra_allow_shared,

@@ -175,6 +175,14 @@ GWLB_API int gwlb_gcra_init(gwlb_gcra *bucket, uint64_t count, uint64_t period_n
 GWLB_API int gwlb_gcra_allow(gwlb_gcra *bucket, uint64_t now, uint64_t cost,
                              gwlb_limit_result *result);
 
+/**
+ * The decision alone, without the result numbers (the fastest call: the
+ * numbers cost a division). Returns 1 when admitted (cost consumed), 0
+ * when limited (nothing changed), GWLB_EINVAL for NULL or uninitialised.
+ * Same semantics as gwlb_gcra_allow. Lock-free, safe concurrently.
+ */
+GWLB_API int gwlb_gcra_admit(gwlb_gcra *bucket, uint64_t now, uint64_t cost);
+
 /** Peek: gwlb_gcra_allow with cost 0. */
 GWLB_API int gwlb_gcra_peek(gwlb_gcra *bucket, uint64_t now, gwlb_limit_result *result);
 

@@ -106,6 +106,25 @@ int gwlb_gcra_decide(const gwlb_gcra_config *cfg, uint64_t tat, uint64_t now, ui
     return GWLB_OK;
 }
 
+/*
+ * The decision alone, for callers that pass no result: the same arithmetic
+ * as gwlb_gcra_decide without the numbers (whose `remaining` costs a
+ * division, as much again as the rest of the call).
+ */
+static int decide_tat(const gwlb_gcra_config *cfg, uint64_t tat, uint64_t now, uint64_t cost,
+                      uint64_t *next)
+{
+    uint64_t base = tat > now ? tat : now;
+    uint64_t increment = cost > cfg->limit ? UINT64_MAX : cost * cfg->emission_ns;
+    uint64_t after = base > UINT64_MAX - increment ? UINT64_MAX : base + increment;
+    if (after - now > cfg->tolerance_ns) {
+        *next = tat;
+        return 0;
+    }
+    *next = cost == 0 ? tat : after;
+    return 1;
+}
+
 int gwlb_gcra_state_allow(const gwlb_gcra_config *cfg, uint64_t *tat_word, uint64_t now,
                           uint64_t cost, gwlb_limit_result *result)
 {
@@ -122,6 +141,21 @@ int gwlb_gcra_state_allow(const gwlb_gcra_config *cfg, uint64_t *tat_word, uint6
         if (atomic_compare_exchange_weak_explicit(AWORD(tat_word), &old, next,
                                                   memory_order_acq_rel, memory_order_relaxed))
             return GWLB_OK;
+    }
+}
+
+int gwlb_gcra_admit(gwlb_gcra *bucket, uint64_t now, uint64_t cost)
+{
+    if (bucket == NULL || bucket->config.emission_ns == 0)
+        return GWLB_EINVAL;
+    uint64_t old = atomic_load_explicit(AWORD(&bucket->tat), memory_order_relaxed);
+    for (;;) {
+        uint64_t next;
+        int allowed = decide_tat(&bucket->config, old, now, cost, &next);
+        if (next == old ||
+            atomic_compare_exchange_weak_explicit(AWORD(&bucket->tat), &old, next,
+                                                  memory_order_acq_rel, memory_order_relaxed))
+            return allowed;
     }
 }
 

@@ -246,6 +246,22 @@ START_TEST(test_gcra_remaining_is_capped_at_limit_when_interval_is_not_whole_mic
 }
 END_TEST
 
+START_TEST(test_gcra_admit_gives_the_same_decisions_as_allow)
+{
+    gwlb_gcra a, b;
+    gwlb_gcra_init(&a, 1, SEC, 4);
+    gwlb_gcra_init(&b, 1, SEC, 4);
+    for (size_t i = 0; i < sizeof redis_cell_cases / sizeof redis_cell_cases[0]; i++) {
+        const cell_case *c = &redis_cell_cases[i];
+        gwlb_limit_result r;
+        gwlb_gcra_allow(&a, START + c->at_ms * MS, c->quantity, &r);
+        ck_assert_int_eq(gwlb_gcra_admit(&b, START + c->at_ms * MS, c->quantity), r.allowed);
+        ck_assert_uint_eq(gwlb_gcra_tat(&a), gwlb_gcra_tat(&b));
+    }
+    ck_assert_int_eq(gwlb_gcra_admit(NULL, 0, 1), GWLB_EINVAL);
+}
+END_TEST
+
 START_TEST(test_gcra_rejects_zero_rate)
 {
     gwlb_gcra b;
@@ -320,6 +336,7 @@ static Suite *gcra_suite(void)
     tcase_add_test(tc, test_gcra_decide_is_pure_and_matches_allow);
     tcase_add_test(tc, test_gcra_remaining_uses_redis_cell_microsecond_division);
     tcase_add_test(tc, test_gcra_remaining_is_capped_at_limit_when_interval_is_not_whole_microseconds);
+    tcase_add_test(tc, test_gcra_admit_gives_the_same_decisions_as_allow);
     tcase_add_test(tc, test_gcra_rejects_zero_rate);
     tcase_add_test(tc, test_gcra_rejects_negative_nan_and_infinite_rates);
     tcase_add_test(tc, test_gcra_rejects_burst_overflow);
