@@ -68,9 +68,15 @@ static uint64_t remaining_of(const gwlb_gcra_config *cfg, uint64_t reset_after)
     if (cfg->emission_ns < 1000)
         return next / cfg->emission_ns;
     uint64_t next_us = next / 1000, t_us = cfg->emission_ns / 1000;
-    uint64_t q = (next_us | t_us) <= UINT32_MAX /* the common case: a cheaper 32-bit divide */
-                     ? (uint32_t)next_us / (uint32_t)t_us
-                     : next_us / t_us;
+    uint64_t q;
+    if (next_us < t_us) /* a drained bucket, the usual state under load: no divide */
+        q = 0;
+    else if (next_us - t_us < t_us)
+        q = 1;
+    else if ((next_us | t_us) <= UINT32_MAX) /* a cheaper 32-bit divide */
+        q = (uint32_t)next_us / (uint32_t)t_us;
+    else
+        q = next_us / t_us;
     /* When T is not a whole number of microseconds, truncating T can push
      * the quotient above the limit (redis-cell reports that); cap it. */
     return q < cfg->limit ? q : cfg->limit;
