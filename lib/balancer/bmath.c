@@ -43,21 +43,22 @@ double gwlb__exp(double x)
     double kd = x * INV_LN2;
     int k = (int)(kd < 0 ? kd - 0.5 : kd + 0.5);
     double r = (x - k * LN2_HI) - k * LN2_LO;
-    /* e^r by Horner on the Taylor series to r^13 / 13! */
-    double p = 1.0 / 6227020800.0;
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    /* e^r: Taylor series to r^13 / 13!, evaluated by Estrin's scheme (a
+     * short dependency chain: this sits on the peak-EWMA hot path) */
+    double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+    double a0 = 1.0 + r, a1 = 0.5 + r * (1.0 / 6.0);
+    double a2 = 1.0 / 24.0 + r * (1.0 / 120.0), a3 = 1.0 / 720.0 + r * (1.0 / 5040.0);
+    double a4 = 1.0 / 40320.0 + r * (1.0 / 362880.0);
+    double a5 = 1.0 / 3628800.0 + r * (1.0 / 39916800.0);
+    double a6 = 1.0 / 479001600.0 + r * (1.0 / 6227020800.0);
+    double b0 = a0 + a1 * r2, b1 = a2 + a3 * r2, b2 = a4 + a5 * r2;
+    double p = (b0 + b1 * r4) + (b2 + a6 * r4) * r8;
+    if (k >= -1022 && k <= 1023) {
+        uint64_t bits = (uint64_t)(k + 1023) << 52;
+        double f;
+        memcpy(&f, &bits, sizeof f);
+        return p * f;
+    }
     return scale2(p, k);
 }
 

@@ -224,6 +224,9 @@ static int64_t pick_rr(const gwlb_balancer *b, uint32_t gi, const filter *f, uin
     for (uint32_t t = 0; t < g->count; t++) {
         uint32_t x = (uint32_t)(seq_next(seq) + b->start);
         k = g->count == 1 ? 0 : fastmod(x, g);
+        /* the next pick will most likely want the next member: fetch its slot */
+        uint32_t nk = k + 1 < g->count ? k + 1 : 0;
+        GWLB__PREFETCH_W(&b->state->slots[b->members[g->first + nk].slot]);
         if (member_ok(b, &b->members[g->first + k], f, now))
             return k;
     }
@@ -480,7 +483,7 @@ static void ewma_parts(const gwlb_balancer *b, const gwlb__bmember *m, uint64_t 
         memcpy(&cost, &bits, sizeof cost);
         *age = gwlb__elapsed(now, stamp - 1);
     }
-    *base = cost * ((double)gwlb__ld32(&s->in_flight) + 1.0) / eff_weight(b, m, now);
+    *base = cost * ((double)gwlb__ld32(&s->in_flight) + 1.0);
 }
 
 /* Is the load of member a strictly below that of member c? */
@@ -493,7 +496,8 @@ static int ewma_less(const gwlb_balancer *b, const gwlb__bmember *a, const gwlb_
     ewma_parts(b, c, now, &lc, &ac);
     if (aa != ac)
         la *= gwlb__exp(-((double)aa - (double)ac) / (double)b->cfg.ewma_decay_ns);
-    return la < lc;
+    /* la / wa < lc / wc without dividing */
+    return la * eff_weight(b, c, now) < lc * eff_weight(b, a, now);
 }
 
 static int64_t pick_peak_ewma(const gwlb_balancer *b, uint32_t gi, const filter *f, uint64_t now,
@@ -832,10 +836,54 @@ static int pick_main(const gwlb_balancer *b, uint64_t now, filter *f, gwlb_balan
     return GWLB_ENOHOST;
 }
 
+/*
+ * The common case, specialised: priority level 0 takes all traffic, healthy
+ * hosts only, no tried set. The filter is a constant here, so the compiler
+ * folds its tests away. Returns 1 when the general path must decide.
+ */
+static const filter healthy_filter = {GWLB_HOST_INELIGIBLE_MASK | GWLB_HOST_DEGRADED, 0, NULL, 0,
+                                      0};
+
+static inline int fast_pick(const gwlb_balancer *b, uint64_t now, gwlb_balancer_result *out,
+                            int count)
+{
+    uint64_t epoch = atomic_load_explicit(GWLB__A64(&b->state->h.flags_epoch),
+                                          memory_order_acquire) +
+                     1;
+    if (GWLB__UNLIKELY(gwlb__ld64(&b->prio_fast) != epoch))
+        return 1;
+    gwlb_rng *rng = (gwlb_rng *)(uintptr_t)&b->rng;
+    int64_t k;
+    switch (b->cfg.algorithm) {
+    case GWLB_BALANCER_ROUND_ROBIN:
+        k = pick_rr(b, 0, &healthy_filter, now);
+        break;
+    case GWLB_BALANCER_WEIGHTED_ROUND_ROBIN:
+        k = pick_wrr(b, 0, &healthy_filter, now);
+        break;
+    case GWLB_BALANCER_LEAST_REQUEST:
+        k = pick_least_request(b, 0, &healthy_filter, now, rng);
+        break;
+    case GWLB_BALANCER_PEAK_EWMA:
+        k = pick_peak_ewma(b, 0, &healthy_filter, now, rng);
+        break;
+    case GWLB_BALANCER_RANDOM:
+        k = pick_random(b, 0, &healthy_filter, now, rng);
+        break;
+    default:
+        return 1;
+    }
+    if (k < 0)
+        return 1;
+    return take(b, b->members[(uint32_t)k].host, now, out, count) == GWLB_OK ? 0 : 1;
+}
+
 int gwlb_balancer_pick(const gwlb_balancer *bal, uint64_t now, gwlb_balancer_result *out)
 {
     if (GWLB__UNLIKELY(bal == NULL || out == NULL))
         return GWLB_EINVAL;
+    if (GWLB__LIKELY(fast_pick(bal, now, out, 1) == 0))
+        return GWLB_OK;
     filter f = {0, 0, NULL, 0, 0};
     return pick_main(bal, now, &f, out);
 }
@@ -844,6 +892,8 @@ int gwlb_balancer_choose(const gwlb_balancer *bal, uint64_t now, gwlb_balancer_r
 {
     if (GWLB__UNLIKELY(bal == NULL || out == NULL))
         return GWLB_EINVAL;
+    if (GWLB__LIKELY(fast_pick(bal, now, out, 0) == 0))
+        return GWLB_OK;
     filter f = {0, 0, NULL, 0, 1};
     return pick_main(bal, now, &f, out);
 }
