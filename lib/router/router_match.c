@@ -277,9 +277,8 @@ static inline int seg_eq(const char *a, const char *b, size_t n, uint32_t ci)
 }
 
 static inline uint32_t find_static(const gwlb_router *r, const rt_node *n, const char *s,
-                                   size_t len)
+                                   size_t len, uint32_t ci)
 {
-    uint32_t ci = r->flags & GWLB_ROUTER_CASE_INSENSITIVE;
     uint32_t key = 0;
     if (n->strong) {
         key = rt_strong_key((const uint8_t *)s, len, ci);
@@ -378,6 +377,7 @@ static int walk(mctx *c)
     const char *p = c->path + 1, *q, *next;
     const rt_node *n;
     size_t len;
+    const uint32_t ci = r->flags & GWLB_ROUTER_CASE_INSENSITIVE;
 enter:
     n = &r->nodes[ni];
     if (p == NULL) { /* the path is used up at this node */
@@ -392,7 +392,7 @@ enter:
     next = q < end ? q + 1 : NULL;
     pi = 0;
     if (n->static_count) {
-        uint32_t child = find_static(r, n, p, len);
+        uint32_t child = find_static(r, n, p, len, ci);
         if (child != RT_NONE) {
             if (n->param_count | n->catchall_count | n->prefix_count)
                 stack[sp++] = (frame){ni, 0, np, 0, p, q};
