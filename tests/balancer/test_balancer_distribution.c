@@ -129,7 +129,7 @@ static double max_over_mean(int alg, int hosts, int ticks)
             ck_assert_int_eq(gwlb_balancer_pick(b, (uint64_t)t, &ring[due][fill[due]]), GWLB_OK);
             fill[due]++;
         }
-        if (t > 400) {
+        if (t > 400 && t % 8 == 0) {
             uint32_t mx = 0;
             uint64_t tot = 0;
             for (int i = 0; i < hosts; i++) {
@@ -163,6 +163,7 @@ START_TEST(test_p2c_max_over_mean_load_beats_random_on_100_hosts)
     ck_assert(p2c < rnd);
     ck_assert(r2 < rnd);
     ck_assert(p2c < 1.25);
+    /* figures above are averages of max/mean sampled every 8 ticks after warm-up */
 }
 END_TEST
 
@@ -170,7 +171,7 @@ int main(void)
 {
     Suite *s = suite_create("balancer_distribution");
     TCase *t = tcase_create("distribution");
-    tcase_set_timeout(t, 600);
+    tcase_set_timeout(t, 1100);
     tcase_add_test(t, test_weighted_shares_within_half_a_percent_over_1e6_picks);
     tcase_add_test(t, test_p2c_max_over_mean_load_beats_random_on_100_hosts);
     suite_add_tcase(s, t);
