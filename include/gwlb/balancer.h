@@ -136,10 +136,15 @@ GWLB_API void gwlb_balancer_host_init(gwlb_balancer_host *host, const char *iden
 /* ---- Balancer configuration --------------------------------------------- */
 
 typedef enum gwlb_balancer_algorithm {
-    /** Plain round robin (weights ignored); one atomic counter per pick. */
+    /**
+     * Plain round robin (weights ignored) over a sequence counter in the
+     * shared state. The counter steps by a relaxed atomic load and store,
+     * not a locked read-modify-write: exact single-threaded; concurrent
+     * pickers may now and then get the same position (harmless).
+     */
     GWLB_BALANCER_ROUND_ROBIN = 0,
     /**
-     * Weighted round robin by stride scheduling: one atomic counter; host i
+     * Weighted round robin by stride scheduling: the same sequence counter; host i
      * of the sequence is accepted iff (w_i × generation + offset_i) mod 2^24
      * falls in its window of w_i scaled to 2^24. Over 2^24 generations each
      * host is accepted exactly its scaled weight times. Per-pick cost is
