@@ -838,7 +838,6 @@ static int flatten(builder *b, gwlb_router **out)
     size_t nc = b->constraints.len, nr = b->routes.len, ncond = b->conds.len;
     size_t nnames = b->names.len, nt = b->targets.len, npool = b->pool.len;
     size_t off_nodes = ALIGN8(sizeof(gwlb_router));
-    size_t off_keys = ALIGN8(off_nodes + nn * sizeof(rt_node));
     size_t nslots = 0;
     for (size_t i = 0; i < nn; i++) {
         uint32_t c = AT(b->nodes, tnode, i).static_count;
@@ -849,7 +848,7 @@ static int flatten(builder *b, gwlb_router **out)
             nslots += size;
         }
     }
-    size_t off_slots = ALIGN8(off_keys + ns * sizeof(uint32_t));
+    size_t off_slots = ALIGN8(off_nodes + nn * sizeof(rt_node));
     size_t off_statics = ALIGN8(off_slots + nslots * sizeof(uint32_t));
     size_t off_params = ALIGN8(off_statics + ns * sizeof(rt_static));
     size_t off_cons = ALIGN8(off_params + npar * sizeof(rt_param));
@@ -866,7 +865,6 @@ static int flatten(builder *b, gwlb_router **out)
     memset(mem, 0, total);
     gwlb_router *rt = (gwlb_router *)(void *)mem;
     rt_node *nodes = (rt_node *)(void *)(mem + off_nodes);
-    uint32_t *keys = (uint32_t *)(void *)(mem + off_keys);
     uint32_t *slots = (uint32_t *)(void *)(mem + off_slots);
     rt_static *statics = (rt_static *)(void *)(mem + off_statics);
     rt_param *params = (rt_param *)(void *)(mem + off_params);
@@ -906,13 +904,13 @@ static int flatten(builder *b, gwlb_router **out)
         }
         sort(&statics[n->static_begin], n->static_count, sizeof(rt_static), static_cmp, &ctx);
         for (uint32_t k = n->static_begin; k < si; k++)
-            keys[k] = rt_static_key((const uint8_t *)pool + statics[k].str, statics[k].len);
+            statics[k].key = rt_static_key((const uint8_t *)pool + statics[k].str, statics[k].len);
         for (uint32_t k = n->static_begin; k + 1 < si; k++)
-            if (keys[k] == keys[k + 1])
+            if (statics[k].key == statics[k + 1].key)
                 n->strong = 1; /* sorted: equal cheap keys are neighbours */
         if (n->strong)
             for (uint32_t k = n->static_begin; k < si; k++)
-                keys[k] = rt_strong_key((const uint8_t *)pool + statics[k].str, statics[k].len,
+                statics[k].key = rt_strong_key((const uint8_t *)pool + statics[k].str, statics[k].len,
                                         b->flags & GWLB_ROUTER_CASE_INSENSITIVE);
         if (n->static_count > 0) {
             uint32_t bits = 1;
@@ -922,7 +920,7 @@ static int flatten(builder *b, gwlb_router **out)
             n->slot_shift = 32 - bits;
             uint32_t mask = (UINT32_C(1) << bits) - 1;
             for (uint32_t k = 0; k < n->static_count; k++) {
-                uint32_t h = rt_slot(keys[n->static_begin + k], n->slot_shift);
+                uint32_t h = rt_slot(statics[n->static_begin + k].key, n->slot_shift);
                 while (slots[sl + h] != 0)
                     h = (h + 1) & mask;
                 slots[sl + h] = k + 1;
@@ -978,7 +976,6 @@ static int flatten(builder *b, gwlb_router **out)
     rt->route_count = (uint32_t)nr;
     rt->static_count = (uint32_t)ns;
     rt->nodes = nodes;
-    rt->static_keys = keys;
     rt->slots = slots;
     rt->statics = statics;
     rt->params = params;

@@ -10,7 +10,7 @@
  *   nodes[0] = root (depth 0, nothing matched yet)
  *
  *   node ──static edges──> statics[static_begin .. +static_count]
- *        │                  key = len<<24 | first | middle | last byte; found
+ *        │                  key (in the edge) = len<<24 | first | middle | last byte; found
  *        │                  through slots[slot_begin ..], a per-node
  *        │                  open-addressing table (2x the edges, rounded
  *        │                  up to a power of two) indexed by a
@@ -58,6 +58,7 @@ typedef struct rt_node {
 } rt_node;
 
 typedef struct rt_static {
+    uint32_t key;   /* rt_static_key, or rt_strong_key on a strong node */
     uint32_t str;   /* pool offset */
     uint32_t len;
     uint32_t child; /* node index */
@@ -127,7 +128,6 @@ struct gwlb_router {
     uint32_t route_count;
     uint32_t static_count;
     const rt_node *nodes;
-    const uint32_t *static_keys;
     const uint32_t *slots; /* static index + 1, 0 = empty */
     const rt_static *statics;
     const rt_param *params;

@@ -210,7 +210,32 @@ static int extras_ok(const mctx *c, const rt_route *rt)
 
 /* ---- the walk -------------------------------------------------------------- */
 
-static int try_list(mctx *c, uint32_t begin, uint32_t count)
+#if defined(__GNUC__)
+#define RT_INLINE static inline __attribute__((always_inline))
+#define RT_NOINLINE static __attribute__((noinline))
+#else
+#define RT_INLINE static inline
+#define RT_NOINLINE static
+#endif
+
+/* Report route idx as the match: parameter names (offsets were written
+ * during the walk). */
+RT_INLINE void emit(mctx *c, uint32_t idx, const rt_route *rt)
+{
+    const gwlb_router *r = c->r;
+    gwlb_route_match *m = c->m;
+    m->route = (int32_t)idx;
+    m->id = rt->id;
+    m->data = rt->data;
+    m->param_count = rt->param_count;
+    const rt_name *names = r->names + rt->name_begin;
+    for (uint32_t k = 0; k < rt->param_count; k++) {
+        m->params[k].name = r->pool + names[k].str;
+        m->params[k].name_len = names[k].len;
+    }
+}
+
+RT_NOINLINE int try_list_slow(mctx *c, uint32_t begin, uint32_t count)
 {
     const gwlb_router *r = c->r;
     for (uint32_t i = 0; i < count; i++) {
@@ -225,17 +250,29 @@ static int try_list(mctx *c, uint32_t begin, uint32_t count)
             c->allowed |= rt->methods;
             continue;
         }
-        gwlb_route_match *m = c->m;
-        m->route = (int32_t)idx;
-        m->id = rt->id;
-        m->data = rt->data;
-        m->param_count = rt->param_count;
-        const rt_name *names = r->names + rt->name_begin;
-        for (uint32_t k = 0; k < rt->param_count; k++) {
-            m->params[k].name = r->pool + names[k].str;
-            m->params[k].name_len = names[k].len;
-        }
+        emit(c, idx, rt);
         return 1;
+    }
+    return 0;
+}
+
+/* Routes with no host and no conditions (the common case) are decided by
+ * their methods alone: take the first that accepts the request, collect
+ * the others' methods for the Allow set. The general loop takes over at
+ * the first route with a host or conditions. count >= 1. */
+RT_INLINE int try_list(mctx *c, uint32_t begin, uint32_t count)
+{
+    const gwlb_router *r = c->r;
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t idx = r->lists[begin + i];
+        const rt_route *rt = &r->routes[idx];
+        if (!rt->simple)
+            return try_list_slow(c, begin + i, count - i);
+        if (rt->methods == 0 || (rt->methods & c->method) != 0) {
+            emit(c, idx, rt);
+            return 1;
+        }
+        c->allowed |= rt->methods;
     }
     return 0;
 }
@@ -292,16 +329,16 @@ static inline uint32_t find_static(const gwlb_router *r, const rt_node *n, const
         }
         key = (l << 24) | ((uint32_t)f << 16) | ((uint32_t)mid << 8) | b;
     }
-    const uint32_t *keys = r->static_keys + n->static_begin;
+    const rt_static *statics = r->statics + n->static_begin;
     const uint32_t *slots = r->slots + n->slot_begin;
     uint32_t mask = UINT32_MAX >> n->slot_shift;
     for (uint32_t h = rt_slot(key, n->slot_shift);; h = (h + 1) & mask) {
         uint32_t k = slots[h];
         if (k == 0)
             return RT_NONE;
-        if (keys[k - 1] != key)
+        const rt_static *st = &statics[k - 1]; /* slots hold index + 1 */
+        if (st->key != key)
             continue;
-        const rt_static *st = &r->statics[n->static_begin + k - 1];
         if (st->len == len && seg_eq(s, r->pool + st->str, len, ci))
             return st->child;
     }
@@ -335,14 +372,16 @@ static int class_ok(const rt_constraint *k, const char *s, size_t len)
 /* End of the segment starting at p: the next '/' or end. Eight bytes at a
  * time where the byte order allows (the classic "has zero byte" trick on
  * x ^ "////////": the lowest flagged byte is the first '/'). */
-static inline const char *segment_end(const char *p, const char *end)
+RT_INLINE const char *segment_end(const char *p, const char *end)
 {
 #if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t slashes = UINT64_C(0x2f2f2f2f2f2f2f2f);
+    const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
+    uint64_t x, t;
     while (end - p >= 8) {
-        uint64_t x;
         memcpy(&x, p, 8);
-        x ^= UINT64_C(0x2f2f2f2f2f2f2f2f);
-        uint64_t t = (x - UINT64_C(0x0101010101010101)) & ~x & UINT64_C(0x8080808080808080);
+        x ^= slashes;
+        t = (x - ones) & ~x & highs;
         if (t != 0)
             return p + (__builtin_ctzll(t) >> 3);
         p += 8;
@@ -368,7 +407,7 @@ typedef struct frame {
     const char *q;
 } frame;
 
-static int walk(mctx *c)
+RT_INLINE int walk(mctx *c, const uint32_t ci)
 {
     const gwlb_router *r = c->r;
     const char *const end = c->end;
@@ -377,7 +416,6 @@ static int walk(mctx *c)
     const char *p = c->path + 1, *q, *next;
     const rt_node *n;
     size_t len;
-    const uint32_t ci = r->flags & GWLB_ROUTER_CASE_INSENSITIVE;
 enter:
     n = &r->nodes[ni];
     if (p == NULL) { /* the path is used up at this node */
@@ -440,6 +478,17 @@ back:
     goto params;
 }
 
+/* The walk compiled twice, so the case policy is a constant inside it. */
+RT_NOINLINE int walk_exact_case(mctx *c)
+{
+    return walk(c, 0);
+}
+
+RT_NOINLINE int walk_any_case(mctx *c)
+{
+    return walk(c, GWLB_ROUTER_CASE_INSENSITIVE);
+}
+
 int gwlb_router_match(const gwlb_router *router, const gwlb_router_request *request,
                       gwlb_route_match *match)
 {
@@ -473,11 +522,13 @@ int gwlb_router_match(const gwlb_router *router, const gwlb_router_request *requ
         if (i > 0 && c.host[i - 1] == ':' && (c.host[0] != '[' || (i >= 2 && c.host[i - 2] == ']')))
             c.host_len = i - 1;
     }
-    if (walk(&c))
+    int (*const walk_fn)(mctx *) =
+        (router->flags & GWLB_ROUTER_CASE_INSENSITIVE) ? walk_any_case : walk_exact_case;
+    if (walk_fn(&c))
         return 0;
     if ((router->flags & GWLB_ROUTER_IGNORE_TRAILING_SLASH) && len > 1 && path[len - 1] == '/') {
         c.end = path + len - 1;
-        if (walk(&c))
+        if (walk_fn(&c))
             return 0;
     }
     match->route = -1;
