@@ -178,6 +178,65 @@ static void count(uint64_t *counter)
 }
 
 /*
+ * Insert protocol (linearizable, lock-free, safe in MAP_SHARED memory).
+ *
+ * Published entries never carry the age value 0xffff (a live tick of 0xffff
+ * is stored as 0xfffe); that age marks the two transient metas of a key:
+ *   BUSY = fp | freq 0 | 0xffff   a claim: an insert of this key in flight
+ *   TOMB = fp | freq 1 | 0xffff   a revoked claim, cleared by its owner
+ * Each BUSY/TOMB has exactly one owner (the claimant), so the owner never
+ * acts on somebody else's claim (no ABA on the identical BUSY value).
+ * The inserter
+ *   1. claims a victim slot by CAS (meta -> BUSY),
+ *   2. re-scans the other candidates with seq_cst loads (the claim is a
+ *      seq_cst CAS, so of two claimants of one key the later one sees the
+ *      earlier one): the key published elsewhere -> release the claim and
+ *      use that entry; another BUSY of the key at a lower candidate index
+ *      -> release and retry (the lower one wins); at a higher index ->
+ *      wait for it to publish or release (it yields to us),
+ *   3. zeroes the state word, then publishes meta fp | freq 0 | age with a
+ *      CAS from BUSY (release: the 0 is visible before the entry is).
+ * Lookups match published entries only. An inserter that finds the key
+ * BUSY waits for it; after BUSY_SPINS loads without change (an owner that
+ * is descheduled or died mid-insert) it revokes the claim (BUSY -> TOMB):
+ * that owner's publish fails, it clears its TOMB and retries. BUSY/TOMB
+ * slots are never victims, except after LAST_RESORT fruitless rounds with
+ * all eight candidates transient (only a pile of owners dead mid-insert
+ * can cause that; the stolen claim's owner may then reset a state word).
+ */
+#define BUSY_AGE AGE_MASK
+#define TOMB_BIT (UINT64_C(1) << FREQ_SHIFT)
+#define BUSY_SPINS 4096u
+#define LAST_RESORT 64u
+#define NONE (2u * WAYS)
+
+/* Give up a claim (ours, possibly revoked to TOMB meanwhile). */
+static void release_claim(slot *s, uint64_t busy)
+{
+    uint64_t e = busy;
+    if (!atomic_compare_exchange_strong_explicit(AWORD(&s->meta), &e, 0, memory_order_seq_cst,
+                                                 memory_order_relaxed) &&
+        e == (busy | TOMB_BIT))
+        atomic_compare_exchange_strong_explicit(AWORD(&s->meta), &e, 0, memory_order_seq_cst,
+                                                memory_order_relaxed);
+}
+
+/* Wait (bounded) for another's claim to change; revoke it if it does not.
+ * Returns the meta seen last (after a revoke: TOMB or what beat it). */
+static uint64_t wait_or_revoke(slot *s, uint64_t busy)
+{
+    uint64_t x = busy;
+    for (unsigned i = 0; i < BUSY_SPINS && x == busy; i++)
+        x = atomic_load_explicit(AWORD(&s->meta), memory_order_seq_cst);
+    if (x != busy)
+        return x;
+    if (atomic_compare_exchange_strong_explicit(AWORD(&s->meta), &x, busy | TOMB_BIT,
+                                                memory_order_seq_cst, memory_order_relaxed))
+        return busy | TOMB_BIT;
+    return x;
+}
+
+/*
  * Find the slot of a key, inserting it when `insert` (evicting if needed).
  * Returns the slot, or NULL when not found and not inserted.
  *
@@ -209,12 +268,22 @@ static slot *find_slot(gwlb_limiter_table *t, const void *key, size_t len, uint6
         c[WAYS + i] = bucket_slots(t, b2) + i;
     }
     uint64_t age = (now >> AGE_SHIFT_NS) & AGE_MASK;
+    if (age == BUSY_AGE)
+        age = BUSY_AGE - 1; /* 0xffff is reserved for BUSY */
+    const uint64_t busy = fp | BUSY_AGE;
+    unsigned rounds = 0;
 
-    for (;;) {
+    for (;; rounds++) {
         uint64_t m[2 * WAYS];
+        unsigned pending = NONE; /* a claim of this key in flight */
         for (unsigned i = 0; i < ncand; i++) {
             m[i] = atomic_load_explicit(AWORD(&c[i]->meta), memory_order_acquire);
             if ((m[i] & FP_MASK) == fp) {
+                if ((m[i] & AGE_MASK) == BUSY_AGE) { /* not published (yet) */
+                    if (m[i] == busy && pending == NONE)
+                        pending = i;
+                    continue;
+                }
                 uint64_t freq = (m[i] & FREQ_MASK) >> FREQ_SHIFT;
                 uint64_t nm = fp | ((freq < 3 ? freq + 1 : 3) << FREQ_SHIFT) | age;
                 /* Touch only on change: a steady key writes its meta at most
@@ -227,11 +296,16 @@ static slot *find_slot(gwlb_limiter_table *t, const void *key, size_t len, uint6
             }
         }
         if (!insert)
-            return NULL;
+            return NULL; /* not published yet: a peek sees the key as fresh */
+        if (pending != NONE) {
+            wait_or_revoke(c[pending], busy);
+            continue;
+        }
 
-        /* Victim: empty, else fresh, else lowest freq, oldest. */
+        /* Victim: empty, else fresh, else lowest freq, oldest; a BUSY/TOMB
+         * slot only as the last resort (see above). */
         unsigned victim = 0;
-        int victim_class = 3; /* 0 empty, 1 fresh, 2 live */
+        int victim_class = 4; /* 0 empty, 1 fresh, 2 live, 3 BUSY/TOMB, 4 none */
         uint64_t victim_freq = 4, victim_dist = 0;
         /* An empty slot in the emptier bucket (first bucket on ties). */
         unsigned empty[2] = {0, 0}, first_empty[2] = {0, 0};
@@ -245,7 +319,14 @@ static slot *find_slot(gwlb_limiter_table *t, const void *key, size_t len, uint6
             victim = empty[0] >= empty[1] ? first_empty[0] : first_empty[1];
             victim_class = 0;
         }
-        for (unsigned i = 0; i < ncand && victim_class > 0; i++) {
+        for (unsigned i = 0; i < ncand && victim_class > 1; i++) {
+            if ((m[i] & AGE_MASK) == BUSY_AGE) {
+                if (victim_class == 4 && rounds >= LAST_RESORT) {
+                    victim = i;
+                    victim_class = 3;
+                }
+                continue;
+            }
             uint64_t st = atomic_load_explicit(AWORD(&c[i]->state), memory_order_relaxed);
             if (gwlb_limiter_state_is_fresh(&t->policy, st, now)) {
                 victim = i;
@@ -254,23 +335,57 @@ static slot *find_slot(gwlb_limiter_table *t, const void *key, size_t len, uint6
             }
             uint64_t freq = (m[i] & FREQ_MASK) >> FREQ_SHIFT;
             uint64_t dist = (age - (m[i] & AGE_MASK)) & AGE_MASK;
-            if (freq < victim_freq || (freq == victim_freq && dist > victim_dist)) {
+            if (victim_class > 2 || freq < victim_freq ||
+                (freq == victim_freq && dist > victim_dist)) {
                 victim = i;
                 victim_class = 2;
                 victim_freq = freq;
                 victim_dist = dist;
             }
         }
+        if (victim_class == 4)
+            continue; /* all eight in flight: they finish in nanoseconds */
         uint64_t expected = m[victim];
-        if (!atomic_compare_exchange_strong_explicit(AWORD(&c[victim]->meta), &expected, fp | age,
-                                                     memory_order_acq_rel, memory_order_relaxed))
+        if (!atomic_compare_exchange_strong_explicit(AWORD(&c[victim]->meta), &expected, busy,
+                                                     memory_order_seq_cst, memory_order_relaxed))
             continue; /* someone else changed this bucket: look again */
-        atomic_store_explicit(AWORD(&c[victim]->state), 0, memory_order_release);
-        count(&t->inserts);
         if (victim_class == 1)
             count(&t->evicted_fresh);
         else if (victim_class == 2)
             count(&t->evicted_live);
+
+        /* Re-scan: is the key published or being inserted elsewhere? */
+        slot *found = NULL;
+        int yield = 0;
+        for (unsigned i = 0; i < ncand && found == NULL && !yield; i++) {
+            if (i == victim)
+                continue;
+            uint64_t x = atomic_load_explicit(AWORD(&c[i]->meta), memory_order_seq_cst);
+            if (x == busy) {
+                if (i < victim) {
+                    yield = 1; /* the lower candidate wins */
+                    break;
+                }
+                x = wait_or_revoke(c[i], busy); /* a higher one yields to us */
+            }
+            if ((x & FP_MASK) == fp && (x & AGE_MASK) != BUSY_AGE)
+                found = c[i]; /* published by someone else */
+        }
+        if (found != NULL || yield) {
+            release_claim(c[victim], busy);
+            if (found != NULL)
+                return found;
+            continue;
+        }
+        /* Publish: the state word is zero before the meta makes it visible. */
+        atomic_store_explicit(AWORD(&c[victim]->state), 0, memory_order_relaxed);
+        expected = busy;
+        if (!atomic_compare_exchange_strong_explicit(AWORD(&c[victim]->meta), &expected, fp | age,
+                                                     memory_order_seq_cst, memory_order_relaxed)) {
+            release_claim(c[victim], busy); /* revoked (TOMB): clear it, look again */
+            continue;
+        }
+        count(&t->inserts);
         return c[victim];
     }
 }

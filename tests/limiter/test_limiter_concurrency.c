@@ -142,6 +142,140 @@ START_TEST(test_four_processes_share_a_keyed_table_in_map_shared_memory)
 }
 END_TEST
 
+/*
+ * Same fresh keys, same instant: every party inserts the same 64 new keys
+ * in the same order at the same `now`, round after round on a freshly
+ * formatted table. Limit 1 per key (burst 0, 1 per hour): exactly one
+ * admission per key per round, one slot per key, no eviction. A racy
+ * insert shows up as two slots for a key (used > 64, inserts > 64) or as a
+ * second admission (the new state word reset after another party used it).
+ */
+#define RACE_ROUNDS 400
+#define RACE_KEYS 64
+
+typedef struct race {
+    pthread_barrier_t barrier;
+    _Atomic uint64_t admitted[RACE_KEYS];
+    _Atomic uint64_t bad_rounds;     /* rounds with a wrong count anywhere */
+    _Atomic uint64_t total_admitted; /* over all rounds */
+    gwlb_limiter_policy policy;
+    _Alignas(64) unsigned char mem[GWLB_LIMITER_TABLE_HEADER + 64 * GWLB_LIMITER_TABLE_BUCKET];
+} race;
+
+static race *race_new(int parties)
+{
+    race *rc = mmap(NULL, sizeof *rc, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(rc, MAP_FAILED);
+    memset(rc, 0, sizeof *rc);
+    pthread_barrierattr_t attr;
+    pthread_barrierattr_init(&attr);
+    pthread_barrierattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+    ck_assert_int_eq(pthread_barrier_init(&rc->barrier, &attr, (unsigned)parties), 0);
+    pthread_barrierattr_destroy(&attr);
+    rc->policy.kind = GWLB_LIMITER_GCRA;
+    gwlb_gcra_config_init(&rc->policy.u.gcra, 1, 3600 * SEC, 0); /* limit 1 */
+    return rc;
+}
+
+/* Party 0 formats the table before and checks it after every round. */
+static void race_party(race *rc, int party)
+{
+    static const uint8_t hkey[16] = {7, 1, 9};
+    for (uint64_t round = 0; round < RACE_ROUNDS; round++) {
+        gwlb_limiter_table *t;
+        if (party == 0) {
+            ck_assert_int_eq(
+                gwlb_limiter_table_init(rc->mem, sizeof rc->mem, &rc->policy, hkey, &t), GWLB_OK);
+            for (int k = 0; k < RACE_KEYS; k++)
+                atomic_store(&rc->admitted[k], 0);
+        }
+        pthread_barrier_wait(&rc->barrier);
+        ck_assert_int_eq(gwlb_limiter_table_attach(rc->mem, sizeof rc->mem, &t), GWLB_OK);
+        uint64_t now = T0 + round * SEC;
+        for (uint64_t k = 0; k < RACE_KEYS; k++) {
+            uint64_t key = round * 1000003 + k; /* never seen before */
+            gwlb_limit_result r;
+            ck_assert_int_eq(gwlb_limiter_table_allow(t, &key, sizeof key, now, 1, &r), GWLB_OK);
+            if (r.allowed)
+                atomic_fetch_add(&rc->admitted[k], 1);
+        }
+        pthread_barrier_wait(&rc->barrier);
+        if (party == 0) {
+            gwlb_limiter_table_stats st;
+            ck_assert_int_eq(gwlb_limiter_table_stats_get(t, &st), GWLB_OK);
+            int bad = st.used != RACE_KEYS || st.inserts != RACE_KEYS ||
+                      st.evicted_fresh + st.evicted_live != 0;
+            for (int k = 0; k < RACE_KEYS; k++) {
+                uint64_t a = atomic_load(&rc->admitted[k]);
+                bad |= a != 1;
+                atomic_fetch_add(&rc->total_admitted, a);
+            }
+            atomic_fetch_add(&rc->bad_rounds, (uint64_t)bad);
+        }
+    }
+}
+
+static race *race_shared;
+
+static void race_process(int party)
+{
+    race_party(race_shared, party);
+}
+
+START_TEST(test_four_processes_inserting_the_same_new_keys_at_once_get_one_slot_each)
+{
+    race_shared = race_new(4);
+    pid_t pids[4];
+    for (int p = 0; p < 4; p++) {
+        pids[p] = fork();
+        ck_assert_int_ge(pids[p], 0);
+        if (pids[p] == 0) {
+            race_process(p);
+            _exit(0);
+        }
+    }
+    for (int p = 0; p < 4; p++) {
+        int st;
+        ck_assert_int_eq(waitpid(pids[p], &st, 0), pids[p]);
+        ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    ck_assert_uint_eq(atomic_load(&race_shared->bad_rounds), 0);
+    ck_assert_uint_eq(atomic_load(&race_shared->total_admitted), RACE_ROUNDS * RACE_KEYS);
+    pthread_barrier_destroy(&race_shared->barrier);
+    munmap(race_shared, sizeof *race_shared);
+}
+END_TEST
+
+typedef struct race_thread_arg {
+    race *rc;
+    int party;
+} race_thread_arg;
+
+static void *race_thread(void *p)
+{
+    race_thread_arg *a = p;
+    race_party(a->rc, a->party);
+    return NULL;
+}
+
+START_TEST(test_four_threads_inserting_the_same_new_keys_at_once_get_one_slot_each)
+{
+    race *rc = race_new(4);
+    pthread_t th[4];
+    race_thread_arg args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (race_thread_arg){rc, i};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, race_thread, &args[i]), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    ck_assert_uint_eq(atomic_load(&rc->bad_rounds), 0);
+    ck_assert_uint_eq(atomic_load(&rc->total_admitted), RACE_ROUNDS * RACE_KEYS);
+    pthread_barrier_destroy(&rc->barrier);
+    munmap(rc, sizeof *rc);
+}
+END_TEST
+
 /* ---- threads (what ThreadSanitizer checks) ---------------------------- */
 
 static void *thread_bucket(void *arg)
@@ -213,11 +347,13 @@ static Suite *concurrency_suite(void)
     tcase_set_timeout(procs, 240);
     tcase_add_test(procs, test_four_processes_on_one_shared_bucket_admit_rate_times_time_plus_limit);
     tcase_add_test(procs, test_four_processes_share_a_keyed_table_in_map_shared_memory);
+    tcase_add_test(procs, test_four_processes_inserting_the_same_new_keys_at_once_get_one_slot_each);
     suite_add_tcase(s, procs);
     TCase *threads = tcase_create("threads");
     tcase_set_timeout(threads, 240);
     tcase_add_test(threads, test_two_threads_on_one_bucket_admit_rate_times_time_plus_limit);
     tcase_add_test(threads, test_two_threads_never_exceed_the_concurrency_limit);
+    tcase_add_test(threads, test_four_threads_inserting_the_same_new_keys_at_once_get_one_slot_each);
     suite_add_tcase(s, threads);
     return s;
 }
