@@ -935,6 +935,7 @@ static int flatten(builder *b, gwlb_router **out)
             pi++;
         }
         sort(&params[n->param_begin], n->param_count, sizeof(rt_param), param_cmp, &ctx);
+        n->alt = n->param_count | t->list_count[1] | t->list_count[2];
         uint32_t *begin[3] = {&n->exact_begin, &n->catchall_begin, &n->prefix_begin};
         uint32_t *count[3] = {&n->exact_count, &n->catchall_count, &n->prefix_count};
         for (int w = 0; w < 3; w++) {

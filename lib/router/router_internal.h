@@ -55,6 +55,9 @@ typedef struct rt_node {
     uint32_t catchall_count;
     uint32_t prefix_begin;
     uint32_t prefix_count;
+    uint32_t alt;    /* param_count | catchall_count | prefix_count: a static
+                        match may have to be backtracked */
+    uint32_t pad[2]; /* 64 bytes: a node is one cache line, indexed by a shift */
 } rt_node;
 
 typedef struct rt_static {

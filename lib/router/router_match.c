@@ -371,8 +371,12 @@ static int class_ok(const rt_constraint *k, const char *s, size_t len)
 
 /* End of the segment starting at p: the next '/' or end. Eight bytes at a
  * time where the byte order allows (the classic "has zero byte" trick on
- * x ^ "////////": the lowest flagged byte is the first '/'). */
-RT_INLINE const char *segment_end(const char *p, const char *end)
+ * x ^ "////////": the lowest flagged byte is the first '/'). The last 1..7
+ * bytes come from one load of the path's final eight bytes (paths of eight
+ * bytes or more), shifted right so p's byte is the lowest: the zeros
+ * shifted in read as '/' exactly at end, so the first flagged byte is the
+ * first real '/' or end. */
+RT_INLINE const char *segment_end(const char *p, const char *end, const char *start)
 {
 #if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     const uint64_t slashes = UINT64_C(0x2f2f2f2f2f2f2f2f);
@@ -386,6 +390,14 @@ RT_INLINE const char *segment_end(const char *p, const char *end)
             return p + (__builtin_ctzll(t) >> 3);
         p += 8;
     }
+    if (p != end && end - start >= 8) { /* the last 1..7 bytes: one load */
+        memcpy(&x, end - 8, 8);
+        x = (x ^ slashes) >> (8 * (8 - (end - p)));
+        t = (x - ones) & ~x & highs;
+        return p + (__builtin_ctzll(t) >> 3);
+    }
+#else
+    (void)start;
 #endif
     while (p < end && *p != '/')
         p++;
@@ -425,14 +437,14 @@ enter:
             return 1;
         goto back;
     }
-    q = segment_end(p, end);
+    q = segment_end(p, end, c->path);
     len = (size_t)(q - p);
     next = q < end ? q + 1 : NULL;
     pi = 0;
     if (n->static_count) {
         uint32_t child = find_static(r, n, p, len, ci);
         if (child != RT_NONE) {
-            if (n->param_count | n->catchall_count | n->prefix_count)
+            if (n->alt)
                 stack[sp++] = (frame){ni, 0, np, 0, p, q};
             ni = child;
             p = next;
@@ -522,14 +534,20 @@ int gwlb_router_match(const gwlb_router *router, const gwlb_router_request *requ
         if (i > 0 && c.host[i - 1] == ':' && (c.host[0] != '[' || (i >= 2 && c.host[i - 2] == ']')))
             c.host_len = i - 1;
     }
-    int (*const walk_fn)(mctx *) =
-        (router->flags & GWLB_ROUTER_CASE_INSENSITIVE) ? walk_any_case : walk_exact_case;
-    if (walk_fn(&c))
-        return 0;
-    if ((router->flags & GWLB_ROUTER_IGNORE_TRAILING_SLASH) && len > 1 && path[len - 1] == '/') {
-        c.end = path + len - 1;
+    if (!(router->flags & (GWLB_ROUTER_CASE_INSENSITIVE | GWLB_ROUTER_IGNORE_TRAILING_SLASH))) {
+        if (walk(&c, 0)) /* the default policies: the walk inlined here */
+            return 0;
+    } else {
+        int (*const walk_fn)(mctx *) =
+            (router->flags & GWLB_ROUTER_CASE_INSENSITIVE) ? walk_any_case : walk_exact_case;
         if (walk_fn(&c))
             return 0;
+        if ((router->flags & GWLB_ROUTER_IGNORE_TRAILING_SLASH) && len > 1 &&
+            path[len - 1] == '/') {
+            c.end = path + len - 1;
+            if (walk_fn(&c))
+                return 0;
+        }
     }
     match->route = -1;
     match->param_count = 0;

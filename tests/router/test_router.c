@@ -117,6 +117,40 @@ START_TEST(test_static_segment_beats_parameter_at_same_position)
 }
 END_TEST
 
+/* Segment ends are found eight bytes at a time, the last 1..7 bytes of a
+ * path with one load of its final eight: every split of a path of 1..24
+ * bytes into two segments must capture exactly those two segments. */
+START_TEST(test_segment_split_at_every_position_captures_both_segments)
+{
+    gwlb_route rs[] = {route(GWLB_METHOD_GET, "/{a}"), route(GWLB_METHOD_GET, "/{a}/{b}")};
+    gwlb_router *r = build(rs, 2);
+    const char letters[] = "abcdefghijklmnopqrstuvwx";
+    for (size_t total = 1; total <= 24; total++) {
+        char path[32], a[32];
+        path[0] = '/';
+        memcpy(path + 1, letters, total);
+        path[total + 1] = '\0';
+        gwlb_route_match m;
+        ck_assert_int_eq(match_full(r, GWLB_METHOD_GET, NULL, path, &m), 0);
+        ck_assert_int_eq(m.route, 0);
+        assert_param(&m, path, "a", path + 1);
+        for (size_t cut = 1; cut < total; cut++) { /* "/<cut bytes>/<rest>" */
+            memcpy(path + 1, letters, cut);
+            path[cut + 1] = '/';
+            memcpy(path + cut + 2, letters + cut, total - cut);
+            path[total + 2] = '\0';
+            memcpy(a, letters, cut);
+            a[cut] = '\0';
+            ck_assert_int_eq(match_full(r, GWLB_METHOD_GET, NULL, path, &m), 0);
+            ck_assert_int_eq(m.route, 1);
+            assert_param(&m, path, "a", a);
+            assert_param(&m, path, "b", path + cut + 2);
+        }
+    }
+    gwlb_router_free(r);
+}
+END_TEST
+
 START_TEST(test_backtracking_finds_parameter_route_below_a_static_dead_end)
 {
     gwlb_route rs[] = {route(GWLB_METHOD_GET, "/user/new"), route(GWLB_METHOD_GET, "/user/{id}/x")};
@@ -1069,6 +1103,7 @@ int main(void)
     Suite *s = suite_create("router");
     TCase *prec = tcase_create("precedence");
     tcase_add_test(prec, test_static_segment_beats_parameter_at_same_position);
+    tcase_add_test(prec, test_segment_split_at_every_position_captures_both_segments);
     tcase_add_test(prec, test_backtracking_finds_parameter_route_below_a_static_dead_end);
     tcase_add_test(prec, test_backtracking_over_method_finds_parameter_route);
     tcase_add_test(prec, test_constrained_parameter_beats_plain_parameter);
