@@ -186,9 +186,14 @@ static void logf_(sim *s, const char *fmt, const char *a, const char *b, const c
     demo_result *r = s->res;
     if (!s->keep_log || r->log_count >= DEMO_MAX_LOG)
         return;
+    /* The names live in the same result struct as the log: copy them first. */
+    char na[32], nb[48], nc[48];
+    snprintf(na, sizeof na, "%s", a);
+    snprintf(nb, sizeof nb, "%s", b);
+    snprintf(nc, sizeof nc, "%s", c);
     char *line = r->log[r->log_count++];
     int k = snprintf(line, 96, "t=%7.2fs  ", (double)s->now / NS);
-    snprintf(line + k, (size_t)(96 - k), fmt, a, b, c);
+    snprintf(line + k, (size_t)(96 - k), fmt, na, nb, nc);
 }
 
 static int push_lat(double **v, size_t *n, size_t *cap, double x)
