@@ -494,10 +494,35 @@ static int ewma_less(const gwlb_balancer *b, const gwlb__bmember *a, const gwlb_
     uint64_t aa, ac;
     ewma_parts(b, a, now, &la, &aa);
     ewma_parts(b, c, now, &lc, &ac);
-    if (aa != ac)
-        la *= gwlb__exp(-((double)aa - (double)ac) / (double)b->cfg.ewma_decay_ns);
+    double wa = eff_weight(b, a, now), wc = eff_weight(b, c, now);
+    if (aa != ac) {
+        /*
+         * The decay factor f = exp(-d) (d = age difference / tau) is in
+         * (0, 1] for d >= 0 and above 1 for d < 0, and 1 - d <= exp(-d) <=
+         * 1 / (1 + d) for d >= 0. Most comparisons are settled by these
+         * bounds (with a 1e-9 relative margin for rounding) without the
+         * exp; only near-ties compute it, with the original formula.
+         */
+        double d = ((double)aa - (double)ac) / (double)b->cfg.ewma_decay_ns;
+        double x = la * wc, y = lc * wa;
+        if (d > 0) {
+            /* x·f < y ? certainly when x / (1 + d) < y, never when x·(1 - d) >= y */
+            if (x < y * (1.0 + d) * (1.0 - 1e-9))
+                return 1;
+            if (d < 1.0 && x * (1.0 - d) > y * (1.0 + 1e-9))
+                return 0;
+        } else {
+            /* f = exp(|d|) >= 1 + |d|: x·f >= y certainly when x·(1 + |d|) >= y */
+            if (x * (1.0 - d) > y * (1.0 + 1e-9))
+                return 0;
+            /* and f <= 1 / (1 - |d|) for |d| < 1: x·f < y when x < y·(1 - |d|) */
+            if (d > -1.0 && x < y * (1.0 + d) * (1.0 - 1e-9))
+                return 1;
+        }
+        la *= gwlb__exp(-d);
+    }
     /* la / wa < lc / wc without dividing */
-    return la * eff_weight(b, c, now) < lc * eff_weight(b, a, now);
+    return la * wc < lc * wa;
 }
 
 static int64_t pick_peak_ewma(const gwlb_balancer *b, uint32_t gi, const filter *f, uint64_t now,
