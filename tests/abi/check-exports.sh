@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/bin/bash
 # The shared library exports only gwlb_* symbols, each in the GWLB_ version
 # node, and imports nothing that prints, aborts, exits or reads the
 # environment (the library never uses those as an error channel).
@@ -22,7 +22,24 @@ for s in $imports; do
       echo "forbidden import: $s"; bad=1 ;;
   esac
 done
+# The exports are exactly the names listed in the version script.
+map="$(dirname "$0")/../../lib/libgwlb.map"
+listed=$(sed -n 's/^    \(gwlb_[a-z0-9_]*\);$/\1/p' "$map" | sort)
+# ... and exactly the functions the public headers declare with GWLB_API.
+declared=$(cat "$(dirname "$0")"/../../include/gwlb/*.h | tr '\n' ' ' |
+           grep -oE 'GWLB_API[^;{]*;' | grep -oE 'gwlb_[a-z0-9_]+ *\(' | sed 's/ *($//' | sort -u)
+if [ "$listed" != "$declared" ]; then
+  echo "lib/libgwlb.map differs from the GWLB_API declarations (run .ci/gen-symbols):"
+  diff <(echo "$declared") <(echo "$listed") 2>/dev/null || true
+  bad=1
+fi
+exported=$(echo "$defined" | grep '^gwlb_' | sed 's/@.*//' | sort)
+if [ "$listed" != "$exported" ]; then
+  echo "exports differ from lib/libgwlb.map:"
+  diff <(echo "$listed") <(echo "$exported") 2>/dev/null || true
+  bad=1
+fi
 n=$(echo "$defined" | grep -c '^gwlb_' || true)
 if [ "$bad" -ne 0 ]; then echo "FAIL"; exit 1; fi
-echo "exports: $n gwlb_ symbols, all versioned; imports: none forbidden"
+echo "exports: $n gwlb_ symbols, exactly the version script list, all versioned; imports: none forbidden"
 echo "1 passed, 0 failed"
