@@ -3,9 +3,15 @@
 
     ./build/bench/gwlb-bench --json > bench.json
     python3 bench/bench-table.py bench.json > table.md
+
+Several JSON files (separate runs of the whole program, e.g. spread over a
+few minutes on a shared machine) give one row per benchmark: the median of
+the runs' medians, and the smallest min and largest max seen.
 """
 import json
+import os
 import platform
+import statistics
 import sys
 
 
@@ -19,18 +25,43 @@ def machine():
                     break
     except OSError:
         pass
-    try:
-        import os
-        cores = os.cpu_count()
-    except Exception:
-        cores = "?"
-    return f"{cpu}, {cores} cores, {platform.system()} {platform.release()}"
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def merge(runs):
+    """One row per (name, params, threads), in first-seen order."""
+    order, rows = [], {}
+    for run in runs:
+        for r in run:
+            k = (r["name"], r.get("params", ""), r["threads"])
+            if k not in rows:
+                order.append(k)
+                rows[k] = {"first": r, "medians": [], "mins": [], "maxs": []}
+            rows[k]["medians"].append(r["ns_per_op"])
+            rows[k]["mins"].append(r["ns_min"])
+            rows[k]["maxs"].append(r["ns_max"])
+    out = []
+    for k in order:
+        e = rows[k]
+        r = dict(e["first"])
+        r["ns_per_op"] = statistics.median(e["medians"])
+        r["ns_min"] = min(e["mins"])
+        r["ns_max"] = max(e["maxs"])
+        r["runs"] = len(e["medians"])
+        if r.get("target_ns") is not None:
+            r["target_met"] = r["ns_per_op"] <= r["target_ns"]
+        out.append(r)
+    return out
 
 
 def main():
-    src = open(sys.argv[1]) if len(sys.argv) > 1 else sys.stdin
-    rows = json.load(src)
-    print(f"Machine: {machine()}. Median of 9 runs (ns per operation; min..max in brackets).")
+    paths = sys.argv[1:]
+    runs = [json.load(open(p)) for p in paths] if paths else [json.load(sys.stdin)]
+    rows = merge(runs)
+    n = len(runs)
+    what = "each run's median of 9 repetitions" if n == 1 else (
+        f"median over {n} separate runs of each run's median of 9 repetitions")
+    print(f"Machine: {machine()}. ns per operation: {what}; min..max over all repetitions in brackets.")
     print()
     print("| benchmark | params | threads | ns/op median | [min..max] | target | met | memory |")
     print("|---|---|---:|---:|---|---:|---|---|")
