@@ -2,7 +2,8 @@
  * Benchmarks of the breaker component: allow + record in closed state
  * (consecutive-failure breaker, and a resilience4j count window), allow
  * while open (rejecting), resource-limit acquire + release, the token
- * retry budget; single thread and two threads sharing one object.
+ * retry budget; single thread and two threads sharing one object, and
+ * the opt-in exclusive modes (one mutating thread, no locked instruction).
  */
 #include "bench.h"
 #include "gwlb.h"
@@ -98,8 +99,20 @@ static void b_budget(void *arg, uint64_t n)
     bench_sink = acc;
 }
 
+static void b_acquire_release_exclusive(void *arg, uint64_t n)
+{
+    resources_bench *rb = arg;
+    uint64_t acc = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        if (gwlb_resources_acquire_exclusive(&rb->res, &rb->cfg, GWLB_RESOURCE_REQUESTS) == 0)
+            acc += (uint64_t)gwlb_resources_release_exclusive(&rb->res, GWLB_RESOURCE_REQUESTS);
+    }
+    bench_sink = acc;
+}
+
 static breaker_bench g_closed, g_window, g_time, g_open, g_fast, g_fast_open;
-static resources_bench g_res, g_retry;
+static breaker_bench g_excl, g_excl_window, g_excl_open;
+static resources_bench g_res, g_retry, g_res_excl;
 static budget_bench g_budget;
 
 void bench_breaker(bench_ctx *ctx)
@@ -125,6 +138,14 @@ void bench_breaker(bench_ctx *ctx)
                                  .params = "consecutive=6,fast_counters", .threads = 2,
                                  .fn = b_allow_record, .arg = &g_fast});
 
+    /* exclusive mode (one mutating thread): no locked instruction at all */
+    gwlb_breaker_config_init(&g_excl.cfg);
+    gwlb_breaker_init(&g_excl.breaker, &g_excl.cfg, 1, NULL);
+    gwlb_breaker_set_exclusive(&g_excl.breaker, 1);
+    bench_run(ctx, &(bench_spec){.name = "breaker.closed.allow_record",
+                                 .params = "consecutive=6,exclusive", .fn = b_allow_record,
+                                 .arg = &g_excl, .target_ns = 15});
+
     /* resilience4j defaults: 100-call window, 50 % */
     gwlb_breaker_config_init_resilience4j(&g_window.cfg);
     g_window.cfg.failure_rate_percent = 90;
@@ -138,6 +159,12 @@ void bench_breaker(bench_ctx *ctx)
     bench_run(ctx, &(bench_spec){.name = "breaker.closed.allow_record",
                                  .params = "count_window=100", .threads = 2,
                                  .fn = b_allow_record, .arg = &g_window});
+    g_excl_window.cfg = g_window.cfg;
+    gwlb_breaker_init(&g_excl_window.breaker, &g_excl_window.cfg, 1, NULL);
+    gwlb_breaker_set_exclusive(&g_excl_window.breaker, 1);
+    bench_run(ctx, &(bench_spec){.name = "breaker.closed.allow_record",
+                                 .params = "count_window=100,exclusive", .fn = b_allow_record,
+                                 .arg = &g_excl_window, .target_ns = 15});
 
     /* time window: 10 buckets of 1 s */
     gwlb_breaker_config_init_resilience4j(&g_time.cfg);
@@ -173,6 +200,14 @@ void bench_breaker(bench_ctx *ctx)
     bench_run(ctx, &(bench_spec){.name = "breaker.open.allow_reject", .params = "fast_counters",
                                  .threads = 2, .fn = b_allow_open, .arg = &g_fast_open});
 
+    gwlb_breaker_config_init(&g_excl_open.cfg);
+    g_excl_open.cfg.open_wait_ns = UINT64_MAX / 2;
+    gwlb_breaker_init(&g_excl_open.breaker, &g_excl_open.cfg, 1, NULL);
+    gwlb_breaker_set_exclusive(&g_excl_open.breaker, 1);
+    gwlb_breaker_transition(&g_excl_open.breaker, &g_excl_open.cfg, GWLB_BREAKER_OPEN, 0);
+    bench_run(ctx, &(bench_spec){.name = "breaker.open.allow_reject", .params = "exclusive",
+                                 .fn = b_allow_open, .arg = &g_excl_open, .target_ns = 5});
+
     gwlb_resource_config_init(&g_res.cfg);
     gwlb_resources_init(&g_res.res);
     bench_run(ctx, &(bench_spec){.name = "breaker.resources.acquire_release",
@@ -181,6 +216,13 @@ void bench_breaker(bench_ctx *ctx)
     bench_run(ctx, &(bench_spec){.name = "breaker.resources.acquire_release",
                                  .params = "max_requests=1024", .threads = 2,
                                  .fn = b_acquire_release, .arg = &g_res});
+
+    gwlb_resource_config_init(&g_res_excl.cfg);
+    gwlb_resources_init(&g_res_excl.res);
+    bench_run(ctx, &(bench_spec){.name = "breaker.resources.acquire_release",
+                                 .params = "max_requests=1024,exclusive",
+                                 .fn = b_acquire_release_exclusive, .arg = &g_res_excl,
+                                 .target_ns = 10});
 
     gwlb_resource_config_init(&g_retry.cfg);
     g_retry.cfg.retry_budget = 1;

@@ -218,7 +218,7 @@ typedef struct gwlb_breaker_config {
  */
 typedef struct gwlb_breaker {
     /* read on every call (written only by transitions and init) */
-    uint64_t ctl;          /* state | trips | half-open counts | generation */
+    uint64_t ctl;          /* state | trips | half-open counts | modes | generation */
     uint64_t deadline[4];  /* by generation & 3: open -> half-open / half-open max */
     uint64_t win_n;        /* window size at init, and its reciprocal */
     uint64_t win_recip;
@@ -362,10 +362,30 @@ GWLB_API int gwlb_breaker_record(gwlb_breaker *breaker, const gwlb_breaker_confi
 GWLB_API int gwlb_breaker_poll(gwlb_breaker *breaker, const gwlb_breaker_config *config,
                                uint64_t now);
 
+/**
+ * Opt-in exclusive mode (default off; gwlb_breaker_init() turns it off).
+ * With on = 1 the caller promises that at most one thread at a time calls
+ * the breaker's mutating functions (_allow, _record, _poll, _transition):
+ * per-worker state without a shared zone, one event loop per breaker. Every
+ * counter is then updated with a relaxed atomic load + store instead of a
+ * locked read-modify-write (no data race, stats stay readable from other
+ * threads; state changes still use compare-and-swap). Decisions, tickets,
+ * events and counts are exactly those of the default mode for the same
+ * sequence of calls; only breaking the promise differs (concurrent calls
+ * may then lose counter increments, never admit extra half-open probes).
+ * The mode lives in the breaker (so in shared memory for every process).
+ * Returns 0, GWLB_EINVAL (NULL, on not 0 or 1). Safe to call at any time.
+ */
+GWLB_API int gwlb_breaker_set_exclusive(gwlb_breaker *breaker, int on);
+
+/** 1 when the breaker is in exclusive mode, 0 when not, GWLB_EINVAL for NULL. */
+GWLB_API int gwlb_breaker_is_exclusive(const gwlb_breaker *breaker);
+
 /** The current state without applying any transition (-EINVAL for NULL). */
 GWLB_API int gwlb_breaker_state(const gwlb_breaker *breaker);
 
-/** The current generation (increments on every state change; 0 for NULL). */
+/** The current generation (increments on every state change, wrapping from
+ *  2^24 - 1 to 1; 0 for NULL). */
 GWLB_API uint32_t gwlb_breaker_generation(const gwlb_breaker *breaker);
 
 /**
@@ -465,6 +485,22 @@ GWLB_API int gwlb_resources_acquire(gwlb_resources *resources,
  * Lock-free; safe to call concurrently.
  */
 GWLB_API int gwlb_resources_release(gwlb_resources *resources, int kind);
+
+/**
+ * Exclusive variants of acquire/release (opt-in): the same decisions,
+ * return codes and counts, with a relaxed atomic load + store instead of a
+ * compare-and-swap (no locked instruction). The caller promises that one
+ * thread at a time changes this gwlb_resources (nginx per-worker limits
+ * without a shared zone, one event loop per object) and uses only these
+ * variants on it then; counts stay readable from other threads
+ * (gwlb_resources_active). Mixing them with concurrent non-exclusive calls
+ * may lose updates.
+ */
+GWLB_API int gwlb_resources_acquire_exclusive(gwlb_resources *resources,
+                                              const gwlb_resource_config *config, int kind);
+
+/** Exclusive variant of gwlb_resources_release() (see above). */
+GWLB_API int gwlb_resources_release_exclusive(gwlb_resources *resources, int kind);
 
 /** Current count of `kind` (0 for NULL / unknown kind). */
 GWLB_API uint64_t gwlb_resources_active(const gwlb_resources *resources, int kind);

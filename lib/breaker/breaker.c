@@ -8,10 +8,19 @@
  * counter add unless fast_counters) and every
  * transition is a single atomic step that also starts a new generation:
  *
- *   63                      38 37     28 27     18 17      8 7    3 2   0
- *  +--------------------------+---------+---------+---------+------+-----+
- *  |  generation (26 bits)    | ho_fail | ho_succ | ho_admit| trips|state|
- *  +--------------------------+---------+---------+---------+------+-----+
+ *   63                40  39 38 37     28 27     18 17      8 7    3 2   0
+ *  +--------------------+--+--+---------+---------+---------+------+-----+
+ *  | generation (24)    |EX|FC| ho_fail | ho_succ | ho_admit| trips|state|
+ *  +--------------------+--+--+---------+---------+---------+------+-----+
+ *
+ * FC (fast_counters, fixed at init) and EX (exclusive, gwlb_breaker_set_
+ * exclusive) are modes carried along by every transition, so the hot paths
+ * learn them from the same load that gives the state. Hot paths are split:
+ * allow() and record() handle the common cases (closed admit, open reject,
+ * a plain success in closed state) in a few loads and at most one counter
+ * update, and tail-call a separate function for everything else. A counter
+ * update is an atomic add, or in exclusive mode a relaxed load + store (the
+ * caller promised one mutating thread at a time: no lock prefix, no race).
  *
  * The deadline of a state (open -> half-open, half-open maximum) lives in
  * deadline[generation & 3] and is written *before* the CAS that publishes
@@ -69,8 +78,14 @@
 #define HOS_SHIFT 18
 #define HOF_SHIFT 28
 #define HO_MASK 0x3ffu
-#define GEN_SHIFT 38
-#define GEN_MASK ((UINT64_C(1) << 26) - 1)
+#define M_FAST (UINT64_C(1) << 38) /* fast_counters */
+#define M_EXCL (UINT64_C(1) << 39) /* exclusive: one mutating thread at a time */
+#define M_MODES (M_FAST | M_EXCL)
+#define GEN_SHIFT 40
+#define GEN_MASK ((UINT64_C(1) << 24) - 1)
+/* states that admit without a permit: closed, disabled, metrics-only */
+#define ADMIT_STATES ((1u << GWLB_BREAKER_CLOSED) | (1u << GWLB_BREAKER_DISABLED) | \
+                      (1u << GWLB_BREAKER_METRICS_ONLY))
 
 static inline unsigned c_state(uint64_t c) { return (unsigned)(c & 7u); }
 static inline unsigned c_trips(uint64_t c) { return (unsigned)((c >> TRIPS_SHIFT) & 31u); }
@@ -93,10 +108,30 @@ static inline uint32_t next_gen(uint32_t gen)
     return g == 0 ? 1u : g; /* generation 0 never exists: tickets stay non-zero */
 }
 
-/* ticket = generation << 8 | state << 1 | 1 */
+/* ticket = generation << 8 | state << 1 | 1 (always below 2^32) */
 static inline uint64_t mk_ticket(uint64_t c)
 {
-    return ((uint64_t)c_gen(c) << 8) | ((uint64_t)c_state(c) << 1) | 1u;
+    return ((c >> GEN_SHIFT) << 8) | ((c & 7u) << 1) | 1u;
+}
+
+/* Counter update: atomic add, or load + store when the breaker is exclusive. */
+static inline uint64_t bump(uint64_t *p, uint64_t c, uint64_t v)
+{
+    if (c & M_EXCL) {
+        uint64_t o = LOAD(p);
+        STORE(p, o + v);
+        return o;
+    }
+    return ADD(p, v);
+}
+
+/* Rejections: fast_counters and exclusive mode count with a load + store. */
+static inline void count_reject(gwlb_breaker *b, uint64_t c)
+{
+    if (c & M_MODES)
+        STORE(&b->rejected, LOAD(&b->rejected) + 1);
+    else
+        ADD(&b->rejected, 1);
 }
 
 /* ---- config ------------------------------------------------------------ */
@@ -242,7 +277,9 @@ int gwlb_breaker_init(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t 
         STORE(&b->bucket_ns, cfg->window_bucket_ns);
         STORE(&b->bucket_recip, recip(cfg->window_bucket_ns));
     }
-    atomic_store_explicit(A64(&b->ctl), mk_ctl(GWLB_BREAKER_CLOSED, 0, 0, 0, 0, 1),
+    atomic_store_explicit(A64(&b->ctl),
+                          mk_ctl(GWLB_BREAKER_CLOSED, 0, 0, 0, 0, 1) |
+                              (cfg->fast_counters ? M_FAST : 0),
                           memory_order_release);
     return GWLB_OK;
 }
@@ -259,13 +296,20 @@ static inline unsigned popcount64(uint64_t x)
 }
 
 /* Set or clear `bit` in *w only when it differs (steady state: loads only). */
-static inline void put_bit(uint64_t *w, uint64_t bit, int on)
+static inline void put_bit(uint64_t *w, uint64_t bit, int on, uint64_t c)
 {
     uint64_t v = LOAD(w);
-    if (on && !(v & bit))
-        atomic_fetch_or_explicit(A64(w), bit, memory_order_relaxed);
-    else if (!on && (v & bit))
-        atomic_fetch_and_explicit(A64(w), ~bit, memory_order_relaxed);
+    if (on && !(v & bit)) {
+        if (c & M_EXCL)
+            STORE(w, v | bit);
+        else
+            atomic_fetch_or_explicit(A64(w), bit, memory_order_relaxed);
+    } else if (!on && (v & bit)) {
+        if (c & M_EXCL)
+            STORE(w, v & ~bit);
+        else
+            atomic_fetch_and_explicit(A64(w), ~bit, memory_order_relaxed);
+    }
 }
 
 #define TB_CALLS(w) ((uint32_t)((w) & 0xffffu))
@@ -277,7 +321,7 @@ static inline void put_bit(uint64_t *w, uint64_t bit, int on)
      (uint64_t)(calls))
 
 static void window_put(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t n, uint64_t seq,
-                       int fail, int slow, uint64_t now)
+                       int fail, int slow, uint64_t now, uint64_t c)
 {
     /* n = win_n: sizes come from init (validated there), so indices stay in bounds */
     if (n == 0)
@@ -288,9 +332,9 @@ static void window_put(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t
         uint32_t slot = (uint32_t)slot64 & (GWLB_BREAKER_MAX_WINDOW_CALLS - 1);
         uint64_t *g = &b->window[(slot >> 6) * 3];
         uint64_t bit = UINT64_C(1) << (slot & 63);
-        put_bit(&g[0], bit, 1);
-        put_bit(&g[1], bit, fail);
-        put_bit(&g[2], bit, slow);
+        put_bit(&g[0], bit, 1, c);
+        put_bit(&g[1], bit, fail, c);
+        put_bit(&g[2], bit, slow, c);
     } else if (cfg->window_kind == GWLB_BREAKER_WINDOW_TIME) {
         uint64_t bns = LOAD(&b->bucket_ns), idx, r;
         if (GWLB__UNLIKELY(bns == 0))
@@ -318,6 +362,10 @@ static void window_put(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t
                 }
             }
             nw = TB_MAKE(tag, calls + 1, f + (fail ? 1u : 0u), s + (slow ? 1u : 0u));
+            if (c & M_EXCL) {
+                STORE(w, nw);
+                break;
+            }
         } while (!atomic_compare_exchange_weak_explicit(A64(w), &old, nw, memory_order_relaxed,
                                                         memory_order_relaxed));
     }
@@ -433,7 +481,7 @@ static int transition(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t 
      * deadline, never "forever" */
     if (deadline != UINT64_MAX || to_state == GWLB_BREAKER_OPEN)
         atomic_store_explicit(A64(&b->deadline[gen & 3]), deadline, memory_order_relaxed);
-    uint64_t to = mk_ctl(to_state, trips, hoa, 0, 0, gen);
+    uint64_t to = mk_ctl(to_state, trips, hoa, 0, 0, gen) | (from & M_MODES);
     if (!atomic_compare_exchange_strong_explicit(A64(&b->ctl), &from, to, memory_order_acq_rel,
                                                  memory_order_acquire))
         return 0;
@@ -491,36 +539,31 @@ static int advance(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t c, 
 
 /* ---- hot path ---------------------------------------------------------- */
 
-int gwlb_breaker_allow(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t now,
-                       uint64_t *ticket)
+/* Everything allow() does not settle in its first few instructions. */
+static __attribute__((noinline)) int allow_slow(gwlb_breaker *b, const gwlb_breaker_config *cfg,
+                                                uint64_t now, uint64_t *ticket, uint64_t c)
 {
-    if (GWLB__UNLIKELY(b == NULL || cfg == NULL || ticket == NULL))
-        return GWLB_EINVAL;
-    uint64_t c = LOADA(&b->ctl);
     for (;;) {
         unsigned s = c_state(c);
-        if (GWLB__LIKELY(s == GWLB_BREAKER_CLOSED || s == GWLB_BREAKER_DISABLED ||
-                         s == GWLB_BREAKER_METRICS_ONLY)) {
-            if (!cfg->fast_counters)
-                ADD(&b->admitted, 1);
+        if (s == GWLB_BREAKER_CLOSED || s == GWLB_BREAKER_DISABLED ||
+            s == GWLB_BREAKER_METRICS_ONLY) {
+            if (!(c & M_FAST))
+                bump(&b->admitted, c, 1);
             *ticket = mk_ticket(c);
             return GWLB_OK;
         }
         if (s == GWLB_BREAKER_OPEN) {
             uint64_t d = LOAD(&b->deadline[c_gen(c) & 3]);
-            if (GWLB__LIKELY(now <= d)) {
-                if (cfg->fast_counters)
-                    STORE(&b->rejected, LOAD(&b->rejected) + 1);
-                else
-                    ADD(&b->rejected, 1);
+            if (now <= d) {
+                count_reject(b, c);
                 *ticket = 0;
                 return GWLB_BREAKER_REJECT_OPEN;
             }
             /* wait over: half-open, and this call takes the first permit */
             if (transition(b, cfg, c, GWLB_BREAKER_HALF_OPEN, c_trips(c), 1,
                            GWLB_BREAKER_CAUSE_WAIT_ELAPSED, now)) {
-                if (!cfg->fast_counters)
-                    ADD(&b->admitted, 1);
+                if (!(c & M_FAST))
+                    bump(&b->admitted, c, 1);
                 *ticket = (((uint64_t)next_gen(c_gen(c))) << 8) |
                           ((uint64_t)GWLB_BREAKER_HALF_OPEN << 1) | 1u;
                 return GWLB_OK;
@@ -535,25 +578,47 @@ int gwlb_breaker_allow(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t
             }
             unsigned hoa = c_hoa(c);
             if (hoa >= cfg->half_open_permits) {
-                ADD(&b->rejected, 1);
+                bump(&b->rejected, c, 1);
                 *ticket = 0;
                 return GWLB_BREAKER_REJECT_HALF_OPEN_FULL;
             }
             uint64_t n = c + ((uint64_t)1 << HOA_SHIFT);
             if (atomic_compare_exchange_weak_explicit(A64(&b->ctl), &c, n, memory_order_acq_rel,
                                                       memory_order_acquire)) {
-                if (!cfg->fast_counters)
-                    ADD(&b->admitted, 1);
+                if (!(n & M_FAST))
+                    bump(&b->admitted, n, 1);
                 *ticket = mk_ticket(n);
                 return GWLB_OK;
             }
             continue;
         }
         /* FORCED_OPEN (or a corrupt word: reject, never admit) */
-        ADD(&b->rejected, 1);
+        bump(&b->rejected, c, 1);
         *ticket = 0;
         return GWLB_BREAKER_REJECT_FORCED_OPEN;
     }
+}
+
+int gwlb_breaker_allow(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t now,
+                       uint64_t *ticket)
+{
+    if (GWLB__UNLIKELY(b == NULL || cfg == NULL || ticket == NULL))
+        return GWLB_EINVAL;
+    uint64_t c = LOADA(&b->ctl);
+    unsigned s = c_state(c);
+    if (GWLB__LIKELY((ADMIT_STATES >> s) & 1u)) {
+        if (!(c & M_FAST))
+            bump(&b->admitted, c, 1);
+        *ticket = mk_ticket(c);
+        return GWLB_OK;
+    }
+    if (GWLB__LIKELY(s == GWLB_BREAKER_OPEN) &&
+        GWLB__LIKELY(now <= LOAD(&b->deadline[c_gen(c) & 3]))) {
+        count_reject(b, c);
+        *ticket = 0;
+        return GWLB_BREAKER_REJECT_OPEN;
+    }
+    return allow_slow(b, cfg, now, ticket, c);
 }
 
 static int closed_verdict(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t consec,
@@ -581,21 +646,23 @@ static int closed_verdict(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint6
     return 0;
 }
 
-int gwlb_breaker_record(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t ticket,
-                        int outcome, uint64_t duration_ns, uint64_t now)
+/* Everything record() does not settle on its fast path (a plain success). */
+static __attribute__((noinline)) int record_slow(gwlb_breaker *b, const gwlb_breaker_config *cfg,
+                                                 uint64_t ticket, int outcome,
+                                                 uint64_t duration_ns, uint64_t now)
 {
-    if (GWLB__UNLIKELY(b == NULL || cfg == NULL || (ticket & 1u) == 0 || (ticket >> 34) != 0 ||
-                       outcome < GWLB_BREAKER_SUCCESS || outcome > GWLB_BREAKER_IGNORED))
+    if ((ticket & 1u) == 0 || (ticket >> 32) != 0 || outcome < GWLB_BREAKER_SUCCESS ||
+        outcome > GWLB_BREAKER_IGNORED)
         return GWLB_EINVAL;
     uint64_t c = LOADA(&b->ctl);
     unsigned s = c_state(c);
     if (GWLB__UNLIKELY((uint32_t)(ticket >> 8) != c_gen(c) || ((ticket >> 1) & 7u) != s ||
                        s == GWLB_BREAKER_OPEN || s == GWLB_BREAKER_FORCED_OPEN)) {
-        ADD(&b->stale, 1);
+        bump(&b->stale, c, 1);
         return GWLB_EUNKNOWN;
     }
     if (outcome == GWLB_BREAKER_IGNORED) {
-        ADD(&b->ignored, 1);
+        bump(&b->ignored, c, 1);
         /* in half-open an ignored probe gives its permit back */
         while (s == GWLB_BREAKER_HALF_OPEN && c_gen(c) == (uint32_t)(ticket >> 8) &&
                c_state(c) == GWLB_BREAKER_HALF_OPEN && c_hoa(c) > 0) {
@@ -613,15 +680,15 @@ int gwlb_breaker_record(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_
     uint64_t failures = LOAD(&b->failures);
     uint64_t fm = LOAD(&b->fail_mark);
     uint64_t wn = LOAD(&b->win_n);
-    uint64_t seq = ADD(&b->recorded, 1);
+    uint64_t seq = bump(&b->recorded, c, 1);
     if (fail)
-        failures = ADD(&b->failures, 1) + 1;
+        failures = bump(&b->failures, c, 1) + 1;
     if (slow)
-        ADD(&b->slow, 1);
+        bump(&b->slow, c, 1);
 
     if (GWLB__LIKELY(window_state(s))) {
         uint64_t consec = 0;
-        window_put(b, cfg, wn, seq, fail, slow, now);
+        window_put(b, cfg, wn, seq, fail, slow, now, c);
         if (fail) {
             STORE(&b->succ_mark, seq + 1 - failures);
             consec = failures > fm ? failures - fm : 0;
@@ -675,6 +742,32 @@ int gwlb_breaker_record(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_
     return GWLB_OK; /* DISABLED: counters only */
 }
 
+int gwlb_breaker_record(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t ticket,
+                        int outcome, uint64_t duration_ns, uint64_t now)
+{
+    if (GWLB__UNLIKELY(b == NULL || cfg == NULL))
+        return GWLB_EINVAL;
+    uint64_t c = LOADA(&b->ctl);
+    /* fast path: a success that is not slow, in closed or metrics-only state,
+     * from the current generation (a ticket equal to the current one is
+     * well-formed by construction) */
+    if (GWLB__LIKELY(outcome == GWLB_BREAKER_SUCCESS && ticket == mk_ticket(c) &&
+                     window_state(c_state(c)) &&
+                     (cfg->slow_call_ns == 0 || duration_ns <= cfg->slow_call_ns))) {
+        /* loads first: a locked add holds back every later load */
+        uint64_t failures = LOAD(&b->failures);
+        uint64_t fm = LOAD(&b->fail_mark);
+        uint64_t wn = LOAD(&b->win_n);
+        uint64_t seq = bump(&b->recorded, c, 1);
+        if (wn != 0)
+            window_put(b, cfg, wn, seq, 0, 0, now, c);
+        if (fm != failures)
+            STORE(&b->fail_mark, failures);
+        return GWLB_OK;
+    }
+    return record_slow(b, cfg, ticket, outcome, duration_ns, now);
+}
+
 /* ---- control and inspection -------------------------------------------- */
 
 int gwlb_breaker_poll(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t now)
@@ -685,6 +778,27 @@ int gwlb_breaker_poll(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t 
     for (int i = 0; i < 4 && advance(b, cfg, c, now, 0); i++)
         c = LOADA(&b->ctl);
     return (int)c_state(c);
+}
+
+int gwlb_breaker_set_exclusive(gwlb_breaker *b, int on)
+{
+    if (b == NULL || (on != 0 && on != 1))
+        return GWLB_EINVAL;
+    uint64_t c = LOADA(&b->ctl);
+    for (;;) {
+        uint64_t n = on ? (c | M_EXCL) : (c & ~M_EXCL);
+        if (n == c ||
+            atomic_compare_exchange_weak_explicit(A64(&b->ctl), &c, n, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return GWLB_OK;
+    }
+}
+
+int gwlb_breaker_is_exclusive(const gwlb_breaker *b)
+{
+    if (b == NULL)
+        return GWLB_EINVAL;
+    return (LOADA(&b->ctl) & M_EXCL) ? 1 : 0;
 }
 
 int gwlb_breaker_state(const gwlb_breaker *b)
@@ -728,7 +842,7 @@ int gwlb_breaker_get_counts(const gwlb_breaker *b, gwlb_breaker_counts *out)
     uint64_t fm = LOAD(&b->fail_mark), sm = LOAD(&b->succ_mark);
     uint64_t succ = recorded - failures, bsucc = br - bf;
     out->requests = admitted > ba ? admitted - ba : 0;
-    if (LOAD(&b->mode)) { /* fast counters: admissions count when they end */
+    if (LOADA(&b->ctl) & M_FAST) { /* fast counters: admissions count when they end */
         uint64_t ign = LOAD(&b->ignored), bi = LOAD(&b->base_ignored);
         out->requests += (recorded > br ? recorded - br : 0) + (ign > bi ? ign - bi : 0);
     }
@@ -757,7 +871,7 @@ int gwlb_breaker_get_stats(const gwlb_breaker *b, const gwlb_breaker_config *cfg
     st->successes = LOAD(&b->recorded) - st->failures;
     st->slow_calls = LOAD(&b->slow);
     st->ignored = LOAD(&b->ignored);
-    if (LOAD(&b->mode)) /* fast counters: admissions count when they end */
+    if (c & M_FAST) /* fast counters: admissions count when they end */
         st->admitted = LOAD(&b->recorded) + st->ignored;
     st->stale_results = LOAD(&b->stale);
     st->transitions = LOAD(&b->transitions);

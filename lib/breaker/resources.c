@@ -6,6 +6,10 @@
  * refuses to go below zero (release without acquire is an error, not an
  * underflow). The retry cap is either max_retries or Envoy's concurrency
  * retry budget, computed from the live request and pending counts.
+ *
+ * The _exclusive variants make the same decisions with a relaxed load +
+ * store instead of the CAS (no lock prefix) for callers that promise one
+ * mutating thread at a time (per-worker limits without a shared zone).
  */
 #include <stdatomic.h>
 #include <stddef.h>
@@ -67,6 +71,40 @@ static inline uint64_t limit_of(const gwlb_resources *r, const gwlb_resource_con
     return budget > cfg->min_retry_concurrency ? budget : cfg->min_retry_concurrency;
 }
 
+#define LOAD(p) atomic_load_explicit(A64(p), memory_order_relaxed)
+#define STORE(p, v) atomic_store_explicit(A64(p), (v), memory_order_relaxed)
+
+static __attribute__((noinline)) int overflow(gwlb_resources *r, int kind)
+{
+    atomic_fetch_add_explicit(A64(&r->overflows[kind]), 1, memory_order_relaxed);
+    return GWLB_ELIMIT;
+}
+
+int gwlb_resources_acquire_exclusive(gwlb_resources *r, const gwlb_resource_config *cfg,
+                                     int kind)
+{
+    if (GWLB__UNLIKELY(r == NULL || cfg == NULL || (unsigned)kind >= GWLB_RESOURCE_COUNT))
+        return GWLB_EINVAL;
+    uint64_t cur = LOAD(&r->active[kind]);
+    if (GWLB__UNLIKELY(cur >= limit_of(r, cfg, (unsigned)kind))) {
+        STORE(&r->overflows[kind], LOAD(&r->overflows[kind]) + 1);
+        return GWLB_ELIMIT;
+    }
+    STORE(&r->active[kind], cur + 1);
+    return GWLB_OK;
+}
+
+int gwlb_resources_release_exclusive(gwlb_resources *r, int kind)
+{
+    if (GWLB__UNLIKELY(r == NULL || (unsigned)kind >= GWLB_RESOURCE_COUNT))
+        return GWLB_EINVAL;
+    uint64_t cur = LOAD(&r->active[kind]);
+    if (GWLB__UNLIKELY(cur == 0))
+        return GWLB_ESTATE;
+    STORE(&r->active[kind], cur - 1);
+    return GWLB_OK;
+}
+
 int gwlb_resources_acquire(gwlb_resources *r, const gwlb_resource_config *cfg, int kind)
 {
     if (GWLB__UNLIKELY(r == NULL || cfg == NULL || (unsigned)kind >= GWLB_RESOURCE_COUNT))
@@ -74,10 +112,8 @@ int gwlb_resources_acquire(gwlb_resources *r, const gwlb_resource_config *cfg, i
     uint64_t *w = &r->active[kind];
     uint64_t cur = atomic_load_explicit(A64(w), memory_order_relaxed);
     for (;;) {
-        if (GWLB__UNLIKELY(cur >= limit_of(r, cfg, (unsigned)kind))) {
-            atomic_fetch_add_explicit(A64(&r->overflows[kind]), 1, memory_order_relaxed);
-            return GWLB_ELIMIT;
-        }
+        if (GWLB__UNLIKELY(cur >= limit_of(r, cfg, (unsigned)kind)))
+            return overflow(r, kind);
         if (atomic_compare_exchange_weak_explicit(A64(w), &cur, cur + 1, memory_order_acquire,
                                                   memory_order_relaxed))
             return GWLB_OK;
