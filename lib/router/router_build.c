@@ -6,7 +6,7 @@
  * tree built from growable arrays (static edges found through a hash table
  * keyed by parent node and segment bytes, so 10k siblings stay linear).
  * Then the tree is flattened into one allocation: per node, static edges
- * sorted by key, parameter edges in precedence order, and route lists
+ * sorted by key (or by first byte for the first-byte dispatch), parameter edges in precedence order, and route lists
  * sorted by precedence, where neighbours that can never be told apart are
  * reported as conflicts. Any error frees everything: nothing is compiled.
  */
@@ -781,6 +781,21 @@ static int static_cmp(const void *va, const void *vb, const void *vctx)
     return memcmp(ctx->pool + a->str, ctx->pool + b->str, a->len);
 }
 
+/* Order for the first-byte dispatch: by first byte (the empty segment as
+ * '/', a byte no other static segment starts with), then length, bytes. */
+static int fb_cmp(const void *va, const void *vb, const void *vctx)
+{
+    const flat_ctx *ctx = vctx;
+    const rt_static *a = va, *b = vb;
+    unsigned fa = a->len ? (unsigned char)ctx->pool[a->str] : '/';
+    unsigned fb = b->len ? (unsigned char)ctx->pool[b->str] : '/';
+    if (fa != fb)
+        return fa < fb ? -1 : 1;
+    if (a->len != b->len)
+        return a->len < b->len ? -1 : 1;
+    return memcmp(ctx->pool + a->str, ctx->pool + b->str, a->len);
+}
+
 static int param_cmp(const void *va, const void *vb, const void *vctx)
 {
     const flat_ctx *ctx = vctx;
@@ -848,8 +863,16 @@ static int flatten(builder *b, gwlb_router **out)
             nslots += size;
         }
     }
+    size_t nfb = 0; /* first-byte dispatch words */
+    if (!(b->flags & GWLB_ROUTER_CASE_INSENSITIVE))
+        for (size_t i = 0; i < nn; i++) {
+            uint32_t c = AT(b->nodes, tnode, i).static_count;
+            if (c > 0 && c <= RT_FB_MAX_STATICS)
+                nfb += (c + 7) / 8;
+        }
     size_t off_slots = ALIGN8(off_nodes + nn * sizeof(rt_node));
-    size_t off_statics = ALIGN8(off_slots + nslots * sizeof(uint32_t));
+    size_t off_fb = ALIGN8(off_slots + nslots * sizeof(uint32_t));
+    size_t off_statics = ALIGN8(off_fb + nfb * sizeof(uint64_t));
     size_t off_params = ALIGN8(off_statics + ns * sizeof(rt_static));
     size_t off_cons = ALIGN8(off_params + npar * sizeof(rt_param));
     size_t off_lists = ALIGN8(off_cons + nc * sizeof(rt_constraint));
@@ -866,6 +889,7 @@ static int flatten(builder *b, gwlb_router **out)
     gwlb_router *rt = (gwlb_router *)(void *)mem;
     rt_node *nodes = (rt_node *)(void *)(mem + off_nodes);
     uint32_t *slots = (uint32_t *)(void *)(mem + off_slots);
+    uint64_t *fbw = (uint64_t *)(void *)(mem + off_fb);
     rt_static *statics = (rt_static *)(void *)(mem + off_statics);
     rt_param *params = (rt_param *)(void *)(mem + off_params);
     rt_constraint *cons = (rt_constraint *)(void *)(mem + off_cons);
@@ -889,7 +913,7 @@ static int flatten(builder *b, gwlb_router **out)
         memcpy(pool, b->pool.p, npool);
     flat_ctx ctx = {routes, cons, pool};
 
-    uint32_t si = 0, pi = 0, li = 0, sl = 0;
+    uint32_t si = 0, pi = 0, li = 0, sl = 0, fi = 0;
     for (size_t i = 0; i < nn; i++) {
         const tnode *t = &AT(b->nodes, tnode, i);
         rt_node *n = &nodes[i];
@@ -908,6 +932,31 @@ static int flatten(builder *b, gwlb_router **out)
         for (uint32_t k = n->static_begin; k + 1 < si; k++)
             if (statics[k].key == statics[k + 1].key)
                 n->strong = 1; /* sorted: equal cheap keys are neighbours */
+        if (!(b->flags & GWLB_ROUTER_CASE_INSENSITIVE) && n->static_count > 0 &&
+            n->static_count <= RT_FB_MAX_STATICS) {
+            /* First-byte dispatch: statics grouped by first byte, their
+             * first bytes in whole words padded with '/'. Used only when no
+             * group is larger than RT_FB_MAX_GROUP (each candidate of a
+             * group is compared in full). */
+            sort(&statics[n->static_begin], n->static_count, sizeof(rt_static), fb_cmp, &ctx);
+            uint32_t words = (n->static_count + 7) / 8, group = 0, worst = 0;
+            unsigned char *fbb = (unsigned char *)(void *)(fbw + fi);
+            memset(fbb, '/', (size_t)words * 8);
+            for (uint32_t k = 0; k < n->static_count; k++) {
+                const rt_static *st = &statics[n->static_begin + k];
+                fbb[k] = st->len ? (unsigned char)pool[st->str] : '/';
+                group = (k > 0 && fbb[k] == fbb[k - 1]) ? group + 1 : 1;
+                if (fbb[k] != '/' && group > worst)
+                    worst = group;
+            }
+            if (worst <= RT_FB_MAX_GROUP) {
+                n->fb_begin = fi;
+                n->fb_words = words;
+            }
+            fi += words;
+            for (uint32_t k = n->static_begin; k < si; k++)
+                statics[k].key = rt_static_key((const uint8_t *)pool + statics[k].str, statics[k].len);
+        }
         if (n->strong)
             for (uint32_t k = n->static_begin; k < si; k++)
                 statics[k].key = rt_strong_key((const uint8_t *)pool + statics[k].str, statics[k].len,
@@ -978,6 +1027,7 @@ static int flatten(builder *b, gwlb_router **out)
     rt->static_count = (uint32_t)ns;
     rt->nodes = nodes;
     rt->slots = slots;
+    rt->fb = fbw;
     rt->statics = statics;
     rt->params = params;
     rt->constraints = cons;

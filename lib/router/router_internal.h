@@ -10,6 +10,7 @@
  *   nodes[0] = root (depth 0, nothing matched yet)
  *
  *   node ──static edges──> statics[static_begin .. +static_count]
+ *        │                  either by first byte (fb, see RT_FB_MAX_STATICS) or
  *        │                  key (in the edge) = len<<24 | first | middle | last byte; found
  *        │                  through slots[slot_begin ..], a per-node
  *        │                  open-addressing table (2x the edges, rounded
@@ -57,8 +58,20 @@ typedef struct rt_node {
     uint32_t prefix_count;
     uint32_t alt;    /* param_count | catchall_count | prefix_count: a static
                         match may have to be backtracked */
-    uint32_t pad[2]; /* 64 bytes: a node is one cache line, indexed by a shift */
+    uint32_t fb_begin; /* first-byte dispatch: words fb[fb_begin ..] */
+    uint32_t fb_words; /* 0 = none (use the hash table); 64 bytes: a node is
+                          one cache line, indexed by a shift */
 } rt_node;
+
+/* First-byte dispatch (exact-case routers): a node with at most
+ * RT_FB_MAX_STATICS static edges, no more than RT_FB_MAX_GROUP of them
+ * sharing a first byte, keeps its statics sorted by first byte and those
+ * bytes in fb (8 per word, padded with '/'). The matcher finds the group
+ * of the request segment's first byte with a word-at-a-time byte search
+ * and compares each candidate in full, so a static segment costs no scan
+ * for its end and no hashing. */
+#define RT_FB_MAX_STATICS 64
+#define RT_FB_MAX_GROUP 8
 
 typedef struct rt_static {
     uint32_t key;   /* rt_static_key, or rt_strong_key on a strong node */
@@ -132,6 +145,7 @@ struct gwlb_router {
     uint32_t static_count;
     const rt_node *nodes;
     const uint32_t *slots; /* static index + 1, 0 = empty */
+    const uint64_t *fb;    /* first-byte dispatch words */
     const rt_static *statics;
     const rt_param *params;
     const rt_constraint *constraints;
@@ -203,5 +217,12 @@ static inline uint32_t rt_slot(uint32_t key, uint32_t shift)
  * (out may equal in). Returns the output length, or -(1 + offset) of the
  * first invalid escape or NUL. Shared by patterns and gwlb_path_normalize. */
 GWLB__HIDDEN long gwlb__path_canon(const char *in, size_t len, char *out);
+
+/* gwlb_router_match with the plain segment walk (hash lookups, no
+ * first-byte dispatch) for exact-case routers: the reference the fast walk
+ * is tested against (tests and fuzz targets only). */
+GWLB__HIDDEN int gwlb__router_match_reference(const gwlb_router *router,
+                                              const gwlb_router_request *request,
+                                              gwlb_route_match *match);
 
 #endif /* GWLB_ROUTER_INTERNAL_H */

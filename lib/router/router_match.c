@@ -490,8 +490,146 @@ back:
     goto params;
 }
 
-/* The walk compiled twice, so the case policy is a constant inside it. */
+/* The static edge of node n for the non-empty segment at p (p < end,
+ * *p != '/') through the first-byte dispatch: the index of the edge in the
+ * node's statics, or RT_NONE. Exact case only. */
+RT_INLINE uint32_t find_static_fb(const gwlb_router *r, const rt_node *n, const char *p,
+                                  const char *end)
+{
+    const uint8_t ch = (uint8_t)*p;
+    const uint64_t *w = r->fb + n->fb_begin;
+    const uint8_t *fbb = (const uint8_t *)w;
+    uint32_t k = RT_NONE;
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
+    const uint64_t pat = ch * ones;
+    for (uint32_t i = 0; i < n->fb_words; i++) {
+        uint64_t x = w[i] ^ pat;
+        uint64_t t = (x - ones) & ~x & highs;
+        if (t != 0) { /* the lowest flagged byte is the first equal one */
+            k = i * 8 + (uint32_t)(__builtin_ctzll(t) >> 3);
+            break;
+        }
+    }
+#else
+    for (uint32_t i = 0; i < n->fb_words * 8; i++)
+        if (fbb[i] == ch) {
+            k = i;
+            break;
+        }
+#endif
+    if (k == RT_NONE)
+        return RT_NONE;
+    const rt_static *st = r->statics + n->static_begin;
+    const size_t rem = (size_t)(end - p);
+    do { /* padding is '/', never ch: k is a real edge */
+        size_t len = st[k].len;
+        if (len <= rem && (len == rem || p[len] == '/') && seg_eq(p, r->pool + st[k].str, len, 0))
+            return k;
+        k++;
+    } while (k < n->static_count && fbb[k] == ch);
+    return RT_NONE;
+}
+
+/* The walk for exact-case routers: the same search as walk(c, 0), but a
+ * node with first-byte dispatch finds its static edge without scanning for
+ * the segment's end first (the end is then known from the edge's length);
+ * the scan runs only when parameters, catch-alls or the hash table need it. */
+RT_INLINE int walk_fast(mctx *c)
+{
+    const gwlb_router *r = c->r;
+    const char *const end = c->end;
+    frame stack[GWLB_ROUTER_MAX_SEGMENTS + 1];
+    uint32_t sp = 0, ni = 0, np = 0, pi;
+    const char *p = c->path + 1, *q, *next;
+    const rt_node *n;
+    size_t len;
+enter:
+    n = &r->nodes[ni];
+    if (p == NULL) { /* the path is used up at this node */
+        if (n->exact_count && try_list(c, n->exact_begin, n->exact_count))
+            return 1;
+        if (n->prefix_count && try_list(c, n->prefix_begin, n->prefix_count))
+            return 1;
+        goto back;
+    }
+    if (n->fb_words && p < end && *p != '/') {
+        uint32_t k = find_static_fb(r, n, p, end);
+        if (k != RT_NONE) {
+            const rt_static *st = &r->statics[n->static_begin + k];
+            q = p + st->len;
+            if (n->alt)
+                stack[sp++] = (frame){ni, 0, np, 0, p, q};
+            ni = st->child;
+            p = q < end ? q + 1 : NULL;
+            goto enter;
+        }
+        q = segment_end(p + 1, end, c->path);
+        len = (size_t)(q - p);
+    } else {
+        q = segment_end(p, end, c->path);
+        len = (size_t)(q - p);
+        if (n->static_count) {
+            uint32_t child = find_static(r, n, p, len, 0);
+            if (child != RT_NONE) {
+                if (n->alt)
+                    stack[sp++] = (frame){ni, 0, np, 0, p, q};
+                ni = child;
+                p = q < end ? q + 1 : NULL;
+                goto enter;
+            }
+        }
+    }
+    next = q < end ? q + 1 : NULL;
+    pi = 0;
+params:
+    if (len > 0 && np < GWLB_ROUTER_MAX_PARAMS) {
+        for (; pi < n->param_count; pi++) {
+            const rt_param *e = &r->params[n->param_begin + pi];
+            if (e->constraint != RT_NONE && !class_ok(&r->constraints[e->constraint], p, len))
+                continue;
+            c->m->params[np].offset = (uint32_t)(p - c->path);
+            c->m->params[np].length = (uint32_t)len;
+            if (pi + 1 < n->param_count || (n->catchall_count | n->prefix_count))
+                stack[sp++] = (frame){ni, pi + 1, np, 0, p, q};
+            ni = e->child;
+            p = next;
+            np++;
+            goto enter;
+        }
+    }
+    if (n->catchall_count && np < GWLB_ROUTER_MAX_PARAMS) {
+        c->m->params[np].offset = (uint32_t)(p - c->path);
+        c->m->params[np].length = (uint32_t)(end - p);
+        if (try_list(c, n->catchall_begin, n->catchall_count))
+            return 1;
+    }
+    if (n->prefix_count && try_list(c, n->prefix_begin, n->prefix_count))
+        return 1;
+back:
+    if (sp == 0)
+        return 0;
+    sp--;
+    ni = stack[sp].node;
+    pi = stack[sp].next_param;
+    np = stack[sp].np;
+    p = stack[sp].p;
+    q = stack[sp].q;
+    n = &r->nodes[ni];
+    len = (size_t)(q - p);
+    next = q < end ? q + 1 : NULL;
+    goto params;
+}
+
+/* The walk compiled per case policy, so the policy is a constant inside. */
 RT_NOINLINE int walk_exact_case(mctx *c)
+{
+    return walk_fast(c);
+}
+
+/* The plain walk (hash lookups only) on an exact-case router: the
+ * reference the first-byte dispatch is tested against. */
+RT_NOINLINE int walk_reference(mctx *c)
 {
     return walk(c, 0);
 }
@@ -501,8 +639,8 @@ RT_NOINLINE int walk_any_case(mctx *c)
     return walk(c, GWLB_ROUTER_CASE_INSENSITIVE);
 }
 
-int gwlb_router_match(const gwlb_router *router, const gwlb_router_request *request,
-                      gwlb_route_match *match)
+RT_INLINE int match_impl(const gwlb_router *router, const gwlb_router_request *request,
+                         gwlb_route_match *match, const int reference)
 {
     if (router == NULL || request == NULL || match == NULL)
         return GWLB_EINVAL;
@@ -535,11 +673,12 @@ int gwlb_router_match(const gwlb_router *router, const gwlb_router_request *requ
             c.host_len = i - 1;
     }
     if (!(router->flags & (GWLB_ROUTER_CASE_INSENSITIVE | GWLB_ROUTER_IGNORE_TRAILING_SLASH))) {
-        if (walk(&c, 0)) /* the default policies: the walk inlined here */
+        if (reference ? walk_reference(&c) : walk_fast(&c)) /* default policies: inlined */
             return 0;
     } else {
-        int (*const walk_fn)(mctx *) =
-            (router->flags & GWLB_ROUTER_CASE_INSENSITIVE) ? walk_any_case : walk_exact_case;
+        int (*const walk_fn)(mctx *) = (router->flags & GWLB_ROUTER_CASE_INSENSITIVE)
+                                           ? walk_any_case
+                                           : (reference ? walk_reference : walk_exact_case);
         if (walk_fn(&c))
             return 0;
         if ((router->flags & GWLB_ROUTER_IGNORE_TRAILING_SLASH) && len > 1 &&
@@ -556,6 +695,18 @@ int gwlb_router_match(const gwlb_router *router, const gwlb_router_request *requ
         return GWLB_EMETHOD;
     }
     return GWLB_ENOENT;
+}
+
+int gwlb_router_match(const gwlb_router *router, const gwlb_router_request *request,
+                      gwlb_route_match *match)
+{
+    return match_impl(router, request, match, 0);
+}
+
+int gwlb__router_match_reference(const gwlb_router *router, const gwlb_router_request *request,
+                                 gwlb_route_match *match)
+{
+    return match_impl(router, request, match, 1);
 }
 
 int gwlb_router_match_param(const gwlb_route_match *match, const char *name, size_t name_len,
