@@ -30,6 +30,20 @@ static void b_gcra_allow(void *arg, uint64_t n)
     bench_sink = acc;
 }
 
+static void b_gcra_allow_exclusive(void *arg, uint64_t n)
+{
+    bucket_arg *a = arg;
+    uint64_t now = a->now, acc = 0;
+    gwlb_limit_result r;
+    for (uint64_t i = 0; i < n; i++) {
+        now += 500000;
+        gwlb_gcra_allow_exclusive(&a->bucket, now, 1, &r);
+        acc += (uint64_t)r.allowed + r.remaining;
+    }
+    a->now = now;
+    bench_sink = acc;
+}
+
 static void b_gcra_admit(void *arg, uint64_t n)
 {
     bucket_arg *a = arg;
@@ -85,6 +99,20 @@ static void b_limit_req_allow(void *arg, uint64_t n)
     for (uint64_t i = 0; i < n; i++) {
         now += 250000; /* 4000 r/s offered to a 2000 r/s limit */
         gwlb_limit_req_allow(&a->limiter, now, &r);
+        acc += (uint64_t)r.allowed + r.delay_ns;
+    }
+    a->now = now;
+    bench_sink = acc;
+}
+
+static void b_limit_req_allow_exclusive(void *arg, uint64_t n)
+{
+    nginx_arg *a = arg;
+    uint64_t now = a->now, acc = 0;
+    gwlb_limit_result r;
+    for (uint64_t i = 0; i < n; i++) {
+        now += 250000;
+        gwlb_limit_req_allow_exclusive(&a->limiter, now, &r);
         acc += (uint64_t)r.allowed + r.delay_ns;
     }
     a->now = now;
@@ -151,6 +179,11 @@ void bench_limiter(bench_ctx *ctx)
     one.now = UINT64_C(1000) * SEC;
     bench_run(ctx, &(bench_spec){.name = "limiter.gcra.allow", .params = "uncontended",
                                  .fn = b_gcra_allow, .arg = &one, .target_ns = 12});
+    static bucket_arg excl;
+    gwlb_gcra_init(&excl.bucket, 1000, SEC, 10);
+    excl.now = UINT64_C(1000) * SEC;
+    bench_run(ctx, &(bench_spec){.name = "limiter.gcra.allow", .params = "uncontended,exclusive",
+                                 .fn = b_gcra_allow_exclusive, .arg = &excl, .target_ns = 12});
     static bucket_arg lean;
     gwlb_gcra_init(&lean.bucket, 1000, SEC, 10);
     lean.now = UINT64_C(1000) * SEC;
@@ -165,6 +198,13 @@ void bench_limiter(bench_ctx *ctx)
     ngx.now = UINT64_C(1000) * SEC;
     bench_run(ctx, &(bench_spec){.name = "limiter.limit_req.allow", .params = "burst=20,delay=10",
                                  .fn = b_limit_req_allow, .arg = &ngx, .target_ns = 12});
+    static nginx_arg ngx_excl;
+    gwlb_limit_req_init(&ngx_excl.limiter, 2000, GWLB_LIMIT_REQ_PER_SECOND, 20, 10);
+    ngx_excl.now = UINT64_C(1000) * SEC;
+    bench_run(ctx, &(bench_spec){.name = "limiter.limit_req.allow",
+                                 .params = "burst=20,delay=10,exclusive",
+                                 .fn = b_limit_req_allow_exclusive, .arg = &ngx_excl,
+                                 .target_ns = 12});
     bench_table(ctx, 100000, 60, "limiter.table.allow", "keys=100000");
     if (!bench_quick(ctx))
         bench_table(ctx, 1000000, 120, "limiter.table.allow", "keys=1000000");

@@ -183,6 +183,24 @@ GWLB_API int gwlb_gcra_allow(gwlb_gcra *bucket, uint64_t now, uint64_t cost,
  */
 GWLB_API int gwlb_gcra_admit(gwlb_gcra *bucket, uint64_t now, uint64_t cost);
 
+/*
+ * Exclusive mode (opt-in, per call): gwlb_gcra_allow_exclusive and
+ * gwlb_gcra_admit_exclusive make exactly the decisions and numbers of
+ * gwlb_gcra_allow / gwlb_gcra_admit, but update the TAT with a relaxed
+ * atomic load and a relaxed atomic store instead of a compare-and-swap
+ * (no locked instruction). The caller promises that no other thread or
+ * process mutates the same bucket at the same time (one nginx worker
+ * without a shared zone, one event loop per bucket); readers on other
+ * threads (gwlb_gcra_tat) stay race-free. Mixing them with concurrent
+ * mutators of the same bucket can lose updates (admit more than the
+ * limit); it never crashes. Errors as the non-exclusive functions.
+ */
+GWLB_API int gwlb_gcra_allow_exclusive(gwlb_gcra *bucket, uint64_t now, uint64_t cost,
+                                       gwlb_limit_result *result);
+
+/** gwlb_gcra_admit in exclusive mode (see above). */
+GWLB_API int gwlb_gcra_admit_exclusive(gwlb_gcra *bucket, uint64_t now, uint64_t cost);
+
 /** Peek: gwlb_gcra_allow with cost 0. */
 GWLB_API int gwlb_gcra_peek(gwlb_gcra *bucket, uint64_t now, gwlb_limit_result *result);
 
@@ -301,6 +319,16 @@ GWLB_API int gwlb_limit_req_init(gwlb_limit_req *limiter, uint64_t rate,
 /** One request at now. Errors: GWLB_EINVAL. Lock-free, safe concurrently. */
 GWLB_API int gwlb_limit_req_allow(gwlb_limit_req *limiter, uint64_t now,
                                   gwlb_limit_result *result);
+
+/**
+ * gwlb_limit_req_allow in exclusive mode: the same decisions and numbers,
+ * but the state word is updated with a relaxed atomic load and store (no
+ * locked instruction). The caller promises that no other thread or process
+ * mutates the same limiter at the same time (e.g. nginx-style per-worker
+ * state without a shared zone). Errors: GWLB_EINVAL.
+ */
+GWLB_API int gwlb_limit_req_allow_exclusive(gwlb_limit_req *limiter, uint64_t now,
+                                            gwlb_limit_result *result);
 
 /**
  * Decode a state word into excess (milli-requests) and last (ms modulo

@@ -59,27 +59,84 @@ int gwlb_gcra_config_init_rate(gwlb_gcra_config *cfg, double per_second, uint64_
     return config_from_interval(cfg, (uint64_t)t, burst);
 }
 
+/*
+ * floor(a / b) for 0 < b <= a < 2^53 without an integer divide: the double
+ * quotient is correctly rounded, so its truncation is floor(a / b) or one
+ * more (never less); one multiply tells which.
+ */
+static inline uint64_t floor_div_53(uint64_t a, uint64_t b)
+{
+    /* Signed conversions: both operands and the quotient are below 2^53,
+     * and x86-64 converts signed integers in one instruction. */
+    uint64_t q = (uint64_t)(int64_t)((double)(int64_t)a / (double)(int64_t)b);
+    return q * b > a ? q - 1 : q;
+}
+
 /* remaining = floor(us(DVT - reset) / us(T)), redis-cell's microsecond division. */
-static uint64_t remaining_of(const gwlb_gcra_config *cfg, uint64_t reset_after)
+static inline uint64_t remaining_of(const gwlb_gcra_config *cfg, uint64_t reset_after)
 {
     if (reset_after >= cfg->tolerance_ns)
         return 0;
-    uint64_t next = cfg->tolerance_ns - reset_after;
-    if (cfg->emission_ns < 1000)
-        return next / cfg->emission_ns;
-    uint64_t next_us = next / 1000, t_us = cfg->emission_ns / 1000;
+    uint64_t n = cfg->tolerance_ns - reset_after, d = cfg->emission_ns;
+    if (d >= 1000) { /* whole microseconds (divisions by a constant: multiplies) */
+        n /= 1000;
+        d /= 1000;
+    }
     uint64_t q;
-    if (next_us < t_us) /* a drained bucket, the usual state under load: no divide */
+    if (n < d) /* a drained bucket, the usual state under load */
         q = 0;
-    else if (next_us - t_us < t_us)
+    else if (n - d < d)
         q = 1;
-    else if ((next_us | t_us) <= UINT32_MAX) /* a cheaper 32-bit divide */
-        q = (uint32_t)next_us / (uint32_t)t_us;
+    else if (n <= UINT32_MAX) /* a cheap 32-bit divide */
+        q = (uint32_t)n / (uint32_t)d;
+    else if (n < (UINT64_C(1) << 53))
+        q = floor_div_53(n, d);
     else
-        q = next_us / t_us;
+        q = n / d;
     /* When T is not a whole number of microseconds, truncating T can push
      * the quotient above the limit (redis-cell reports that); cap it. */
     return q < cfg->limit ? q : cfg->limit;
+}
+
+/*
+ * The decision on one TAT value: *base = max(tat, now), *after = the TAT
+ * once admitted; returns 1 to admit. No division: the multiply cost * T
+ * cannot overflow because cost <= limit and T * limit = DVT <= 2^62.
+ */
+static inline int gcra_step(const gwlb_gcra_config *cfg, uint64_t tat, uint64_t now,
+                            uint64_t cost, uint64_t *base, uint64_t *after)
+{
+    uint64_t b = tat > now ? tat : now; /* an expired TAT is a fresh bucket */
+    *base = b;
+    if (cost > cfg->limit) { /* T * cost > DVT: can never be admitted */
+        *after = UINT64_MAX;
+        return 0;
+    }
+    uint64_t increment = cost * cfg->emission_ns;
+    uint64_t a = b > UINT64_MAX - increment ? UINT64_MAX : b + increment;
+    *after = a;
+    return a - now <= cfg->tolerance_ns;
+}
+
+/* The result numbers of a decision made by gcra_step. */
+static inline void gcra_result(const gwlb_gcra_config *cfg, uint64_t now, uint64_t cost,
+                               uint64_t base, uint64_t after, int allowed,
+                               gwlb_limit_result *result)
+{
+    result->limit = cfg->limit;
+    result->delay_ns = 0;
+    result->dry_run_limited = 0;
+    result->allowed = allowed;
+    if (allowed) {
+        result->reset_after_ns = after - now;
+        result->retry_after_ns = -1;
+        result->remaining = remaining_of(cfg, after - now);
+    } else {
+        result->reset_after_ns = base - now;
+        result->retry_after_ns =
+            cost > cfg->limit ? -1 : clamp_i64(after - now - cfg->tolerance_ns);
+        result->remaining = remaining_of(cfg, base - now);
+    }
 }
 
 int gwlb_gcra_decide(const gwlb_gcra_config *cfg, uint64_t tat, uint64_t now, uint64_t cost,
@@ -87,48 +144,41 @@ int gwlb_gcra_decide(const gwlb_gcra_config *cfg, uint64_t tat, uint64_t now, ui
 {
     if (cfg == NULL || result == NULL || new_tat == NULL || cfg->emission_ns == 0)
         return GWLB_EINVAL;
-    uint64_t base = tat > now ? tat : now; /* an expired TAT is a fresh bucket */
-    uint64_t dvt = cfg->tolerance_ns;
-    result->limit = cfg->limit;
-    result->delay_ns = 0;
-    result->dry_run_limited = 0;
-
-    /* cost > limit  <=>  T * cost > DVT: can never be admitted. */
-    uint64_t increment = cost > cfg->limit ? UINT64_MAX : cost * cfg->emission_ns;
-    uint64_t after = base > UINT64_MAX - increment ? UINT64_MAX : base + increment;
-    if (after - now > dvt) {
-        result->allowed = 0;
-        result->reset_after_ns = base - now;
-        result->retry_after_ns = cost > cfg->limit ? -1 : clamp_i64(after - now - dvt);
-        result->remaining = remaining_of(cfg, base - now);
-        *new_tat = tat;
-        return GWLB_OK;
-    }
-    result->allowed = 1;
-    result->reset_after_ns = after - now;
-    result->retry_after_ns = -1;
-    result->remaining = remaining_of(cfg, after - now);
-    *new_tat = cost == 0 ? tat : after;
+    uint64_t base, after;
+    int allowed = gcra_step(cfg, tat, now, cost, &base, &after);
+    gcra_result(cfg, now, cost, base, after, allowed, result);
+    *new_tat = allowed && cost != 0 ? after : tat;
     return GWLB_OK;
 }
 
 /*
- * The decision alone, for callers that pass no result: the same arithmetic
- * as gwlb_gcra_decide without the numbers (whose `remaining` costs a
- * division, as much again as the rest of the call).
+ * Decide and store with one CAS (retried only when another caller moved
+ * the TAT meanwhile); the result numbers are computed once, after the
+ * decision is final, outside the CAS loop. Exclusive: the caller promises
+ * no concurrent writer, so a plain atomic load and store do (no lock
+ * prefix; still no data race with readers).
  */
-static int decide_tat(const gwlb_gcra_config *cfg, uint64_t tat, uint64_t now, uint64_t cost,
-                      uint64_t *next)
+static inline int gcra_allow(const gwlb_gcra_config *cfg, uint64_t *word, uint64_t now,
+                             uint64_t cost, gwlb_limit_result *result, int exclusive)
 {
-    uint64_t base = tat > now ? tat : now;
-    uint64_t increment = cost > cfg->limit ? UINT64_MAX : cost * cfg->emission_ns;
-    uint64_t after = base > UINT64_MAX - increment ? UINT64_MAX : base + increment;
-    if (after - now > cfg->tolerance_ns) {
-        *next = tat;
-        return 0;
+    uint64_t old = atomic_load_explicit(AWORD(word), memory_order_relaxed);
+    uint64_t base, after;
+    int allowed;
+    for (;;) {
+        allowed = gcra_step(cfg, old, now, cost, &base, &after);
+        if (!allowed || cost == 0)
+            break;
+        if (exclusive) {
+            atomic_store_explicit(AWORD(word), after, memory_order_relaxed);
+            break;
+        }
+        if (atomic_compare_exchange_weak_explicit(AWORD(word), &old, after,
+                                                  memory_order_acq_rel, memory_order_relaxed))
+            break;
     }
-    *next = cost == 0 ? tat : after;
-    return 1;
+    if (result != NULL)
+        gcra_result(cfg, now, cost, base, after, allowed, result);
+    return allowed;
 }
 
 int gwlb_gcra_state_allow(const gwlb_gcra_config *cfg, uint64_t *tat_word, uint64_t now,
@@ -136,33 +186,22 @@ int gwlb_gcra_state_allow(const gwlb_gcra_config *cfg, uint64_t *tat_word, uint6
 {
     if (cfg == NULL || tat_word == NULL || cfg->emission_ns == 0)
         return GWLB_EINVAL;
-    gwlb_limit_result local;
-    gwlb_limit_result *r = result != NULL ? result : &local;
-    uint64_t old = atomic_load_explicit(AWORD(tat_word), memory_order_relaxed);
-    for (;;) {
-        uint64_t next;
-        gwlb_gcra_decide(cfg, old, now, cost, r, &next);
-        if (next == old)
-            return GWLB_OK;
-        if (atomic_compare_exchange_weak_explicit(AWORD(tat_word), &old, next,
-                                                  memory_order_acq_rel, memory_order_relaxed))
-            return GWLB_OK;
-    }
+    gcra_allow(cfg, tat_word, now, cost, result, 0);
+    return GWLB_OK;
 }
 
 int gwlb_gcra_admit(gwlb_gcra *bucket, uint64_t now, uint64_t cost)
 {
     if (bucket == NULL || bucket->config.emission_ns == 0)
         return GWLB_EINVAL;
-    uint64_t old = atomic_load_explicit(AWORD(&bucket->tat), memory_order_relaxed);
-    for (;;) {
-        uint64_t next;
-        int allowed = decide_tat(&bucket->config, old, now, cost, &next);
-        if (next == old ||
-            atomic_compare_exchange_weak_explicit(AWORD(&bucket->tat), &old, next,
-                                                  memory_order_acq_rel, memory_order_relaxed))
-            return allowed;
-    }
+    return gcra_allow(&bucket->config, &bucket->tat, now, cost, NULL, 0);
+}
+
+int gwlb_gcra_admit_exclusive(gwlb_gcra *bucket, uint64_t now, uint64_t cost)
+{
+    if (bucket == NULL || bucket->config.emission_ns == 0)
+        return GWLB_EINVAL;
+    return gcra_allow(&bucket->config, &bucket->tat, now, cost, NULL, 1);
 }
 
 int gwlb_gcra_init(gwlb_gcra *bucket, uint64_t count, uint64_t period_ns, uint64_t burst)
@@ -180,9 +219,19 @@ int gwlb_gcra_init(gwlb_gcra *bucket, uint64_t count, uint64_t period_ns, uint64
 
 int gwlb_gcra_allow(gwlb_gcra *bucket, uint64_t now, uint64_t cost, gwlb_limit_result *result)
 {
-    if (bucket == NULL)
+    if (bucket == NULL || bucket->config.emission_ns == 0)
         return GWLB_EINVAL;
-    return gwlb_gcra_state_allow(&bucket->config, &bucket->tat, now, cost, result);
+    gcra_allow(&bucket->config, &bucket->tat, now, cost, result, 0);
+    return GWLB_OK;
+}
+
+int gwlb_gcra_allow_exclusive(gwlb_gcra *bucket, uint64_t now, uint64_t cost,
+                              gwlb_limit_result *result)
+{
+    if (bucket == NULL || bucket->config.emission_ns == 0)
+        return GWLB_EINVAL;
+    gcra_allow(&bucket->config, &bucket->tat, now, cost, result, 1);
+    return GWLB_OK;
 }
 
 int gwlb_gcra_peek(gwlb_gcra *bucket, uint64_t now, gwlb_limit_result *result)

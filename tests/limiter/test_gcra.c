@@ -320,6 +320,78 @@ START_TEST(test_gcra_null_and_uninitialised_arguments_are_einval)
 }
 END_TEST
 
+/* A fixed pseudo-random request sequence (SplitMix64 from seed 1). */
+static uint64_t seq_next(uint64_t *s)
+{
+    *s += UINT64_C(0x9e3779b97f4a7c15);
+    return gwlb_mix64(*s);
+}
+
+START_TEST(test_gcra_exclusive_mode_makes_the_same_decisions_and_numbers)
+{
+    gwlb_gcra shared, excl, lean;
+    ck_assert_int_eq(gwlb_gcra_init(&shared, 7, SEC, 3), GWLB_OK);
+    excl = shared;
+    lean = shared;
+    uint64_t s = 1, now = START, admitted = 0;
+    for (int i = 0; i < 20000; i++) {
+        uint64_t x = seq_next(&s);
+        now += x % (300 * MS);
+        uint64_t cost = (x >> 32) % 6; /* 0 peeks, 5 never fits (limit 4) */
+        gwlb_limit_result a, b;
+        memset(&a, 0x5a, sizeof a);
+        memset(&b, 0xa5, sizeof b);
+        ck_assert_int_eq(gwlb_gcra_allow(&shared, now, cost, &a), GWLB_OK);
+        ck_assert_int_eq(gwlb_gcra_allow_exclusive(&excl, now, cost, &b), GWLB_OK);
+        ck_assert_mem_eq(&a, &b, sizeof a);
+        ck_assert_int_eq(gwlb_gcra_admit_exclusive(&lean, now, cost), a.allowed);
+        ck_assert_uint_eq(gwlb_gcra_tat(&shared), gwlb_gcra_tat(&excl));
+        ck_assert_uint_eq(gwlb_gcra_tat(&shared), gwlb_gcra_tat(&lean));
+        admitted += (uint64_t)(a.allowed && cost != 0);
+    }
+    ck_assert_uint_gt(admitted, 1000); /* the sequence exercises both outcomes */
+    ck_assert_uint_lt(admitted, 19000);
+    ck_assert_int_eq(gwlb_gcra_allow_exclusive(NULL, 0, 1, NULL), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_gcra_admit_exclusive(NULL, 0, 1), GWLB_EINVAL);
+    gwlb_gcra zero;
+    memset(&zero, 0, sizeof zero);
+    ck_assert_int_eq(gwlb_gcra_allow_exclusive(&zero, 0, 1, NULL), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_gcra_admit_exclusive(&zero, 0, 1), GWLB_EINVAL);
+}
+END_TEST
+
+/* The header's formula with plain integer division, as the oracle for the
+ * division-free arithmetic of the library. */
+static uint64_t reference_remaining(const gwlb_gcra_config *c, uint64_t reset)
+{
+    if (reset >= c->tolerance_ns)
+        return 0;
+    uint64_t next = c->tolerance_ns - reset;
+    uint64_t q = c->emission_ns < 1000 ? next / c->emission_ns
+                                       : (next / 1000) / (c->emission_ns / 1000);
+    return q < c->limit ? q : c->limit;
+}
+
+START_TEST(test_gcra_remaining_equals_integer_division_on_many_configs)
+{
+    uint64_t s = 2;
+    for (int i = 0; i < 50000; i++) {
+        uint64_t x = seq_next(&s), y = seq_next(&s);
+        gwlb_gcra_config c;
+        uint64_t period = 1 + (x % 4 == 0 ? y % 1000000 : y % (UINT64_C(1) << (x % 50)));
+        uint64_t count = 1 + (x >> 8) % 1000;
+        uint64_t burst = (x >> 20) % 4 == 0 ? (y >> 7) % 1000000000 : (y >> 7) % 64;
+        if (gwlb_gcra_config_init(&c, count, period, burst) != GWLB_OK)
+            continue;
+        uint64_t now = START, tat = now + seq_next(&s) % (c.tolerance_ns + c.emission_ns);
+        gwlb_limit_result r;
+        uint64_t next;
+        ck_assert_int_eq(gwlb_gcra_decide(&c, tat, now, 1, &r, &next), GWLB_OK);
+        ck_assert_uint_eq(r.remaining, reference_remaining(&c, r.reset_after_ns));
+    }
+}
+END_TEST
+
 static Suite *gcra_suite(void)
 {
     Suite *s = suite_create("limiter-gcra");
@@ -337,6 +409,8 @@ static Suite *gcra_suite(void)
     tcase_add_test(tc, test_gcra_remaining_uses_redis_cell_microsecond_division);
     tcase_add_test(tc, test_gcra_remaining_is_capped_at_limit_when_interval_is_not_whole_microseconds);
     tcase_add_test(tc, test_gcra_admit_gives_the_same_decisions_as_allow);
+    tcase_add_test(tc, test_gcra_exclusive_mode_makes_the_same_decisions_and_numbers);
+    tcase_add_test(tc, test_gcra_remaining_equals_integer_division_on_many_configs);
     tcase_add_test(tc, test_gcra_rejects_zero_rate);
     tcase_add_test(tc, test_gcra_rejects_negative_nan_and_infinite_rates);
     tcase_add_test(tc, test_gcra_rejects_burst_overflow);

@@ -240,6 +240,86 @@ START_TEST(test_limit_req_burst_max_fills_without_saturating)
 }
 END_TEST
 
+static uint64_t seq_next(uint64_t *s)
+{
+    *s += UINT64_C(0x9e3779b97f4a7c15);
+    return gwlb_mix64(*s);
+}
+
+START_TEST(test_limit_req_exclusive_mode_makes_the_same_decisions_and_numbers)
+{
+    gwlb_limit_req shared, excl;
+    ck_assert_int_eq(gwlb_limit_req_init(&shared, 30, GWLB_LIMIT_REQ_PER_MINUTE, 5, 2), GWLB_OK);
+    excl = shared;
+    uint64_t s = 3, now = T0, admitted = 0, delayed = 0;
+    for (int i = 0; i < 20000; i++) {
+        uint64_t x = seq_next(&s);
+        if (x % 97 == 0)
+            now -= (x >> 8) % (120 * SEC); /* now and then, time goes backwards */
+        else
+            now += (x >> 8) % (3 * SEC);
+        gwlb_limit_result a, b;
+        memset(&a, 0x5a, sizeof a);
+        memset(&b, 0xa5, sizeof b);
+        ck_assert_int_eq(gwlb_limit_req_allow(&shared, now, &a), GWLB_OK);
+        ck_assert_int_eq(gwlb_limit_req_allow_exclusive(&excl, now, &b), GWLB_OK);
+        ck_assert_mem_eq(&a, &b, sizeof a);
+        ck_assert_uint_eq(shared.state, excl.state);
+        admitted += (uint64_t)a.allowed;
+        delayed += a.delay_ns != 0;
+    }
+    ck_assert_uint_gt(admitted, 1000);
+    ck_assert_uint_lt(admitted, 19000);
+    ck_assert_uint_gt(delayed, 100);
+    ck_assert_int_eq(gwlb_limit_req_allow_exclusive(NULL, 0, NULL), GWLB_EINVAL);
+    gwlb_limit_req zero;
+    memset(&zero, 0, sizeof zero);
+    ck_assert_int_eq(gwlb_limit_req_allow_exclusive(&zero, 0, NULL), GWLB_EINVAL);
+}
+END_TEST
+
+/* The header's formulas with plain integer division (nginx's own), as the
+ * oracle for the library's division-free arithmetic. */
+START_TEST(test_limit_req_numbers_equal_integer_division_on_many_rates)
+{
+    uint64_t s = 4, checked = 0;
+    for (int i = 0; i < 60000; i++) {
+        uint64_t x = seq_next(&s), y = seq_next(&s);
+        uint64_t rate = 1 + (x % 3 == 0 ? y % 100 : y % (UINT64_C(1) << ((x >> 4) % 31)));
+        enum gwlb_limit_req_unit unit = (x >> 10) & 1 ? GWLB_LIMIT_REQ_PER_SECOND
+                                                      : GWLB_LIMIT_REQ_PER_MINUTE;
+        uint64_t burst = (x >> 12) % 3 == 0 ? (y >> 33) % (GWLB_LIMIT_REQ_BURST_MAX + 1)
+                                            : (y >> 33) % 50;
+        uint64_t delay = (x >> 16) % 4 == 0 ? GWLB_LIMIT_REQ_NODELAY : (y >> 40) % 60;
+        gwlb_limit_req_config c;
+        if (gwlb_limit_req_config_init(&c, rate, unit, burst, delay) != GWLB_OK)
+            continue;
+        uint64_t excess = seq_next(&s) % (c.burst + 1001), last = 1000000;
+        uint64_t ms = (x >> 20) % 4 == 0 ? 0 : (y >> 20) % 5000;
+        uint64_t state = (UINT64_C(1) << 63) | (last << 25) | excess;
+        gwlb_limit_result r;
+        uint64_t next;
+        ck_assert_int_eq(gwlb_limit_req_decide(&c, state, (last + ms) * MS, &r, &next),
+                         GWLB_OK);
+        uint64_t decay = c.rate * ms / 1000;
+        uint64_t e = excess + 1000 > decay ? excess + 1000 - decay : 0;
+        if (e > c.burst) {
+            uint64_t a = (excess + 1000 - c.burst) * 1000;
+            uint64_t need = a / c.rate + (a % c.rate != 0);
+            ck_assert_int_eq(r.allowed, 0);
+            ck_assert_int_eq(r.retry_after_ns, (int64_t)((need > ms ? need - ms : 0) * MS));
+            ck_assert_uint_eq(r.reset_after_ns, (e > 1000 ? e - 1000 : 0) * 1000 / c.rate * MS);
+        } else {
+            ck_assert_int_eq(r.allowed, 1);
+            ck_assert_uint_eq(r.reset_after_ns, e * 1000 / c.rate * MS);
+            ck_assert_uint_eq(r.delay_ns, e <= c.delay ? 0 : (e - c.delay) * 1000 / c.rate * MS);
+        }
+        checked++;
+    }
+    ck_assert_uint_gt(checked, 20000);
+}
+END_TEST
+
 static Suite *limit_req_suite(void)
 {
     Suite *s = suite_create("limiter-limit-req");
@@ -257,6 +337,8 @@ static Suite *limit_req_suite(void)
     tcase_add_test(tc, test_limit_req_long_idle_drains_completely);
     tcase_add_test(tc, test_limit_req_rejects_rate_zero_and_bad_unit_and_burst_overflow);
     tcase_add_test(tc, test_limit_req_burst_max_fills_without_saturating);
+    tcase_add_test(tc, test_limit_req_exclusive_mode_makes_the_same_decisions_and_numbers);
+    tcase_add_test(tc, test_limit_req_numbers_equal_integer_division_on_many_rates);
     suite_add_tcase(s, tc);
     return s;
 }
