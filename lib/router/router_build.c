@@ -931,7 +931,7 @@ static int flatten(builder *b, gwlb_router **out)
             statics[k].key = rt_static_key((const uint8_t *)pool + statics[k].str, statics[k].len);
         for (uint32_t k = n->static_begin; k + 1 < si; k++)
             if (statics[k].key == statics[k + 1].key)
-                n->strong = 1; /* sorted: equal cheap keys are neighbours */
+                n->flags |= RT_NODE_STRONG; /* sorted: equal cheap keys are neighbours */
         if (!(b->flags & GWLB_ROUTER_CASE_INSENSITIVE) && n->static_count > 0 &&
             n->static_count <= RT_FB_MAX_STATICS) {
             /* First-byte dispatch: statics grouped by first byte, their
@@ -957,7 +957,7 @@ static int flatten(builder *b, gwlb_router **out)
             for (uint32_t k = n->static_begin; k < si; k++)
                 statics[k].key = rt_static_key((const uint8_t *)pool + statics[k].str, statics[k].len);
         }
-        if (n->strong)
+        if (n->flags & RT_NODE_STRONG)
             for (uint32_t k = n->static_begin; k < si; k++)
                 statics[k].key = rt_strong_key((const uint8_t *)pool + statics[k].str, statics[k].len,
                                         b->flags & GWLB_ROUTER_CASE_INSENSITIVE);
@@ -985,6 +985,10 @@ static int flatten(builder *b, gwlb_router **out)
         }
         sort(&params[n->param_begin], n->param_count, sizeof(rt_param), param_cmp, &ctx);
         n->alt = n->param_count | t->list_count[1] | t->list_count[2];
+        if (n->static_count == 0 && n->param_count == 1 &&
+            params[n->param_begin].constraint == RT_NONE && t->list_count[1] == 0 &&
+            t->list_count[2] == 0)
+            n->flags |= RT_NODE_PARAM1;
         uint32_t *begin[3] = {&n->exact_begin, &n->catchall_begin, &n->prefix_begin};
         uint32_t *count[3] = {&n->exact_count, &n->catchall_count, &n->prefix_count};
         for (int w = 0; w < 3; w++) {

@@ -47,7 +47,7 @@ typedef struct rt_node {
     uint32_t static_count;
     uint32_t slot_begin; /* open-addressing table over this node's statics */
     uint32_t slot_shift; /* 32 - log2(table size) */
-    uint32_t strong;     /* 1: keys are rt_strong_key (cheap keys collided) */
+    uint32_t flags;      /* RT_NODE_* */
     uint32_t param_begin;
     uint32_t param_count;
     uint32_t exact_begin;
@@ -62,6 +62,12 @@ typedef struct rt_node {
     uint32_t fb_words; /* 0 = none (use the hash table); 64 bytes: a node is
                           one cache line, indexed by a shift */
 } rt_node;
+
+enum {
+    RT_NODE_STRONG = 1u << 0, /* static keys are rt_strong_key (cheap keys collided) */
+    RT_NODE_PARAM1 = 1u << 1  /* no statics, one unconstrained parameter edge, no
+                                 catch-all, no prefix: the matcher's shortcut */
+};
 
 /* First-byte dispatch (exact-case routers): a node with at most
  * RT_FB_MAX_STATICS static edges, no more than RT_FB_MAX_GROUP of them

@@ -317,7 +317,7 @@ static inline uint32_t find_static(const gwlb_router *r, const rt_node *n, const
                                    size_t len, uint32_t ci)
 {
     uint32_t key = 0;
-    if (n->strong) {
+    if (n->flags & RT_NODE_STRONG) {
         key = rt_strong_key((const uint8_t *)s, len, ci);
     } else if (len > 0) {
         uint32_t l = len > 0xff ? 0xff : (uint32_t)len;
@@ -535,13 +535,13 @@ RT_INLINE uint32_t find_static_fb(const gwlb_router *r, const rt_node *n, const 
  * node with first-byte dispatch finds its static edge without scanning for
  * the segment's end first (the end is then known from the edge's length);
  * the scan runs only when parameters, catch-alls or the hash table need it. */
-RT_INLINE int walk_fast(mctx *c)
+RT_NOINLINE int walk_fast(mctx *c, uint32_t ni, const char *p, uint32_t np)
 {
     const gwlb_router *r = c->r;
     const char *const end = c->end;
     frame stack[GWLB_ROUTER_MAX_SEGMENTS + 1];
-    uint32_t sp = 0, ni = 0, np = 0, pi;
-    const char *p = c->path + 1, *q, *next;
+    uint32_t sp = 0, pi;
+    const char *q, *next;
     const rt_node *n;
     size_t len;
 enter:
@@ -621,10 +621,59 @@ back:
     goto params;
 }
 
+/*
+ * The exact-case walk. Most nodes of real route tables offer no choice to
+ * come back to: only static edges (found by first byte), or a single plain
+ * parameter. While the walk meets only such nodes it needs no stack and
+ * runs here, in a tight loop; a dead end there is the final answer, since
+ * no node above offered an alternative. At the first node with choices
+ * (or needing the hash table, a constraint, a catch-all...) it continues in
+ * walk_fast from that node, whose backtracking then never needs to climb
+ * above it.
+ */
+RT_INLINE int walk_tight(mctx *c)
+{
+    const gwlb_router *const r = c->r;
+    const rt_node *const nodes = r->nodes;
+    const char *const end = c->end, *const path = c->path;
+    const char *p = path + 1;
+    uint32_t ni = 0, np = 0;
+    for (;;) {
+        const rt_node *n = &nodes[ni];
+        if (p == NULL) { /* the path is used up at this node */
+            if (n->exact_count && try_list(c, n->exact_begin, n->exact_count))
+                return 1;
+            return n->prefix_count && try_list(c, n->prefix_begin, n->prefix_count);
+        }
+        if (n->flags & RT_NODE_PARAM1) {
+            const char *q = segment_end(p, end, path);
+            if (q == p || np >= GWLB_ROUTER_MAX_PARAMS)
+                return 0; /* empty segment: the only edge does not apply */
+            c->m->params[np].offset = (uint32_t)(p - path);
+            c->m->params[np].length = (uint32_t)(q - p);
+            np++;
+            ni = r->params[n->param_begin].child;
+            p = q < end ? q + 1 : NULL;
+            continue;
+        }
+        if (n->fb_words && !n->alt && p < end && *p != '/') {
+            uint32_t k = find_static_fb(r, n, p, end);
+            if (k == RT_NONE)
+                return 0; /* statics only, none fits */
+            const rt_static *st = &r->statics[n->static_begin + k];
+            const char *q = p + st->len;
+            ni = st->child;
+            p = q < end ? q + 1 : NULL;
+            continue;
+        }
+        return walk_fast(c, ni, p, np);
+    }
+}
+
 /* The walk compiled per case policy, so the policy is a constant inside. */
 RT_NOINLINE int walk_exact_case(mctx *c)
 {
-    return walk_fast(c);
+    return walk_tight(c);
 }
 
 /* The plain walk (hash lookups only) on an exact-case router: the
@@ -673,7 +722,7 @@ RT_INLINE int match_impl(const gwlb_router *router, const gwlb_router_request *r
             c.host_len = i - 1;
     }
     if (!(router->flags & (GWLB_ROUTER_CASE_INSENSITIVE | GWLB_ROUTER_IGNORE_TRAILING_SLASH))) {
-        if (reference ? walk_reference(&c) : walk_fast(&c)) /* default policies: inlined */
+        if (reference ? walk_reference(&c) : walk_tight(&c)) /* default policies: inlined */
             return 0;
     } else {
         int (*const walk_fn)(mctx *) = (router->flags & GWLB_ROUTER_CASE_INSENSITIVE)
