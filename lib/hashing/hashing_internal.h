@@ -82,17 +82,22 @@ GWLB__HIDDEN int gwlb__hash_is_prime(uint64_t n);
 
 /*
  * Maglev population (the paper's Listing 1 with Envoy-style weights): fill
- * `table[0..m)` with entries 0..n-1 given each entry's offset and skip
- * (already reduced: offset < m, 1 <= skip < m) and weight; entries are
+ * `table[0..m)` (m prime) with entries 0..n-1 given each entry's offset and
+ * skip (already reduced: offset < m, 1 <= skip < m) and weight; entries are
  * visited in array order each round and an entry of weight w takes a turn
  * in a round r when r * w >= its running target (target starts at w and
- * grows by max weight per turn). `occupied` is scratch of (m + 63) / 64
- * words. Exposed so the paper's small example can be checked exactly.
+ * grows by max weight per turn). Scratch: `occupied` (m + 63) / 64 words,
+ * `next` and `target` n entries, `free_slots` gwlb__maglev_late_slots(m)
+ * entries. Exposed so the paper's small example can be checked exactly;
+ * the builder runs the same loop writing host indices into its table.
  */
 GWLB__HIDDEN void gwlb__maglev_fill(uint32_t m, uint32_t n, const uint32_t *offset,
                                     const uint32_t *skip, const uint32_t *weight,
                                     uint32_t *table, uint64_t *occupied, uint32_t *next,
-                                    uint64_t *target);
+                                    uint64_t *target, uint32_t *free_slots);
+
+/* How many free slots the Maglev fill lists for its last turns (isqrt(m)). */
+GWLB__HIDDEN uint32_t gwlb__maglev_late_slots(uint32_t m);
 
 /* Split an nginx server string into host and port parts as nginx's
  * consistent hash does. */
@@ -111,6 +116,83 @@ static inline uint32_t gwlb__maglev_slot(uint64_t h, uint32_t m)
 static inline uint32_t gwlb__maglev_at(const gwlb_hash_table *t, uint32_t slot)
 {
     return t->maglev16 != NULL ? t->maglev16[slot] : t->maglev32[slot];
+}
+
+/* ---- the key hash: gwlb_hash64(key, len, 0), short keys inline ------------
+ *
+ * The same function with the same output (XXH64, seed 0, bytes read
+ * little-endian): for 4, 8 and 16 bytes the general code reduces to a few
+ * multiplies, written out here so a lookup pays no call, no length loop and
+ * no 32-byte-stripe setup. The tests compare it with gwlb_hash64 for every
+ * length. */
+
+#define GWLB__XXH_P1 UINT64_C(0x9E3779B185EBCA87)
+#define GWLB__XXH_P2 UINT64_C(0xC2B2AE3D27D4EB4F)
+#define GWLB__XXH_P3 UINT64_C(0x165667B19E3779F9)
+#define GWLB__XXH_P4 UINT64_C(0x85EBCA77C2B2AE63)
+#define GWLB__XXH_P5 UINT64_C(0x27D4EB2F165667C5)
+
+static inline uint64_t gwlb__rotl64(uint64_t x, int r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+
+static inline uint64_t gwlb__le64(const uint8_t *p)
+{
+    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
+           (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
+           (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
+}
+
+static inline uint64_t gwlb__le32(const uint8_t *p)
+{
+    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
+}
+
+/* One 8-byte lane folded into the running XXH64 state. */
+static inline uint64_t gwlb__xxh_lane8(uint64_t h, uint64_t v)
+{
+    h ^= gwlb__rotl64(v * GWLB__XXH_P2, 31) * GWLB__XXH_P1;
+    return gwlb__rotl64(h, 27) * GWLB__XXH_P1 + GWLB__XXH_P4;
+}
+
+static inline uint64_t gwlb__xxh_avalanche(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= GWLB__XXH_P2;
+    h ^= h >> 29;
+    h *= GWLB__XXH_P3;
+    h ^= h >> 32;
+    return h;
+}
+
+/* Keys of 4, 8 or 16 bytes (the inline cases). */
+static inline int gwlb__hash_key_is_short(size_t len)
+{
+    return len == 16 || len == 8 || len == 4;
+}
+
+/* gwlb_hash64(key, len, 0) for a short key (gwlb__hash_key_is_short). */
+static inline uint64_t gwlb__hash_key_short(const uint8_t *p, size_t len)
+{
+    uint64_t h = GWLB__XXH_P5 + (uint64_t)len;
+    if (len == 16) {
+        h = gwlb__xxh_lane8(h, gwlb__le64(p));
+        h = gwlb__xxh_lane8(h, gwlb__le64(p + 8));
+        return gwlb__xxh_avalanche(h);
+    }
+    if (len == 8)
+        return gwlb__xxh_avalanche(gwlb__xxh_lane8(h, gwlb__le64(p)));
+    h ^= gwlb__le32(p) * GWLB__XXH_P1;
+    return gwlb__xxh_avalanche(gwlb__rotl64(h, 23) * GWLB__XXH_P2 + GWLB__XXH_P3);
+}
+
+/* gwlb_hash64(key, len, 0). */
+static inline uint64_t gwlb__hash_key(const void *key, size_t len)
+{
+    if (gwlb__hash_key_is_short(len))
+        return gwlb__hash_key_short(key, len);
+    return gwlb_hash64(key, len, 0);
 }
 
 /* gwlb_crc32_update (nginx's CRC-32, state not finalised), slicing-by-8. */

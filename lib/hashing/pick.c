@@ -253,7 +253,32 @@ static int pick_nginx_consistent(const gwlb_hash_table *t, const uint8_t *key, s
 
 /* ---- ring, Maglev, rendezvous, jump --------------------------------------- */
 
-static inline uint32_t jump(uint64_t key, uint32_t buckets)
+/*
+ * Jump hash. The reference loop (Lamping & Veach, Figure 1):
+ *
+ *   b = -1, j = 0
+ *   while j < buckets:
+ *       b = j; key = key * 2862933555777941757 + 1
+ *       j = (int64)((double)(b + 1) * ((double)2^31 / (double)((key >> 33) + 1)))
+ *
+ * Its cost is the chain b -> int-to-double -> multiply -> double-to-int ->
+ * b, about 17 cycles a turn; the divide depends only on the key chain. So
+ * we keep the reference's divide (q, the very same double) but take the
+ * product b1 * q (b1 = b + 1) in integers: q = qi + qf / 2^64 exactly (the
+ * integer part and the fraction bits of the double), so
+ *
+ *   b1 * q = b1 * qi + (b1 * qf) / 2^64     (a 64x64 -> 128 multiply, exact)
+ *
+ * floor of which is b1 * qi + high word, fraction = low word / 2^64: the
+ * chain is now one multiply and an add. The reference truncates the
+ * ROUNDED double product, which can differ from the exact floor only when
+ * the product is within half a unit in the last place below an integer:
+ * below 2^31 (the only range where j is kept) that needs a fraction
+ * >= 1 - 2^-23. Such keys (about one turn in 8 million) take the reference
+ * loop, so every result is the reference's, bit for bit; above the bucket
+ * count both versions stop (rounding is monotonic and buckets is exact).
+ */
+static uint32_t jump_reference(uint64_t key, uint32_t buckets)
 {
     int64_t b = -1, j = 0;
     while (j < (int64_t)buckets) {
@@ -262,6 +287,32 @@ static inline uint32_t jump(uint64_t key, uint32_t buckets)
         j = (int64_t)((double)(b + 1) * ((double)(INT64_C(1) << 31) / (double)((key >> 33) + 1)));
     }
     return (uint32_t)b;
+}
+
+/* Fraction of b1 * q from which rounding may reach the next integer. */
+#define JUMP_ROUNDING_RISK UINT64_C(0xFFFFFE0000000000) /* 1 - 2^-23 */
+
+static inline uint32_t jump(uint64_t key, uint32_t buckets)
+{
+    uint64_t k = key;
+    uint64_t b1 = 1; /* b + 1; the reference's first turn always sets b = 0 */
+    for (;;) {
+        k = k * UINT64_C(2862933555777941757) + 1;
+        double q = 2147483648.0 / (double)(int64_t)((k >> 33) + 1); /* 1 <= q <= 2^31 */
+        uint64_t bits;
+        memcpy(&bits, &q, sizeof bits);
+        uint32_t e = (uint32_t)(bits >> 52) - 1023u; /* 0 .. 31 */
+        uint64_t mant = (bits & UINT64_C(0x000fffffffffffff)) | UINT64_C(0x0010000000000000);
+        uint64_t qi = mant >> (52 - e);     /* integer part */
+        uint64_t qf = mant << (12 + e);     /* fraction * 2^64 (exact: <= 52 bits) */
+        u128 p = (u128)b1 * qf;
+        if ((uint64_t)p >= JUMP_ROUNDING_RISK)
+            return jump_reference(key, buckets);
+        uint64_t next = b1 * qi + (uint64_t)(p >> 64) + 1; /* j + 1 */
+        if (next > buckets)
+            return (uint32_t)(b1 - 1);
+        b1 = next;
+    }
 }
 
 int gwlb_jump_hash(uint64_t key, uint32_t buckets, uint32_t *bucket)
@@ -388,7 +439,7 @@ static int dispatch(const gwlb_hash_table *t, const void *key, size_t key_len,
     case GWLB_HASH_NGINX_CONSISTENT:
         return pick_nginx_consistent(t, key, key_len, a, f, host);
     default: {
-        uint64_t h = (a->flags & GWLB__ATTEMPT_STARTED) ? a->hash : gwlb_hash64(key, key_len, 0);
+        uint64_t h = (a->flags & GWLB__ATTEMPT_STARTED) ? a->hash : gwlb__hash_key(key, key_len);
         return pick_walk(t, h, a, f, host);
     }
     }
@@ -405,8 +456,11 @@ int gwlb_hash_table_pick(const gwlb_hash_table *table, const void *key, size_t k
     return dispatch(table, key, key_len, attempt, &f, host);
 }
 
-int gwlb_hash_table_lookup(const gwlb_hash_table *table, const void *key, size_t key_len,
-                           uint32_t *host)
+/* Every algorithm and every argument check (the fast path below handles
+ * the common well-formed Maglev / ring / jump lookups). */
+static __attribute__((noinline)) int lookup_general(const gwlb_hash_table *table,
+                                                     const void *key, size_t key_len,
+                                                     uint32_t *host)
 {
     /* A first pick with every host usable consults no bitmap, so any table
      * size works here. */
@@ -416,10 +470,6 @@ int gwlb_hash_table_lookup(const gwlb_hash_table *table, const void *key, size_t
         return rc;
     const uint8_t *k = key;
     const gwlb_hash_table *t = table;
-    if (t->maglev16 != NULL) { /* the common O(1) case first */
-        *host = t->maglev16[gwlb__maglev_slot(gwlb_hash64(k, key_len, 0), t->maglev_size)];
-        return GWLB_OK;
-    }
     if (t->count == 1) { /* nginx: round robin over one peer; others: it */
         *host = 0;
         return GWLB_OK;
@@ -441,9 +491,31 @@ int gwlb_hash_table_lookup(const gwlb_hash_table *table, const void *key, size_t
         *host = t->point_host[nginx_point_index(t, crc32_fast(k, key_len)) % t->point_count];
         return GWLB_OK;
     default:
-        *host = primary(t, gwlb_hash64(k, key_len, 0));
+        *host = primary(t, gwlb__hash_key(k, key_len));
         return GWLB_OK;
     }
+}
+
+int gwlb_hash_table_lookup(const gwlb_hash_table *table, const void *key, size_t key_len,
+                           uint32_t *host)
+{
+    /* Fast path: valid arguments (so the checks of lookup_general all pass),
+     * a short key hashed inline, and a table whose lookup is a load or a
+     * short scan: no call, no stack frame. */
+    const gwlb_hash_table *t = table;
+    if (GWLB__LIKELY(t != NULL && host != NULL && key != NULL &&
+                     gwlb__hash_key_is_short(key_len))) {
+        if (t->maglev16 != NULL) {
+            uint64_t h = gwlb__hash_key_short(key, key_len);
+            *host = t->maglev16[gwlb__maglev_slot(h, t->maglev_size)];
+            return GWLB_OK;
+        }
+        if (t->point64 != NULL && t->count > 1) {
+            *host = ring_host(t, gwlb__hash_key_short(key, key_len));
+            return GWLB_OK;
+        }
+    }
+    return lookup_general(table, key, key_len, host);
 }
 
 /* ---- bounded load ----------------------------------------------------------- */

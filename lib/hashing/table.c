@@ -15,7 +15,8 @@
  *   Maglev                offset = xxHash64(id, 0) % M, skip = xxHash64(id, 1)
  *                         % (M - 1) + 1, hosts filled in identity order with
  *                         an occupancy bitmap (fits L1) instead of probing the
- *                         table itself
+ *                         table itself, and for the last sqrt(M) slots a
+ *                         direct search of the free slots (see the fill)
  *   rendezvous            xxHash64 of each identity
  *
  * All allocations are recorded in the table so that any failure frees
@@ -24,6 +25,8 @@
 #include <string.h>
 
 #include "hashing_internal.h"
+
+__extension__ typedef unsigned __int128 u128;
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -400,10 +403,62 @@ out:
     return rc;
 }
 
-void gwlb__maglev_fill(uint32_t m, uint32_t n, const uint32_t *offset, const uint32_t *skip,
-                       const uint32_t *weight, uint32_t *table, uint64_t *occupied,
-                       uint32_t *next, uint64_t *target)
+/* ---- Maglev fill ---------------------------------------------------------- */
+
+/* x mod m for x < 2^64, m < 2^32, with mu = floor(2^64 / m) (Barrett: the
+ * quotient estimate is low by at most one). */
+static inline uint64_t mod_reduce(uint64_t x, uint64_t m, uint64_t mu)
 {
+    uint64_t q = (uint64_t)(((u128)x * mu) >> 64);
+    uint64_t r = x - q * m;
+    return r >= m ? r - m : r;
+}
+
+/* s^-1 mod m for prime m (Fermat: s^(m-2)), 0 < s < m. */
+static uint64_t mod_inverse(uint64_t s, uint64_t m, uint64_t mu)
+{
+    uint64_t result = 1, base = s;
+    for (uint64_t e = m - 2; e != 0; e >>= 1) {
+        if (e & 1)
+            result = mod_reduce(result * base, m, mu);
+        base = mod_reduce(base * base, m, mu);
+    }
+    return result;
+}
+
+uint32_t gwlb__maglev_late_slots(uint32_t m)
+{
+    uint32_t t = 1;
+    while ((uint64_t)(t + 1) * (t + 1) <= m)
+        t++;
+    return t;
+}
+
+/*
+ * The fill loop, shared by gwlb__maglev_fill (the tests' entry: entry
+ * numbers into a uint32 table) and the builder (host indices straight into
+ * the final uint16 or uint32 table: no scratch table, no copy pass).
+ * Inlined into each caller with the output choice constant.
+ *
+ * A turn takes the first free slot along the entry's permutation c, c + s,
+ * c + 2s, ... (mod m). Probing costs 1 / (free share) steps, so with F slots
+ * free it costs m / F, and over the whole fill about m ln m probes, most of
+ * them in the last few hundred turns. There, with the F free slots listed,
+ * the first free slot along the permutation is found directly: slot f is
+ * reached after (f - c) * s^-1 mod m steps (m prime), so the first one is
+ * the free slot with the fewest steps (F multiplications instead of m / F
+ * probes; the steps of distinct slots are distinct, so it is unique). The
+ * result is exactly the probing result. The switch happens at
+ * F = gwlb__maglev_late_slots(m) = isqrt(m), where the two costs meet.
+ */
+static inline void maglev_fill_core(uint32_t m, uint32_t n, const uint32_t *offset,
+                                    const uint32_t *skip, const uint32_t *weight,
+                                    const uint32_t *value, void *out, int wide,
+                                    uint64_t *occupied, uint32_t *next, uint64_t *target,
+                                    uint32_t *free_slots)
+{
+    uint16_t *out16 = out;
+    uint32_t *out32 = out;
     uint32_t max_w = 0;
     for (uint32_t i = 0; i < n; i++) {
         next[i] = offset[i]; /* next[] holds the current permutation position */
@@ -412,21 +467,48 @@ void gwlb__maglev_fill(uint32_t m, uint32_t n, const uint32_t *offset, const uin
             max_w = weight[i];
     }
     memset(occupied, 0, (size_t)((m + 63) / 64) * sizeof *occupied);
-    uint32_t filled = 0;
+    const uint64_t mu = UINT64_MAX / m;
+    const uint32_t late = gwlb__maglev_late_slots(m);
+    uint32_t filled = 0, nfree = 0; /* nfree > 0: the free slots are listed */
     for (uint64_t round = 1; filled < m; round++) {
         for (uint32_t i = 0; i < n && filled < m; i++) {
             if (round * weight[i] < target[i])
                 continue;
             target[i] += max_w;
-            uint32_t c = next[i];
-            while (occupied[c >> 6] & (UINT64_C(1) << (c & 63))) {
-                c += skip[i];
-                if (c >= m)
-                    c -= m;
+            uint32_t c = next[i], s = skip[i];
+            if (nfree == 0 && m - filled <= late) {
+                for (uint32_t w = 0; w < m; w++)
+                    if (!((occupied[w >> 6] >> (w & 63)) & 1u))
+                        free_slots[nfree++] = w;
+            }
+            if (nfree == 0) {
+                while ((occupied[c >> 6] >> (c & 63)) & 1u) {
+                    c += s;
+                    if (c >= m)
+                        c -= m;
+                }
+            } else {
+                uint64_t inv = mod_inverse(s, m, mu);
+                uint32_t best = 0;
+                uint64_t best_steps = UINT64_MAX;
+                for (uint32_t k = 0; k < nfree; k++) {
+                    uint64_t f = free_slots[k];
+                    uint64_t steps = mod_reduce((f >= c ? f - c : f + m - c) * inv, m, mu);
+                    if (steps < best_steps) {
+                        best_steps = steps;
+                        best = k;
+                    }
+                }
+                c = free_slots[best];
+                free_slots[best] = free_slots[--nfree]; /* 0 only when full */
             }
             occupied[c >> 6] |= UINT64_C(1) << (c & 63);
-            table[c] = i;
-            c += skip[i];
+            uint32_t v = value != NULL ? value[i] : i;
+            if (wide)
+                out32[c] = v;
+            else
+                out16[c] = (uint16_t)v;
+            c += s;
             if (c >= m)
                 c -= m;
             next[i] = c;
@@ -435,22 +517,37 @@ void gwlb__maglev_fill(uint32_t m, uint32_t n, const uint32_t *offset, const uin
     }
 }
 
+void gwlb__maglev_fill(uint32_t m, uint32_t n, const uint32_t *offset, const uint32_t *skip,
+                       const uint32_t *weight, uint32_t *table, uint64_t *occupied,
+                       uint32_t *next, uint64_t *target, uint32_t *free_slots)
+{
+    maglev_fill_core(m, n, offset, skip, weight, NULL, table, 1, occupied, next, target,
+                     free_slots);
+}
+
 static int build_maglev(build *b)
 {
     gwlb_hash_table *t = b->t;
     uint32_t m = t->maglev_size, n = t->count;
-    size_t ob, sb, wb, tb, ocb, nb, tgb;
+    size_t ob, sb, wb, ocb, nb, tgb, fb;
     uint32_t *off = scratch(&t->alloc, n, sizeof(uint32_t), &ob);
     uint32_t *skp = scratch(&t->alloc, n, sizeof(uint32_t), &sb);
     uint32_t *wt = scratch(&t->alloc, n, sizeof(uint32_t), &wb);
-    uint32_t *tab = scratch(&t->alloc, m, sizeof(uint32_t), &tb);
     uint64_t *occ = scratch(&t->alloc, (m + 63) / 64, sizeof(uint64_t), &ocb);
     uint32_t *nxt = scratch(&t->alloc, n, sizeof(uint32_t), &nb);
     uint64_t *tgt = scratch(&t->alloc, n, sizeof(uint64_t), &tgb);
+    uint32_t *fre = scratch(&t->alloc, gwlb__maglev_late_slots(m), sizeof(uint32_t), &fb);
     int rc = GWLB_ENOMEM;
-    if (!off || !skp || !wt || !tab || !occ || !nxt || !tgt)
+    if (!off || !skp || !wt || !occ || !nxt || !tgt || !fre)
         goto out;
-    /* Fill in identity order, so the table does not depend on input order. */
+    if (n < 65536)
+        t->maglev16 = take(b, m, sizeof *t->maglev16);
+    else
+        t->maglev32 = take(b, m, sizeof *t->maglev32);
+    if (t->maglev16 == NULL && t->maglev32 == NULL)
+        goto out;
+    /* Fill in identity order, so the table does not depend on input order;
+     * the slots get host indices (by_id[r] for the r-th identity). */
     for (uint32_t r = 0; r < n; r++) {
         uint32_t h = t->by_id[r];
         const uint8_t *id = t->id_bytes + t->id_offset[h];
@@ -458,29 +555,19 @@ static int build_maglev(build *b)
         skp[r] = (uint32_t)(gwlb_hash64(id, t->id_len[h], 1) % (m - 1) + 1);
         wt[r] = t->weight[h];
     }
-    gwlb__maglev_fill(m, n, off, skp, wt, tab, occ, nxt, tgt);
-    if (n < 65536) {
-        t->maglev16 = take(b, m, sizeof *t->maglev16);
-        if (t->maglev16 == NULL)
-            goto out;
-        for (uint32_t s = 0; s < m; s++)
-            t->maglev16[s] = (uint16_t)t->by_id[tab[s]];
-    } else {
-        t->maglev32 = take(b, m, sizeof *t->maglev32);
-        if (t->maglev32 == NULL)
-            goto out;
-        for (uint32_t s = 0; s < m; s++)
-            t->maglev32[s] = t->by_id[tab[s]];
-    }
+    if (t->maglev16 != NULL)
+        maglev_fill_core(m, n, off, skp, wt, t->by_id, t->maglev16, 0, occ, nxt, tgt, fre);
+    else
+        maglev_fill_core(m, n, off, skp, wt, t->by_id, t->maglev32, 1, occ, nxt, tgt, fre);
     rc = GWLB_OK;
 out:
     gwlb__free(&t->alloc, off, ob);
     gwlb__free(&t->alloc, skp, sb);
     gwlb__free(&t->alloc, wt, wb);
-    gwlb__free(&t->alloc, tab, tb);
     gwlb__free(&t->alloc, occ, ocb);
     gwlb__free(&t->alloc, nxt, nb);
     gwlb__free(&t->alloc, tgt, tgb);
+    gwlb__free(&t->alloc, fre, fb);
     return rc;
 }
 

@@ -93,6 +93,111 @@ START_TEST(test_jump_hash_rejects_zero_and_huge_bucket_counts)
 }
 END_TEST
 
+/* The paper's loop (Lamping & Veach, Figure 1), verbatim in C. */
+static uint32_t paper_jump(uint64_t key, uint32_t buckets)
+{
+    int64_t b = -1, j = 0;
+    while (j < (int64_t)buckets) {
+        b = j;
+        key = key * UINT64_C(2862933555777941757) + 1;
+        j = (int64_t)((double)(b + 1) * ((double)(INT64_C(1) << 31) / (double)((key >> 33) + 1)));
+    }
+    return (uint32_t)b;
+}
+
+START_TEST(test_jump_hash_equals_the_papers_loop_for_many_keys)
+{
+    static const uint32_t buckets[] = {1, 2, 3, 10, 1000, 65536, 1000000, 2147483647u};
+    for (size_t i = 0; i < sizeof buckets / sizeof buckets[0]; i++)
+        for (uint64_t k = 0; k < 5000; k++) {
+            uint64_t key = gwlb_mix64(k + i * 1000003u);
+            uint32_t b = UINT32_MAX;
+            ck_assert_int_eq(gwlb_jump_hash(key, buckets[i], &b), GWLB_OK);
+            ck_assert_uint_eq(b, paper_jump(key, buckets[i]));
+        }
+}
+END_TEST
+
+/* Keys where the reference's double product rounds up to the next integer,
+ * so exact arithmetic would give another bucket: the library must follow
+ * the reference (these take its rounding-risk path). */
+START_TEST(test_jump_hash_follows_the_reference_rounding_where_exact_math_differs)
+{
+    static const struct {
+        uint64_t key;
+        uint32_t buckets, bucket;
+    } v[] = {
+        {229820519, 1000, 621},          /* exact floor: 618 */
+        {342762895, 1000, 739},          /* exact floor: 738 */
+        {1055484, 1000000, 786432},      /* exact floor: 786431 */
+        {6563676, 1000000, 978677},      /* exact floor: 978012 */
+        {1055484, 2147483647u, 1672770550u}, /* exact floor: 1672768873 */
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        uint32_t b = UINT32_MAX;
+        ck_assert_int_eq(gwlb_jump_hash(v[i].key, v[i].buckets, &b), GWLB_OK);
+        ck_assert_uint_eq(b, v[i].bucket);
+        ck_assert_uint_eq(paper_jump(v[i].key, v[i].buckets), v[i].bucket);
+    }
+}
+END_TEST
+
+START_TEST(test_jump_table_lookup_is_jump_hash_of_the_key_hash)
+{
+    gwlb_hash_table *t = build(GWLB_HASH_JUMP, make_hosts(1000, NULL), 1000);
+    uint8_t key[40];
+    for (uint32_t k = 0; k < 4000; k++) {
+        size_t len = 1 + k % sizeof key;
+        for (size_t j = 0; j < len; j++)
+            key[j] = (uint8_t)gwlb_mix64(k * 64 + j);
+        uint32_t want, got = UINT32_MAX;
+        gwlb_jump_hash(gwlb_hash64(key, len, 0), 1000, &want);
+        ck_assert_int_eq(gwlb_hash_table_lookup(t, key, len, &got), GWLB_OK);
+        ck_assert_uint_eq(got, want);
+    }
+    gwlb_hash_table_free(t);
+}
+END_TEST
+
+START_TEST(test_inline_key_hash_equals_gwlb_hash64_for_every_length)
+{
+    uint8_t key[80];
+    for (size_t j = 0; j < sizeof key; j++)
+        key[j] = (uint8_t)(gwlb_mix64(j) >> 7);
+    for (size_t len = 0; len <= sizeof key; len++)
+        for (size_t off = 0; off + len <= sizeof key && off < 3; off++)
+            ck_assert_uint_eq(gwlb__hash_key(key + off, len), gwlb_hash64(key + off, len, 0));
+}
+END_TEST
+
+/* Maglev and ring lookups of short keys (hashed inline) land where the
+ * library's documented key hash says. */
+START_TEST(test_short_key_lookups_use_gwlb_hash64)
+{
+    gwlb_hash_table *m = build(GWLB_HASH_MAGLEV, make_hosts(100, NULL), 100);
+    gwlb_hash_table *r = build(GWLB_HASH_RING, make_hosts(100, NULL), 100);
+    static const size_t lens[] = {4, 8, 16, 5, 17};
+    uint8_t key[17];
+    for (uint32_t k = 0; k < 5000; k++) {
+        size_t len = lens[k % 5];
+        for (size_t j = 0; j < len; j++)
+            key[j] = (uint8_t)gwlb_mix64(k * 32 + j);
+        uint64_t h = gwlb_hash64(key, len, 0);
+        uint32_t got = UINT32_MAX;
+        ck_assert_int_eq(gwlb_hash_table_lookup(m, key, len, &got), GWLB_OK);
+        ck_assert_uint_eq(got, m->maglev16[gwlb__maglev_slot(h, m->maglev_size)]);
+        /* ring: the first point >= h, wrapping to the first point */
+        uint32_t i = 0;
+        while (i < r->point_count && r->point64[i] < h)
+            i++;
+        ck_assert_int_eq(gwlb_hash_table_lookup(r, key, len, &got), GWLB_OK);
+        ck_assert_uint_eq(got, r->point_host[i == r->point_count ? 0 : i]);
+    }
+    gwlb_hash_table_free(m);
+    gwlb_hash_table_free(r);
+}
+END_TEST
+
 /* Eisenbud et al., NSDI 2016, Table 1 / Figure 3: M = 7, B0 (offset 3,
  * skip 4), B1 (0, 2), B2 (3, 1). */
 START_TEST(test_maglev_fill_matches_paper_example)
@@ -100,14 +205,16 @@ START_TEST(test_maglev_fill_matches_paper_example)
     uint32_t off[3] = {3, 0, 3}, skip[3] = {4, 2, 1}, w[3] = {1, 1, 1};
     uint32_t table[7], next[3];
     uint64_t occ[1], target[3];
-    gwlb__maglev_fill(7, 3, off, skip, w, table, occ, next, target);
+    uint32_t free_slots[2];
+    ck_assert_uint_eq(gwlb__maglev_late_slots(7), 2);
+    gwlb__maglev_fill(7, 3, off, skip, w, table, occ, next, target, free_slots);
     const uint32_t before[7] = {1, 0, 1, 0, 2, 2, 0};
     for (int i = 0; i < 7; i++)
         ck_assert_uint_eq(table[i], before[i]);
 
     /* B1 removed: B0 B0 B0 B0 B2 B2 B2 */
     uint32_t off2[2] = {3, 3}, skip2[2] = {4, 1};
-    gwlb__maglev_fill(7, 2, off2, skip2, w, table, occ, next, target);
+    gwlb__maglev_fill(7, 2, off2, skip2, w, table, occ, next, target, free_slots);
     const uint32_t after[7] = {0, 0, 0, 0, 1, 1, 1};
     for (int i = 0; i < 7; i++)
         ck_assert_uint_eq(table[i], after[i]);
@@ -1128,6 +1235,11 @@ static Suite *hashing_suite(void)
     tcase_add_test(v, test_jump_hash_matches_reference_values_for_key_1);
     tcase_add_test(v, test_jump_hash_growing_buckets_moves_keys_only_to_the_new_bucket);
     tcase_add_test(v, test_jump_hash_rejects_zero_and_huge_bucket_counts);
+    tcase_add_test(v, test_jump_hash_equals_the_papers_loop_for_many_keys);
+    tcase_add_test(v, test_jump_hash_follows_the_reference_rounding_where_exact_math_differs);
+    tcase_add_test(v, test_jump_table_lookup_is_jump_hash_of_the_key_hash);
+    tcase_add_test(v, test_inline_key_hash_equals_gwlb_hash64_for_every_length);
+    tcase_add_test(v, test_short_key_lookups_use_gwlb_hash64);
     tcase_add_test(v, test_maglev_fill_matches_paper_example);
     tcase_add_test(v, test_maglev_weights_give_slots_in_proportion);
     tcase_add_test(v, test_nginx_consistent_points_chain_crc32_of_host_nul_port);
