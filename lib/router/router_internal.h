@@ -65,8 +65,10 @@ typedef struct rt_node {
 
 enum {
     RT_NODE_STRONG = 1u << 0, /* static keys are rt_strong_key (cheap keys collided) */
-    RT_NODE_PARAM1 = 1u << 1  /* no statics, one unconstrained parameter edge, no
+    RT_NODE_PARAM1 = 1u << 1, /* no statics, one unconstrained parameter edge, no
                                  catch-all, no prefix: the matcher's shortcut */
+    RT_NODE_FB_ONLY = 1u << 2 /* first-byte dispatch, no parameter, catch-all or
+                                 prefix (alt == 0): the other shortcut */
 };
 
 /* First-byte dispatch (exact-case routers): a node with at most
@@ -74,6 +76,7 @@ enum {
  * sharing a first byte, keeps its statics sorted by first byte and those
  * bytes in fb (8 per word, padded with '/'). The matcher finds the group
  * of the request segment's first byte with a word-at-a-time byte search
+ * (fb_words is even: 16 bytes per step with SSE2)
  * and compares each candidate in full, so a static segment costs no scan
  * for its end and no hashing. */
 #define RT_FB_MAX_STATICS 64

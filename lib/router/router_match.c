@@ -9,6 +9,11 @@
  */
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h> /* baseline on x86-64: 16-byte compares for the byte searches */
+#define RT_SSE2 1
+#endif
+
 #include "router_internal.h"
 
 typedef struct mctx {
@@ -378,6 +383,26 @@ static int class_ok(const rt_constraint *k, const char *s, size_t len)
  * first real '/' or end. */
 RT_INLINE const char *segment_end(const char *p, const char *end, const char *start)
 {
+#if defined(RT_SSE2) && defined(__GNUC__)
+    /* Sixteen bytes at a time; the last 1..15 from one load of the path's
+     * final sixteen bytes, the mask shifted so p's byte is bit 0 and bit
+     * (end - p) set for the end itself. */
+    const __m128i sl = _mm_set1_epi8('/');
+    while (end - p >= 16) {
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)p), sl));
+        if (m != 0)
+            return p + __builtin_ctz(m);
+        p += 16;
+    }
+    if (p != end && end - start >= 16) {
+        unsigned rem = (unsigned)(end - p);
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(end - 16)), sl));
+        m = (m >> (16 - rem)) | (1u << rem);
+        return p + __builtin_ctz(m);
+    }
+#endif
 #if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     const uint64_t slashes = UINT64_C(0x2f2f2f2f2f2f2f2f);
     const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
@@ -500,7 +525,17 @@ RT_INLINE uint32_t find_static_fb(const gwlb_router *r, const rt_node *n, const 
     const uint64_t *w = r->fb + n->fb_begin;
     const uint8_t *fbb = (const uint8_t *)w;
     uint32_t k = RT_NONE;
-#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(RT_SSE2) && defined(__GNUC__)
+    const __m128i pat = _mm_set1_epi8((char)ch);
+    for (uint32_t i = 0; i < n->fb_words; i += 2) { /* fb_words is even */
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(w + i)), pat));
+        if (m != 0) {
+            k = i * 8 + (uint32_t)__builtin_ctz(m);
+            break;
+        }
+    }
+#elif defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
     const uint64_t pat = ch * ones;
     for (uint32_t i = 0; i < n->fb_words; i++) {
@@ -656,7 +691,7 @@ RT_INLINE int walk_tight(mctx *c)
             p = q < end ? q + 1 : NULL;
             continue;
         }
-        if (n->fb_words && !n->alt && p < end && *p != '/') {
+        if ((n->flags & RT_NODE_FB_ONLY) && p < end && *p != '/') {
             uint32_t k = find_static_fb(r, n, p, end);
             if (k == RT_NONE)
                 return 0; /* statics only, none fits */
