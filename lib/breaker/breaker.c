@@ -646,6 +646,16 @@ static int closed_verdict(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint6
     return 0;
 }
 
+/* A plain success's window entry, out of line so that record()'s fast path
+ * needs no stack frame. Returns 0. */
+static __attribute__((noinline)) int window_success(gwlb_breaker *b,
+                                                    const gwlb_breaker_config *cfg, uint64_t wn,
+                                                    uint64_t seq, uint64_t now, uint64_t c)
+{
+    window_put(b, cfg, wn, seq, 0, 0, now, c);
+    return GWLB_OK;
+}
+
 /* Everything record() does not settle on its fast path (a plain success). */
 static __attribute__((noinline)) int record_slow(gwlb_breaker *b, const gwlb_breaker_config *cfg,
                                                  uint64_t ticket, int outcome,
@@ -759,10 +769,10 @@ int gwlb_breaker_record(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_
         uint64_t fm = LOAD(&b->fail_mark);
         uint64_t wn = LOAD(&b->win_n);
         uint64_t seq = bump(&b->recorded, c, 1);
-        if (wn != 0)
-            window_put(b, cfg, wn, seq, 0, 0, now, c);
         if (fm != failures)
             STORE(&b->fail_mark, failures);
+        if (wn != 0)
+            return window_success(b, cfg, wn, seq, now, c); /* tail call */
         return GWLB_OK;
     }
     return record_slow(b, cfg, ticket, outcome, duration_ns, now);

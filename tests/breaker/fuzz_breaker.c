@@ -74,6 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static gwlb_breaker b;
     if (gwlb_breaker_init(&b, &cfg, take(&r, 8), NULL) != 0)
         return 0;
+    int exclusive = (int)(take(&r, 1) & 1); /* one thread here: both modes must hold */
+    CHECK(gwlb_breaker_set_exclusive(&b, exclusive) == 0);
 
     gwlb_resource_config rcfg;
     gwlb_resource_config_init(&rcfg);
@@ -155,11 +157,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 9: { /* resources and retry budget */
             int kind = (int)(take(&r, 1) % GWLB_RESOURCE_COUNT);
             if (take(&r, 1) & 1) {
-                int rc = gwlb_resources_acquire(&res, &rcfg, kind);
+                int rc = exclusive ? gwlb_resources_acquire_exclusive(&res, &rcfg, kind)
+                                   : gwlb_resources_acquire(&res, &rcfg, kind);
                 CHECK(rc == 0 || rc == GWLB_ELIMIT);
                 held[kind] += rc == 0;
             } else {
-                int rc = gwlb_resources_release(&res, kind);
+                int rc = exclusive ? gwlb_resources_release_exclusive(&res, kind)
+                                   : gwlb_resources_release(&res, kind);
                 CHECK(rc == (held[kind] > 0 ? 0 : GWLB_ESTATE));
                 held[kind] -= rc == 0;
             }
