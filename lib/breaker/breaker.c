@@ -474,17 +474,21 @@ static int transition(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t 
         wait = cfg->half_open_max_wait_ns;
         deadline = add_sat(now, wait);
     }
-    if (atomic_load_explicit(A64(&b->ctl), memory_order_acquire) != from)
+    uint64_t cur = atomic_load_explicit(A64(&b->ctl), memory_order_acquire);
+    if ((cur & ~M_MODES) != (from & ~M_MODES))
         return 0; /* moved on: never touch a slot that may be live */
     /* only states that have a deadline write one, so a competing transition
      * from the same generation can at worst leave a competitor's finite
      * deadline, never "forever" */
     if (deadline != UINT64_MAX || to_state == GWLB_BREAKER_OPEN)
         atomic_store_explicit(A64(&b->deadline[gen & 3]), deadline, memory_order_relaxed);
-    uint64_t to = mk_ctl(to_state, trips, hoa, 0, 0, gen) | (from & M_MODES);
-    if (!atomic_compare_exchange_strong_explicit(A64(&b->ctl), &from, to, memory_order_acq_rel,
-                                                 memory_order_acquire))
-        return 0;
+    uint64_t to = mk_ctl(to_state, trips, hoa, 0, 0, gen);
+    /* the modes are carried over; a mode change racing with us is not a
+     * state change, so retry with the new modes instead of giving up */
+    while (!atomic_compare_exchange_strong_explicit(A64(&b->ctl), &cur, to | (cur & M_MODES),
+                                                    memory_order_acq_rel, memory_order_acquire))
+        if ((cur & ~M_MODES) != (from & ~M_MODES))
+            return 0;
 
     /* bookkeeping by the winner (cold path) */
     unsigned from_state = c_state(from);
