@@ -144,8 +144,24 @@ static void b_table_allow(void *arg, uint64_t n)
     bench_sink = acc;
 }
 
+static void b_table_allow_exclusive(void *arg, uint64_t n)
+{
+    table_arg *a = arg;
+    uint64_t now = a->now, acc = 0, rng = a->rng;
+    gwlb_limit_result r;
+    for (uint64_t i = 0; i < n; i++) {
+        now += 1000;
+        uint64_t k = gwlb_mix64(bench_rand(&rng) % a->nkeys);
+        gwlb_limiter_table_allow_exclusive(a->table, &k, sizeof k, now, 1, &r);
+        acc += (uint64_t)r.allowed;
+    }
+    a->rng = rng;
+    a->now = now;
+    bench_sink = acc;
+}
+
 static void bench_table(bench_ctx *ctx, uint64_t nkeys, double target, const char *name,
-                        const char *params)
+                        const char *params, const char *params_exclusive)
 {
     if (!bench_selected(ctx, name))
         return;
@@ -169,6 +185,9 @@ static void bench_table(bench_ctx *ctx, uint64_t nkeys, double target, const cha
     bench_run(ctx, &(bench_spec){.name = name, .params = params, .fn = b_table_allow, .arg = &a,
                                  .target_ns = target, .bytes = (double)bytes / (double)nkeys,
                                  .bytes_unit = "per_key"});
+    bench_run(ctx, &(bench_spec){.name = name, .params = params_exclusive,
+                                 .fn = b_table_allow_exclusive, .arg = &a, .target_ns = target,
+                                 .bytes = (double)bytes / (double)nkeys, .bytes_unit = "per_key"});
     gwlb_limiter_table_free(a.table);
 }
 
@@ -205,7 +224,9 @@ void bench_limiter(bench_ctx *ctx)
                                  .params = "burst=20,delay=10,exclusive",
                                  .fn = b_limit_req_allow_exclusive, .arg = &ngx_excl,
                                  .target_ns = 12});
-    bench_table(ctx, 100000, 60, "limiter.table.allow", "keys=100000");
+    bench_table(ctx, 100000, 60, "limiter.table.allow", "keys=100000",
+                "keys=100000,exclusive");
     if (!bench_quick(ctx))
-        bench_table(ctx, 1000000, 120, "limiter.table.allow", "keys=1000000");
+        bench_table(ctx, 1000000, 120, "limiter.table.allow", "keys=1000000",
+                    "keys=1000000,exclusive");
 }

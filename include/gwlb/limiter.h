@@ -632,6 +632,21 @@ GWLB_API int gwlb_limiter_table_allow(gwlb_limiter_table *table, const void *key
                                       gwlb_limit_result *result);
 
 /**
+ * gwlb_limiter_table_allow in exclusive mode: the same decisions, numbers,
+ * evictions and counters, but the hit path updates the state word, the
+ * entry's use count/age and the counters with relaxed atomic loads and
+ * stores instead of compare-and-swap / fetch-add (no locked instruction;
+ * inserting a new key still uses its lock-free protocol). The caller
+ * promises that no other thread or process mutates the table at the same
+ * time (a table private to one worker or event loop); readers such as
+ * gwlb_limiter_table_stats_get on other threads stay race-free. Errors as
+ * gwlb_limiter_table_allow.
+ */
+GWLB_API int gwlb_limiter_table_allow_exclusive(gwlb_limiter_table *table, const void *key,
+                                                size_t key_len, uint64_t now, uint64_t cost,
+                                                gwlb_limit_result *result);
+
+/**
  * The state word of `key` (inserting it, as _allow with cost 1 would),
  * for use with gwlb_limiter_allow_all. The pointer stays valid while the
  * table exists, but the slot may be reused by another key after eviction.

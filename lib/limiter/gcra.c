@@ -17,13 +17,10 @@
 
 #include "gwlb/limiter.h"
 #include "internal.h"
+#include "limiter_internal.h"
 
 #define AWORD(p) ((_Atomic uint64_t *)(p))
 
-static int64_t clamp_i64(uint64_t v)
-{
-    return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
-}
 
 static int config_from_interval(gwlb_gcra_config *cfg, uint64_t emission, uint64_t burst)
 {
@@ -59,94 +56,14 @@ int gwlb_gcra_config_init_rate(gwlb_gcra_config *cfg, double per_second, uint64_
     return config_from_interval(cfg, (uint64_t)t, burst);
 }
 
-/*
- * floor(a / b) for 0 < b <= a < 2^53 without an integer divide: the double
- * quotient is correctly rounded, so its truncation is floor(a / b) or one
- * more (never less); one multiply tells which.
- */
-static inline uint64_t floor_div_53(uint64_t a, uint64_t b)
-{
-    /* Signed conversions: both operands and the quotient are below 2^53,
-     * and x86-64 converts signed integers in one instruction. */
-    uint64_t q = (uint64_t)(int64_t)((double)(int64_t)a / (double)(int64_t)b);
-    return q * b > a ? q - 1 : q;
-}
-
-/* remaining = floor(us(DVT - reset) / us(T)), redis-cell's microsecond division. */
-static inline uint64_t remaining_of(const gwlb_gcra_config *cfg, uint64_t reset_after)
-{
-    if (reset_after >= cfg->tolerance_ns)
-        return 0;
-    uint64_t n = cfg->tolerance_ns - reset_after, d = cfg->emission_ns;
-    if (d >= 1000) { /* whole microseconds (divisions by a constant: multiplies) */
-        n /= 1000;
-        d /= 1000;
-    }
-    uint64_t q;
-    if (n < d) /* a drained bucket, the usual state under load */
-        q = 0;
-    else if (n - d < d)
-        q = 1;
-    else if (n <= UINT32_MAX) /* a cheap 32-bit divide */
-        q = (uint32_t)n / (uint32_t)d;
-    else if (n < (UINT64_C(1) << 53))
-        q = floor_div_53(n, d);
-    else
-        q = n / d;
-    /* When T is not a whole number of microseconds, truncating T can push
-     * the quotient above the limit (redis-cell reports that); cap it. */
-    return q < cfg->limit ? q : cfg->limit;
-}
-
-/*
- * The decision on one TAT value: *base = max(tat, now), *after = the TAT
- * once admitted; returns 1 to admit. No division: the multiply cost * T
- * cannot overflow because cost <= limit and T * limit = DVT <= 2^62.
- */
-static inline int gcra_step(const gwlb_gcra_config *cfg, uint64_t tat, uint64_t now,
-                            uint64_t cost, uint64_t *base, uint64_t *after)
-{
-    uint64_t b = tat > now ? tat : now; /* an expired TAT is a fresh bucket */
-    *base = b;
-    if (cost > cfg->limit) { /* T * cost > DVT: can never be admitted */
-        *after = UINT64_MAX;
-        return 0;
-    }
-    uint64_t increment = cost * cfg->emission_ns;
-    uint64_t a = b > UINT64_MAX - increment ? UINT64_MAX : b + increment;
-    *after = a;
-    return a - now <= cfg->tolerance_ns;
-}
-
-/* The result numbers of a decision made by gcra_step. */
-static inline void gcra_result(const gwlb_gcra_config *cfg, uint64_t now, uint64_t cost,
-                               uint64_t base, uint64_t after, int allowed,
-                               gwlb_limit_result *result)
-{
-    result->limit = cfg->limit;
-    result->delay_ns = 0;
-    result->dry_run_limited = 0;
-    result->allowed = allowed;
-    if (allowed) {
-        result->reset_after_ns = after - now;
-        result->retry_after_ns = -1;
-        result->remaining = remaining_of(cfg, after - now);
-    } else {
-        result->reset_after_ns = base - now;
-        result->retry_after_ns =
-            cost > cfg->limit ? -1 : clamp_i64(after - now - cfg->tolerance_ns);
-        result->remaining = remaining_of(cfg, base - now);
-    }
-}
-
 int gwlb_gcra_decide(const gwlb_gcra_config *cfg, uint64_t tat, uint64_t now, uint64_t cost,
                      gwlb_limit_result *result, uint64_t *new_tat)
 {
     if (cfg == NULL || result == NULL || new_tat == NULL || cfg->emission_ns == 0)
         return GWLB_EINVAL;
     uint64_t base, after;
-    int allowed = gcra_step(cfg, tat, now, cost, &base, &after);
-    gcra_result(cfg, now, cost, base, after, allowed, result);
+    int allowed = gwlb__gcra_step(cfg, tat, now, cost, &base, &after);
+    gwlb__gcra_result(cfg, now, cost, base, after, allowed, result);
     *new_tat = allowed && cost != 0 ? after : tat;
     return GWLB_OK;
 }
@@ -165,7 +82,7 @@ static inline int gcra_allow(const gwlb_gcra_config *cfg, uint64_t *word, uint64
     uint64_t base, after;
     int allowed;
     for (;;) {
-        allowed = gcra_step(cfg, old, now, cost, &base, &after);
+        allowed = gwlb__gcra_step(cfg, old, now, cost, &base, &after);
         if (!allowed || cost == 0)
             break;
         if (exclusive) {
@@ -177,7 +94,7 @@ static inline int gcra_allow(const gwlb_gcra_config *cfg, uint64_t *word, uint64
             break;
     }
     if (result != NULL)
-        gcra_result(cfg, now, cost, base, after, allowed, result);
+        gwlb__gcra_result(cfg, now, cost, base, after, allowed, result);
     return allowed;
 }
 
@@ -282,9 +199,9 @@ int gwlb_gcra_throttle_reply(const gwlb_limit_result *result, int64_t reply[5])
     if (result == NULL || reply == NULL)
         return GWLB_EINVAL;
     reply[0] = result->allowed ? 0 : 1;
-    reply[1] = clamp_i64(result->limit);
-    reply[2] = clamp_i64(result->remaining);
+    reply[1] = gwlb__clamp_i64(result->limit);
+    reply[2] = gwlb__clamp_i64(result->remaining);
     reply[3] = result->retry_after_ns < 0 ? -1 : reply_seconds(result->retry_after_ns);
-    reply[4] = reply_seconds(clamp_i64(result->reset_after_ns));
+    reply[4] = reply_seconds(gwlb__clamp_i64(result->reset_after_ns));
     return GWLB_OK;
 }

@@ -29,6 +29,14 @@
 
 #define AWORD(p) ((_Atomic uint64_t *)(p))
 
+#if defined(__GNUC__)
+#define SLOW_PATH __attribute__((noinline, cold))
+#define PREFETCH_W(p) __builtin_prefetch((p), 1, 3)
+#else
+#define SLOW_PATH
+#define PREFETCH_W(p) ((void)(p))
+#endif
+
 #define TABLE_MAGIC UINT64_C(0x314d494c424c5747) /* "GWLBLIM1" little-endian */
 #define TABLE_VERSION 1u
 #define WAYS 4u
@@ -177,6 +185,111 @@ static void count(uint64_t *counter)
     atomic_fetch_add_explicit(AWORD(counter), 1, memory_order_relaxed);
 }
 
+/* ---- hashing a key to its probe ---------------------------------------- */
+
+static inline uint64_t rd64le(const unsigned char *p)
+{
+    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
+           (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
+           (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
+}
+
+#define ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
+#define SIP_ROUND()                                                                          \
+    do {                                                                                     \
+        v0 += v1;                                                                            \
+        v1 = ROTL(v1, 13) ^ v0;                                                              \
+        v0 = ROTL(v0, 32);                                                                   \
+        v2 += v3;                                                                            \
+        v3 = ROTL(v3, 16) ^ v2;                                                              \
+        v0 += v3;                                                                            \
+        v3 = ROTL(v3, 21) ^ v0;                                                              \
+        v2 += v1;                                                                            \
+        v1 = ROTL(v1, 17) ^ v2;                                                              \
+        v2 = ROTL(v2, 32);                                                                   \
+    } while (0)
+
+/*
+ * SipHash-1-3, the same function as gwlb_siphash13 (a test compares them on
+ * every length up to 64), written here so the hot path inlines it: one
+ * compression round per 8 bytes, three finalisation rounds, no call.
+ */
+static inline uint64_t key_hash(const uint8_t hash_key[16], const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint64_t k0 = rd64le(hash_key), k1 = rd64le(hash_key + 8);
+    uint64_t v0 = UINT64_C(0x736f6d6570736575) ^ k0;
+    uint64_t v1 = UINT64_C(0x646f72616e646f6d) ^ k1;
+    uint64_t v2 = UINT64_C(0x6c7967656e657261) ^ k0;
+    uint64_t v3 = UINT64_C(0x7465646279746573) ^ k1;
+    const unsigned char *end = p + (len & ~(size_t)7);
+    for (; p != end; p += 8) {
+        uint64_t m = rd64le(p);
+        v3 ^= m;
+        SIP_ROUND();
+        v0 ^= m;
+    }
+    uint64_t b = (uint64_t)len << 56;
+    switch (len & 7) {
+    case 7: b |= (uint64_t)p[6] << 48; /* fall through */
+    case 6: b |= (uint64_t)p[5] << 40; /* fall through */
+    case 5: b |= (uint64_t)p[4] << 32; /* fall through */
+    case 4: b |= (uint64_t)p[3] << 24; /* fall through */
+    case 3: b |= (uint64_t)p[2] << 16; /* fall through */
+    case 2: b |= (uint64_t)p[1] << 8;  /* fall through */
+    case 1: b |= (uint64_t)p[0]; break;
+    default: break;
+    }
+    v3 ^= b;
+    SIP_ROUND();
+    v0 ^= b;
+    v2 ^= 0xff;
+    SIP_ROUND();
+    SIP_ROUND();
+    SIP_ROUND();
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+uint64_t gwlb__limiter_table_key_hash(const uint8_t hash_key[16], const void *key, size_t len)
+{
+    return key_hash(hash_key, key, len);
+}
+
+/* Where a key may live: its fingerprint and its two candidate buckets. */
+typedef struct probe {
+    uint64_t fp;
+    uint64_t b1, b2;
+    unsigned ncand; /* 2 * WAYS, or WAYS in a one-bucket table */
+} probe;
+
+static inline void probe_of(const gwlb_limiter_table *t, const void *key, size_t len,
+                            probe *pr)
+{
+    uint64_t h = key_hash(t->hash_key, key, len);
+    uint64_t fp = h & FP_MASK;
+    if (fp == 0)
+        fp = UINT64_C(1) << (FREQ_SHIFT + 2);
+    /* SplitMix64's finalizer (gwlb_mix64), inline */
+    uint64_t mix = (h ^ (h >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    mix = (mix ^ (mix >> 27)) * UINT64_C(0x94d049bb133111eb);
+    mix ^= mix >> 31;
+    uint64_t nb = t->nbuckets;
+    uint64_t b1 = ((mix >> 32) * nb) >> 32;
+    uint64_t b2 = ((mix & UINT32_MAX) * nb) >> 32;
+    if (b2 == b1)
+        b2 = b1 + 1 < nb ? b1 + 1 : 0;
+    pr->fp = fp;
+    pr->b1 = b1;
+    pr->b2 = b2;
+    pr->ncand = nb > 1 ? 2 * WAYS : WAYS;
+}
+
+static inline uint64_t age_of(uint64_t now)
+{
+    uint64_t age = (now >> AGE_SHIFT_NS) & AGE_MASK;
+    return age == AGE_MASK ? AGE_MASK - 1 : age; /* 0xffff is reserved for BUSY */
+}
+
 /*
  * Insert protocol (linearizable, lock-free, safe in MAP_SHARED memory).
  *
@@ -248,28 +361,16 @@ static uint64_t wait_or_revoke(slot *s, uint64_t busy)
  * key at 32 B/key (load 0.5), 49 (0.05%) at 25.6 B/key, 692 (0.7%) at
  * 21.3 B/key (see the bench for the numbers on this build).
  */
-static slot *find_slot(gwlb_limiter_table *t, const void *key, size_t len, uint64_t now,
-                       int insert)
+static SLOW_PATH slot *find_slot(gwlb_limiter_table *t, const probe *pr, uint64_t now, int insert)
 {
-    uint64_t h = gwlb_siphash13(t->hash_key, key, len);
-    uint64_t fp = h & FP_MASK;
-    if (fp == 0)
-        fp = UINT64_C(1) << (FREQ_SHIFT + 2);
-    uint64_t mix = gwlb_mix64(h);
-    uint64_t nb = t->nbuckets;
-    uint64_t b1 = ((mix >> 32) * nb) >> 32;
-    uint64_t b2 = ((mix & UINT32_MAX) * nb) >> 32;
-    if (b2 == b1)
-        b2 = b1 + 1 < nb ? b1 + 1 : 0;
-    unsigned ncand = nb > 1 ? 2 * WAYS : WAYS;
+    const uint64_t fp = pr->fp, b1 = pr->b1, b2 = pr->b2;
+    unsigned ncand = pr->ncand;
     slot *c[2 * WAYS];
     for (unsigned i = 0; i < WAYS; i++) {
         c[i] = bucket_slots(t, b1) + i;
         c[WAYS + i] = bucket_slots(t, b2) + i;
     }
-    uint64_t age = (now >> AGE_SHIFT_NS) & AGE_MASK;
-    if (age == BUSY_AGE)
-        age = BUSY_AGE - 1; /* 0xffff is reserved for BUSY */
+    uint64_t age = age_of(now);
     const uint64_t busy = fp | BUSY_AGE;
     unsigned rounds = 0;
 
@@ -401,8 +502,81 @@ static int check_key(const gwlb_limiter_table *t, const void *key, size_t len)
     return GWLB_OK;
 }
 
-int gwlb_limiter_table_allow(gwlb_limiter_table *table, const void *key, size_t key_len,
-                             uint64_t now, uint64_t cost, gwlb_limit_result *result)
+/*
+ * The hit path: the key is published in one of its two buckets. Both lines
+ * were prefetched right after hashing, so a key in its second bucket costs
+ * one miss latency, not two. Scans in the same order as find_slot (bucket
+ * 1 then 2, slot 0..3) and touches freq/age the same way; anything else
+ * (not found, a claim in flight) goes to find_slot's full protocol.
+ */
+static inline slot *touch(slot *sl, uint64_t m, uint64_t fp, uint64_t age, int exclusive)
+{
+    uint64_t freq = (m & FREQ_MASK) >> FREQ_SHIFT;
+    uint64_t nm = fp | ((freq < 3 ? freq + 1 : 3) << FREQ_SHIFT) | age;
+    /* Touch only on change: a steady key writes its meta at most once per
+     * age tick. A lost race here is harmless. */
+    if (nm != m) {
+        if (exclusive)
+            atomic_store_explicit(AWORD(&sl->meta), nm, memory_order_release);
+        else
+            atomic_compare_exchange_strong_explicit(AWORD(&sl->meta), &m, nm,
+                                                    memory_order_acq_rel, memory_order_relaxed);
+    }
+    return sl;
+}
+
+/* 1 for a published entry of fp (not a BUSY/TOMB claim, whose age is
+ * 0xffff); `&`, not `&&`, so that it compiles to flag arithmetic. */
+static inline unsigned published_of(uint64_t m, uint64_t fp)
+{
+    return (unsigned)(((m ^ fp) & FP_MASK) == 0) & (unsigned)((m & AGE_MASK) != BUSY_AGE);
+}
+
+/*
+ * Branch-free over the eight candidates: every meta is compared and the
+ * first published match (bucket 1 slot 0..3, then bucket 2: find_slot's
+ * order) is picked with a count-trailing-zeros. The only branch is "found
+ * at all", which is predictable, so the CPU runs ahead into the caller's
+ * next request while this one waits for memory (a branch on which slot
+ * matched would mispredict about half the time and throw that work away).
+ */
+static inline slot *lookup_published(gwlb_limiter_table *t, const probe *pr, uint64_t now,
+                                     int exclusive)
+{
+    const uint64_t fp = pr->fp;
+    slot *s1 = bucket_slots(t, pr->b1), *s2 = bucket_slots(t, pr->b2);
+#define META(s, i) atomic_load_explicit(AWORD(&(s)[i].meta), memory_order_acquire)
+    unsigned mask = published_of(META(s1, 0), fp) | published_of(META(s1, 1), fp) << 1 |
+                    published_of(META(s1, 2), fp) << 2 | published_of(META(s1, 3), fp) << 3 |
+                    published_of(META(s2, 0), fp) << 4 | published_of(META(s2, 1), fp) << 5 |
+                    published_of(META(s2, 2), fp) << 6 | published_of(META(s2, 3), fp) << 7;
+#undef META
+    _Static_assert(WAYS == 4, "the scan above is written out for 4 ways");
+    if (pr->ncand == WAYS) /* one-bucket table: b2 is b1 again */
+        mask &= (1u << WAYS) - 1;
+    if (mask == 0)
+        return NULL;
+    unsigned i = (unsigned)__builtin_ctz(mask);
+    slot *sl = (i < WAYS ? s1 : s2) + (i & (WAYS - 1));
+    uint64_t m = atomic_load_explicit(AWORD(&sl->meta), memory_order_acquire);
+    if (!published_of(m, fp)) /* changed since the scan: take the slow path */
+        return NULL;
+    return touch(sl, m, fp, age_of(now), exclusive);
+}
+
+static inline void count_x(uint64_t *counter, int exclusive)
+{
+    if (exclusive)
+        atomic_store_explicit(AWORD(counter),
+                              atomic_load_explicit(AWORD(counter), memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+    else
+        count(counter);
+}
+
+static inline int table_allow(gwlb_limiter_table *table, const void *key, size_t key_len,
+                              uint64_t now, uint64_t cost, gwlb_limit_result *result,
+                              int exclusive)
 {
     int rc = check_key(table, key, key_len);
     if (rc != GWLB_OK)
@@ -410,10 +584,43 @@ int gwlb_limiter_table_allow(gwlb_limiter_table *table, const void *key, size_t 
     const gwlb_limiter_policy *p = &table->policy;
     if (p->kind == GWLB_LIMITER_LIMIT_REQ && cost > 1)
         return GWLB_ERANGE;
+    probe pr;
+    probe_of(table, key, key_len, &pr);
+    PREFETCH_W(bucket_slots(table, pr.b1));
+    PREFETCH_W(bucket_slots(table, pr.b2));
+    slot *s = lookup_published(table, &pr, now, exclusive);
+    if (s == NULL)
+        s = find_slot(table, &pr, now, cost != 0);
+
+    if (s != NULL && p->kind == GWLB_LIMITER_GCRA && !(p->flags & GWLB_LIMITER_DRY_RUN)) {
+        /* The common policy, inlined: one CAS (exclusive: one store). */
+        const gwlb_gcra_config *g = &p->u.gcra;
+        uint64_t old = atomic_load_explicit(AWORD(&s->state), memory_order_relaxed);
+        uint64_t base, after;
+        int allowed;
+        for (;;) {
+            allowed = gwlb__gcra_step(g, old, now, cost, &base, &after);
+            if (!allowed || cost == 0)
+                break;
+            if (exclusive) {
+                atomic_store_explicit(AWORD(&s->state), after, memory_order_relaxed);
+                break;
+            }
+            if (atomic_compare_exchange_weak_explicit(AWORD(&s->state), &old, after,
+                                                      memory_order_acq_rel,
+                                                      memory_order_relaxed))
+                break;
+        }
+        if (result != NULL)
+            gwlb__gcra_result(g, now, cost, base, after, allowed, result);
+        if (!allowed)
+            count_x(&table->rejected, exclusive);
+        return GWLB_OK;
+    }
+
     gwlb_limit_result local;
     gwlb_limit_result *r = result != NULL ? result : &local;
     uint64_t before, after;
-    slot *s = find_slot(table, key, key_len, now, cost != 0);
     if (s == NULL) {
         uint64_t fresh = 0; /* a peek at an untracked key: it is fresh */
         rc = gwlb__limiter_apply(p, &fresh, now, 0, r, &before, &after);
@@ -423,10 +630,23 @@ int gwlb_limiter_table_allow(gwlb_limiter_table *table, const void *key, size_t 
     if (rc != GWLB_OK)
         return rc;
     if (!r->allowed)
-        count(&table->rejected);
+        count_x(&table->rejected, exclusive);
     else if (r->dry_run_limited)
-        count(&table->dry_run_limited);
+        count_x(&table->dry_run_limited, exclusive);
     return GWLB_OK;
+}
+
+int gwlb_limiter_table_allow(gwlb_limiter_table *table, const void *key, size_t key_len,
+                             uint64_t now, uint64_t cost, gwlb_limit_result *result)
+{
+    return table_allow(table, key, key_len, now, cost, result, 0);
+}
+
+int gwlb_limiter_table_allow_exclusive(gwlb_limiter_table *table, const void *key,
+                                       size_t key_len, uint64_t now, uint64_t cost,
+                                       gwlb_limit_result *result)
+{
+    return table_allow(table, key, key_len, now, cost, result, 1);
 }
 
 int gwlb_limiter_table_state(gwlb_limiter_table *table, const void *key, size_t key_len,
@@ -437,7 +657,12 @@ int gwlb_limiter_table_state(gwlb_limiter_table *table, const void *key, size_t 
         return rc;
     if (state_word == NULL)
         return GWLB_EINVAL;
-    *state_word = &find_slot(table, key, key_len, now, 1)->state;
+    probe pr;
+    probe_of(table, key, key_len, &pr);
+    slot *s = lookup_published(table, &pr, now, 0);
+    if (s == NULL)
+        s = find_slot(table, &pr, now, 1);
+    *state_word = &s->state;
     return GWLB_OK;
 }
 

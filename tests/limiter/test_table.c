@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "gwlb/limiter.h"
+#include "limiter/limiter_internal.h"
 #include "test_alloc.h"
 
 #define MS GWLB_NS_PER_MS
@@ -395,6 +396,81 @@ START_TEST(test_table_flood_of_10_million_keys_keeps_steady_clients_exact)
 }
 END_TEST
 
+START_TEST(test_table_inlined_hash_equals_siphash13_on_every_length)
+{
+    unsigned char data[80];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (unsigned char)(i * 37 + 11);
+    for (size_t len = 0; len <= 64; len++) {
+        for (size_t off = 0; off < 8; off++) /* any alignment of the key bytes */
+            ck_assert_uint_eq(gwlb__limiter_table_key_hash(hkey, data + off, len),
+                              gwlb_siphash13(hkey, data + off, len));
+    }
+}
+END_TEST
+
+/*
+ * Exclusive mode: the same sequence of requests (steady keys, one-shot
+ * keys that force evictions, peeks, rejections) on two tables formatted
+ * alike, one driven by gwlb_limiter_table_allow, one by _allow_exclusive:
+ * every result and, at the end, every byte of the two tables are equal.
+ */
+static void exclusive_matches_default(const gwlb_limiter_policy *p)
+{
+    static _Alignas(64) unsigned char m1[GWLB_LIMITER_TABLE_HEADER + 8 * GWLB_LIMITER_TABLE_BUCKET];
+    static _Alignas(64) unsigned char m2[GWLB_LIMITER_TABLE_HEADER + 8 * GWLB_LIMITER_TABLE_BUCKET];
+    gwlb_limiter_table *a, *b;
+    ck_assert_int_eq(gwlb_limiter_table_init(m1, sizeof m1, p, hkey, &a), GWLB_OK);
+    ck_assert_int_eq(gwlb_limiter_table_init(m2, sizeof m2, p, hkey, &b), GWLB_OK);
+    uint64_t s = 5, now = T0, rejected = 0;
+    for (int i = 0; i < 20000; i++) {
+        s += UINT64_C(0x9e3779b97f4a7c15);
+        uint64_t x = gwlb_mix64(s);
+        now += (x & 0xffff) * 1000; /* up to 65 ms */
+        uint64_t key = (x >> 16) % 4 == 0 ? 1000000 + (uint64_t)i : (x >> 20) % 24;
+        uint64_t cost = (x >> 30) % 8 == 0 ? 0 : 1;
+        gwlb_limit_result ra, rb;
+        memset(&ra, 0x5a, sizeof ra);
+        memset(&rb, 0xa5, sizeof rb);
+        ck_assert_int_eq(gwlb_limiter_table_allow(a, &key, sizeof key, now, cost, &ra), GWLB_OK);
+        ck_assert_int_eq(gwlb_limiter_table_allow_exclusive(b, &key, sizeof key, now, cost, &rb),
+                         GWLB_OK);
+        ck_assert_mem_eq(&ra, &rb, sizeof ra);
+        rejected += (uint64_t)!ra.allowed;
+    }
+    gwlb_limiter_table_stats sa, sb;
+    gwlb_limiter_table_stats_get(a, &sa);
+    gwlb_limiter_table_stats_get(b, &sb);
+    ck_assert_mem_eq(&sa, &sb, sizeof sa);
+    ck_assert_uint_gt(sa.evicted_live + sa.evicted_fresh, 1000);
+    ck_assert_uint_gt(rejected, 100);
+    ck_assert_uint_eq(sa.rejected, rejected);
+    ck_assert_mem_eq(m1, m2, sizeof m1);
+}
+
+START_TEST(test_table_exclusive_mode_makes_the_same_decisions_evictions_and_counters)
+{
+    gwlb_limiter_policy g = gcra_policy(2, SEC, 1);
+    exclusive_matches_default(&g);
+    gwlb_limiter_policy n;
+    memset(&n, 0, sizeof n);
+    n.kind = GWLB_LIMITER_LIMIT_REQ;
+    ck_assert_int_eq(gwlb_limit_req_config_init(&n.u.limit_req, 2, GWLB_LIMIT_REQ_PER_SECOND, 1,
+                                                0), GWLB_OK);
+    exclusive_matches_default(&n);
+    gwlb_limiter_policy d = gcra_policy(2, SEC, 1);
+    d.flags = GWLB_LIMITER_DRY_RUN;
+    gwlb_limit_result r;
+    ck_assert_int_eq(gwlb_limiter_table_allow_exclusive(NULL, "k", 1, T0, 1, &r), GWLB_EINVAL);
+    gwlb_limiter_table *t = one_bucket_table(&d);
+    ck_assert_int_eq(gwlb_limiter_table_allow_exclusive(t, "k", 0, T0, 1, &r), GWLB_EMPTY);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(gwlb_limiter_table_allow_exclusive(t, "k", 1, T0, 1, &r), GWLB_OK);
+    ck_assert_int_eq(r.allowed, 1);
+    ck_assert_uint_eq(r.dry_run_limited, 1);
+}
+END_TEST
+
 /* ---- several limits ------------------------------------------------------ */
 
 static gwlb_limiter_policy nginx_policy(uint64_t burst)
@@ -511,6 +587,8 @@ static Suite *table_suite(void)
     TCase *tc = tcase_create("table");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_table_keys_have_independent_buckets);
+    tcase_add_test(tc, test_table_inlined_hash_equals_siphash13_on_every_length);
+    tcase_add_test(tc, test_table_exclusive_mode_makes_the_same_decisions_evictions_and_counters);
     tcase_add_test(tc, test_table_evicts_a_fresh_entry_before_live_ones);
     tcase_add_test(tc, test_table_evicts_lowest_frequency_then_oldest_live_entry);
     tcase_add_test(tc, test_table_peek_reports_without_inserting);
