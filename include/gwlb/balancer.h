@@ -450,6 +450,43 @@ typedef enum gwlb_balancer_outcome {
 GWLB_API int gwlb_balancer_release(const gwlb_balancer *bal, gwlb_balancer_result *pick,
                                    int outcome, int64_t latency_ns, uint64_t now);
 
+/* ---- Exclusive mode, reseeding ---------------------------------------------------- */
+
+/**
+ * Opt-in exclusive mode (default off). exclusive = 1 is a promise by the
+ * caller: from now on, at most one thread at a time calls the mutating
+ * functions (pick, choose, pick_excluding, acquire_host, release) of this
+ * balancer AND of every other balancer and process on the same state —
+ * e.g. one event loop per state, or nginx worker-private state without a
+ * shared zone. In that mode the per-host read-modify-writes of the hot
+ * paths (in-flight +1/-1, the nginx smooth-WRR and least_conn weight
+ * updates, the peak-EWMA cost update) are done as a relaxed atomic load
+ * followed by a relaxed atomic store instead of a locked atomic
+ * instruction: the same results, cheaper, and still free of data races
+ * for threads that only read (stats, flags). Decisions are identical to
+ * the default mode for the same sequence of calls. Breaking the promise
+ * loses updates (in-flight counts may drift) but is not undefined
+ * behaviour. exclusive = 0 restores the default (any number of threads and
+ * processes). Slot claims, flags updates and the rarely-touched counters
+ * stay locked RMWs in both modes.
+ * Errors: GWLB_EINVAL (NULL, exclusive not 0 or 1). Switch it while no
+ * other thread is inside a call on `bal` (e.g. right after build).
+ */
+GWLB_API int gwlb_balancer_set_exclusive(gwlb_balancer *bal, int exclusive);
+
+/** 1 if `bal` is in exclusive mode, 0 if not (and for NULL). Thread-safe. */
+GWLB_API int gwlb_balancer_exclusive(const gwlb_balancer *bal);
+
+/**
+ * Reseed the balancer's PRNG (random draws of P2C, peak EWMA, random,
+ * priority levels): afterwards it draws exactly as a balancer built with
+ * config.seed = seed. The round-robin start position is not changed. Use
+ * it to give each worker process its own sequence after fork.
+ * Thread-safe (concurrent picks draw from either the old or the new
+ * sequence). Errors: GWLB_EINVAL (NULL).
+ */
+GWLB_API int gwlb_balancer_reseed(gwlb_balancer *bal, uint64_t seed);
+
 /* ---- Host flags, lookup, stats ------------------------------------------------- */
 
 /**

@@ -55,7 +55,7 @@
 /* ---- State layout -------------------------------------------------------- */
 
 #define GWLB__BSTATE_MAGIC UINT64_C(0x31736c61626c7767) /* "gwlbals1" */
-#define GWLB__BSTATE_VERSION 1u
+#define GWLB__BSTATE_VERSION 2u
 #define GWLB__BSEQ_COUNT 16u /* round-robin counters: groups 0..7 levels, 8 backup */
 #define GWLB__GROUP_BACKUP 8u
 #define GWLB__GROUPS 9u
@@ -74,7 +74,10 @@ typedef struct gwlb__bstate_header {
     uint64_t no_host;
     uint64_t panic_picks;
     uint64_t backup_picks;
-    uint64_t pad1[5];
+    /* fast-path guard: low 32 bits = slots with fails != 0, high 32 bits =
+     * slots with max_inflight != 0 (maintained exactly on every change) */
+    uint64_t hazards;
+    uint64_t pad1[4];
     /* one counter per cache line: round-robin / stride sequences */
     struct {
         uint64_t value;
@@ -88,25 +91,25 @@ typedef struct gwlb__bstate_header {
 /* otherwise: start time + 1 */
 
 typedef struct gwlb__bslot {
-    /* line 1: touched by every pick/release */
-    uint64_t owner;           /* tag(40) | refs(24); 0 empty; LOCKED while claimed */
+    /* line 1: everything a pick or release of any algorithm reads or writes */
     uint32_t flags;           /* enum gwlb_host_flag */
     uint32_t in_flight;
-    uint32_t fails;           /* nginx fails */
-    int32_t effective_weight; /* nginx effective_weight */
+    uint32_t fails;           /* nginx fails (0 <-> non-0 counted in header.hazards) */
+    uint32_t max_inflight;    /* 0 = unlimited (non-0 counted in header.hazards) */
+    uint64_t ewma_cost;       /* double bits, ns */
+    uint64_t ewma_stamp;      /* ns of the last EWMA update + 1; 0 = no sample */
+    uint64_t slow_start;      /* GWLB__SS_* or start + 1 */
     int64_t current_weight;   /* nginx current_weight */
-    uint64_t checked;         /* nginx checked (ns) */
-    uint64_t accessed;        /* nginx accessed (ns) */
+    int32_t effective_weight; /* nginx effective_weight */
     uint32_t weight;          /* configured weight (copied at build) */
     uint32_t max_fails;
-    uint32_t max_inflight;    /* 0 = unlimited */
     uint32_t single;          /* 1: nginx single-server upstream, never failed */
-    /* line 2 */
+    /* line 2: identity and configuration (builds), failure bookkeeping */
+    uint64_t owner;           /* tag(40) | refs(24); 0 empty; LOCKED while claimed */
     uint64_t key;             /* full 64-bit identity hash */
     uint64_t fail_timeout;    /* ns */
-    uint64_t ewma_cost;       /* double bits, ns */
-    uint64_t ewma_stamp;      /* ns of the last EWMA update */
-    uint64_t slow_start;      /* GWLB__SS_* or start + 1 */
+    uint64_t checked;         /* nginx checked (ns) */
+    uint64_t accessed;        /* nginx accessed (ns) */
     uint64_t failures;        /* releases with a failure class */
     uint64_t pad[2];
 } gwlb__bslot;
@@ -119,6 +122,39 @@ struct gwlb_balancer_state {
 #define GWLB__OWNER_LOCKED UINT64_MAX
 #define GWLB__OWNER_REFS_BITS 24
 #define GWLB__OWNER_REFS_MASK ((UINT64_C(1) << GWLB__OWNER_REFS_BITS) - 1)
+
+/* header.hazards units, and exact maintenance of the counts */
+#define GWLB__HAZARD_FAIL UINT64_C(1)
+#define GWLB__HAZARD_LIMIT (UINT64_C(1) << 32)
+
+static inline void gwlb__hazard_add(gwlb_balancer_state *st, uint64_t v)
+{
+    atomic_fetch_add_explicit(GWLB__A64(&st->h.hazards), v, memory_order_relaxed);
+}
+
+static inline void gwlb__hazard_sub(gwlb_balancer_state *st, uint64_t v)
+{
+    atomic_fetch_sub_explicit(GWLB__A64(&st->h.hazards), v, memory_order_relaxed);
+}
+
+/* Set a slot's fails to 0 (exactly one of racing clearers updates the count). */
+static inline void gwlb__slot_clear_fails(gwlb_balancer_state *st, gwlb__bslot *s)
+{
+    if (atomic_exchange_explicit(GWLB__A32(&s->fails), 0, memory_order_relaxed) != 0)
+        gwlb__hazard_sub(st, GWLB__HAZARD_FAIL);
+}
+
+/* Set a slot's max_inflight, keeping the count of limited slots exact. */
+static inline void gwlb__slot_set_limit(gwlb_balancer_state *st, gwlb__bslot *s, uint32_t v)
+{
+    uint32_t old = atomic_exchange_explicit(GWLB__A32(&s->max_inflight), v, memory_order_relaxed);
+    if ((old != 0) != (v != 0)) {
+        if (v != 0)
+            gwlb__hazard_add(st, GWLB__HAZARD_LIMIT);
+        else
+            gwlb__hazard_sub(st, GWLB__HAZARD_LIMIT);
+    }
+}
 
 /* ---- Compiled balancer ------------------------------------------------------ */
 
@@ -164,6 +200,7 @@ typedef struct gwlb__bprio {
     uint32_t panic_mask;            /* level i in panic */
     uint32_t available;             /* normalized total availability, 0..100 */
     uint32_t simple;                /* 1: level 0 takes 100% healthy, no panic */
+    uint32_t clean0;                /* 1: every level-0 host healthy (flags clear) */
     uint32_t total_panic;           /* every level in panic: total_panic_load applies */
 } gwlb__bprio;
 
@@ -186,11 +223,28 @@ struct gwlb_balancer {
     uint32_t index_mask;
     gwlb__bgroup groups[GWLB__GROUPS];
     gwlb_rng rng;                   /* per-balancer PRNG (process-local) */
+    uint32_t fast_kind;             /* GWLB__FAST_*: the specialised pick, fixed at build */
+    uint32_t exclusive;             /* gwlb_balancer_set_exclusive: plain load+store RMWs */
+    double inv_decay;               /* 1 / ewma_decay_ns */
+    /* fast-path key: flags epoch + 1 for which level 0 takes all traffic and
+     * every level-0 host is healthy; with header.hazards == 0 a pick needs
+     * no per-host check at all */
+    uint64_t clean_epoch;
     /* priority cache, published with a sequence lock (lock-free readers);
      * prio_fast = flags epoch + 1 when that epoch's loads are "simple" */
     uint64_t prio_fast;
     uint64_t prio_seq;
     gwlb__bprio prio;
+};
+
+/* Specialised picks (balancer.fast_kind). */
+enum {
+    GWLB__FAST_NONE = 0,
+    GWLB__FAST_RR,
+    GWLB__FAST_WRR,
+    GWLB__FAST_LR,    /* least request, P2C/N choices, no slow start, no full scan */
+    GWLB__FAST_EWMA,  /* peak EWMA, no slow start */
+    GWLB__FAST_RANDOM /* weighted random, no slow start */
 };
 
 /* ---- Accessors for the hashing and health components -------------------------- */

@@ -203,12 +203,18 @@ static int compile(gwlb_balancer *b, const gwlb_balancer_host *hosts, gwlb_error
         isz <<= 1;
     b->index_mask = isz - 1;
     b->index = gwlb__calloc(&b->alloc, isz, sizeof *b->index);
-    b->hosts = gwlb__calloc(&b->alloc, n, sizeof *b->hosts);
-    b->members = gwlb__calloc(&b->alloc, n, sizeof *b->members);
-    b->alias_prob = gwlb__calloc(&b->alloc, n, sizeof *b->alias_prob);
-    b->alias_other = gwlb__calloc(&b->alloc, n, sizeof *b->alias_other);
+    /* every field of hosts[] and members[] is written below: no zeroing */
+    b->hosts = gwlb__alloc(&b->alloc, (size_t)n * sizeof *b->hosts);
+    b->members = gwlb__alloc(&b->alloc, (size_t)n * sizeof *b->members);
+    uint32_t alg = b->cfg.algorithm;
+    int need_alias = alg == GWLB_BALANCER_RANDOM || alg == GWLB_BALANCER_RANDOM_TWO_CHOICES ||
+                     alg == GWLB_BALANCER_LEAST_REQUEST;
+    if (need_alias) {
+        b->alias_prob = gwlb__calloc(&b->alloc, n, sizeof *b->alias_prob);
+        b->alias_other = gwlb__calloc(&b->alloc, n, sizeof *b->alias_other);
+    }
     if (b->ids == NULL || b->index == NULL || b->hosts == NULL || b->members == NULL ||
-        b->alias_prob == NULL || b->alias_other == NULL)
+        (need_alias && (b->alias_prob == NULL || b->alias_other == NULL)))
         return gwlb__detail(d, GWLB_ENOMEM, -1, -1, -1, NULL, NULL);
     size_t off = 0;
     uint32_t count[GWLB__GROUPS] = {0};
@@ -280,9 +286,6 @@ static int compile(gwlb_balancer *b, const gwlb_balancer_host *hosts, gwlb_error
     }
     b->single = (count[GWLB__GROUP_BACKUP] == 0 && n == 1);
     /* alias tables (only the random-draw algorithms use them) */
-    uint32_t alg = b->cfg.algorithm;
-    int need_alias = alg == GWLB_BALANCER_RANDOM || alg == GWLB_BALANCER_RANDOM_TWO_CHOICES ||
-                     alg == GWLB_BALANCER_LEAST_REQUEST;
     if (largest > 0 && need_alias) {
         uint32_t *tmp = gwlb__calloc(&b->alloc, (size_t)largest, 2 * sizeof(uint32_t));
         uint64_t *p = gwlb__calloc(&b->alloc, (size_t)largest, sizeof(uint64_t));
@@ -340,6 +343,28 @@ int gwlb_balancer_build(const gwlb_balancer_config *config, const gwlb_balancer_
     double bias = config->active_request_bias;
     b->bias_mode = bias == 0.0 ? 0 : bias == 1.0 ? 1 : 2;
     gwlb_rng_seed(&b->rng, gwlb_mix64(config->seed ^ UINT64_C(0x62616c616e636572)));
+    b->inv_decay = 1.0 / (double)config->ewma_decay_ns;
+    int no_slow = config->slow_start_window_ns == 0;
+    switch (config->algorithm) {
+    case GWLB_BALANCER_ROUND_ROBIN:
+        b->fast_kind = GWLB__FAST_RR;
+        break;
+    case GWLB_BALANCER_WEIGHTED_ROUND_ROBIN:
+        b->fast_kind = no_slow ? GWLB__FAST_WRR : GWLB__FAST_NONE;
+        break;
+    case GWLB_BALANCER_LEAST_REQUEST:
+        b->fast_kind = no_slow && !config->full_scan ? GWLB__FAST_LR : GWLB__FAST_NONE;
+        break;
+    case GWLB_BALANCER_PEAK_EWMA:
+        b->fast_kind = no_slow ? GWLB__FAST_EWMA : GWLB__FAST_NONE;
+        break;
+    case GWLB_BALANCER_RANDOM:
+        b->fast_kind = no_slow ? GWLB__FAST_RANDOM : GWLB__FAST_NONE;
+        break;
+    default:
+        b->fast_kind = GWLB__FAST_NONE;
+        break;
+    }
     b->start = config->start_mode == GWLB_BALANCER_START_FIXED
                    ? config->start
                    : gwlb_mix64(config->seed + UINT64_C(0x9e3779b97f4a7c15));
@@ -380,7 +405,7 @@ int gwlb_balancer_build(const gwlb_balancer_config *config, const gwlb_balancer_
         if (gwlb__ld32(&s->max_fails) != hosts[i].max_fails)
             gwlb__st32(&s->max_fails, hosts[i].max_fails);
         if (gwlb__ld32(&s->max_inflight) != hosts[i].max_inflight)
-            gwlb__st32(&s->max_inflight, hosts[i].max_inflight);
+            gwlb__slot_set_limit(state, s, hosts[i].max_inflight);
         if (gwlb__ld64(&s->fail_timeout) != hosts[i].fail_timeout_ns)
             gwlb__st64(&s->fail_timeout, hosts[i].fail_timeout_ns);
         if (gwlb__ld32(&s->single) != b->single)
@@ -449,4 +474,26 @@ int gwlb_balancer_find_host(const gwlb_balancer *bal, const char *identity,
             return GWLB_OK;
         }
     }
+}
+
+int gwlb_balancer_set_exclusive(gwlb_balancer *bal, int exclusive)
+{
+    if (bal == NULL || (exclusive != 0 && exclusive != 1))
+        return GWLB_EINVAL;
+    atomic_store_explicit(GWLB__A32(&bal->exclusive), (uint32_t)exclusive, memory_order_relaxed);
+    return GWLB_OK;
+}
+
+int gwlb_balancer_exclusive(const gwlb_balancer *bal)
+{
+    return bal == NULL ? 0 : (int)gwlb__ld32(&bal->exclusive);
+}
+
+int gwlb_balancer_reseed(gwlb_balancer *bal, uint64_t seed)
+{
+    if (bal == NULL)
+        return GWLB_EINVAL;
+    /* the same derivation as build: reseed(b, s) draws as a build with seed s */
+    gwlb_rng_seed(&bal->rng, gwlb_mix64(seed ^ UINT64_C(0x62616c616e636572)));
+    return GWLB_OK;
 }

@@ -18,6 +18,12 @@
 
 __extension__ typedef unsigned __int128 u128;
 
+#if defined(__GNUC__)
+#define GWLB__NOINLINE __attribute__((noinline))
+#else
+#define GWLB__NOINLINE
+#endif
+
 #define STRIDE_MASK ((UINT64_C(1) << 24) - 1)
 #define ALL_FLAGS UINT32_C(0x7f)
 
@@ -61,6 +67,8 @@ static inline gwlb__bslot *slot_of(const gwlb_balancer *b, uint32_t slot)
 static inline int member_ok(const gwlb_balancer *b, const gwlb__bmember *m, const filter *f,
                             uint64_t now)
 {
+    if (f == NULL) /* clean fast path: checked once for the whole group */
+        return 1;
     const gwlb__bslot *s = slot_of(b, m->slot);
     if ((gwlb__ld32(&s->flags) & f->mask) != f->want)
         return 0;
@@ -71,6 +79,44 @@ static inline int member_ok(const gwlb_balancer *b, const gwlb__bmember *m, cons
         return 0;
     uint32_t mi = gwlb__ld32(&s->max_inflight);
     return mi == 0 || gwlb__ld32(&s->in_flight) < mi;
+}
+
+/*
+ * Read-modify-writes of per-host counters. Default: locked atomic RMW.
+ * Exclusive mode (gwlb_balancer_set_exclusive): the caller guarantees one
+ * thread at a time, so a relaxed load and a relaxed store do the same
+ * without a bus lock (still atomic accesses: stats readers race-free).
+ */
+static inline uint32_t rmw_add32(const gwlb_balancer *b, uint32_t *p, uint32_t v)
+{
+    if (b->exclusive) {
+        uint32_t old = gwlb__ld32(p);
+        gwlb__st32(p, old + v);
+        return old;
+    }
+    return atomic_fetch_add_explicit(GWLB__A32(p), v, memory_order_relaxed);
+}
+
+static inline int64_t rmw_add64s(const gwlb_balancer *b, int64_t *p, int64_t v)
+{
+    _Atomic int64_t *a = GWLB__AI64(p);
+    if (b->exclusive) {
+        int64_t old = atomic_load_explicit(a, memory_order_relaxed);
+        atomic_store_explicit(a, old + v, memory_order_relaxed);
+        return old;
+    }
+    return atomic_fetch_add_explicit(a, v, memory_order_relaxed);
+}
+
+/* effective_weight += 1 if it is still `eff` (nginx recovery step) */
+static inline void eff_recover(const gwlb_balancer *b, int32_t *p, int32_t eff)
+{
+    _Atomic int32_t *a = GWLB__AI32(p);
+    if (b->exclusive)
+        atomic_store_explicit(a, eff + 1, memory_order_relaxed);
+    else
+        atomic_compare_exchange_strong_explicit(a, &eff, eff + 1, memory_order_relaxed,
+                                                memory_order_relaxed);
 }
 
 static inline uint64_t pick_token(const gwlb_balancer_state *st, uint32_t slot)
@@ -88,7 +134,12 @@ static inline int take(const gwlb_balancer *b, uint32_t i, uint64_t now,
         if (mi != 0 && gwlb__ld32(&s->in_flight) >= mi)
             return GWLB_ENOHOST;
     } else if (mi == 0) {
-        atomic_fetch_add_explicit(GWLB__A32(&s->in_flight), 1, memory_order_relaxed);
+        rmw_add32(b, &s->in_flight, 1);
+    } else if (b->exclusive) {
+        uint32_t cur = gwlb__ld32(&s->in_flight);
+        if (cur >= mi)
+            return GWLB_ENOHOST;
+        gwlb__st32(&s->in_flight, cur + 1);
     } else {
         uint32_t cur = gwlb__ld32(&s->in_flight);
         do {
@@ -208,7 +259,10 @@ static inline uint64_t fast_rand(gwlb_rng *rng)
     _Atomic uint64_t *s = GWLB__A64(&rng->state);
     uint64_t v = atomic_load_explicit(s, memory_order_relaxed) + UINT64_C(0x9e3779b97f4a7c15);
     atomic_store_explicit(s, v, memory_order_relaxed);
-    return gwlb_mix64(v);
+    /* gwlb_mix64, inlined (a call through the PLT per draw otherwise) */
+    v = (v ^ (v >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    v = (v ^ (v >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return v ^ (v >> 31);
 }
 
 static inline uint64_t fast_below(gwlb_rng *rng, uint64_t bound)
@@ -278,23 +332,17 @@ static int64_t pick_swrr(const gwlb_balancer *b, uint32_t gi, const filter *f, u
             continue;
         gwlb__bslot *s = slot_of(b, m->slot);
         int32_t eff = atomic_load_explicit(GWLB__AI32(&s->effective_weight), memory_order_relaxed);
-        int64_t cur = atomic_fetch_add_explicit(GWLB__AI64(&s->current_weight), eff,
-                                                memory_order_relaxed) +
-                      eff;
+        int64_t cur = rmw_add64s(b, &s->current_weight, eff) + eff;
         total += eff;
-        if (eff < (int32_t)m->weight)
-            atomic_compare_exchange_strong_explicit(GWLB__AI32(&s->effective_weight), &eff,
-                                                    eff + 1, memory_order_relaxed,
-                                                    memory_order_relaxed);
+        if (GWLB__UNLIKELY(eff < (int32_t)m->weight))
+            eff_recover(b, &s->effective_weight, eff);
         if (best < 0 || cur > best_cur) {
             best = k;
             best_cur = cur;
         }
     }
     if (best >= 0)
-        atomic_fetch_sub_explicit(GWLB__AI64(&slot_of(b, b->members[g->first + best].slot)
-                                                  ->current_weight),
-                                  total, memory_order_relaxed);
+        rmw_add64s(b, &slot_of(b, b->members[g->first + best].slot)->current_weight, -total);
     return best;
 }
 
@@ -333,14 +381,10 @@ static int64_t pick_least_conn(const gwlb_balancer *b, uint32_t gi, const filter
         if (conns * bw != bconns * m->weight)
             continue;
         int32_t eff = atomic_load_explicit(GWLB__AI32(&s->effective_weight), memory_order_relaxed);
-        int64_t cur = atomic_fetch_add_explicit(GWLB__AI64(&s->current_weight), eff,
-                                                memory_order_relaxed) +
-                      eff;
+        int64_t cur = rmw_add64s(b, &s->current_weight, eff) + eff;
         total += eff;
-        if (eff < (int32_t)m->weight)
-            atomic_compare_exchange_strong_explicit(GWLB__AI32(&s->effective_weight), &eff,
-                                                    eff + 1, memory_order_relaxed,
-                                                    memory_order_relaxed);
+        if (GWLB__UNLIKELY(eff < (int32_t)m->weight))
+            eff_recover(b, &s->effective_weight, eff);
         if (!have) {
             have = 1;
             if ((int64_t)k == first) {
@@ -356,9 +400,7 @@ static int64_t pick_least_conn(const gwlb_balancer *b, uint32_t gi, const filter
             best_cur = cur;
         }
     }
-    atomic_fetch_sub_explicit(
-        GWLB__AI64(&slot_of(b, b->members[g->first + best].slot)->current_weight), total,
-        memory_order_relaxed);
+    rmw_add64s(b, &slot_of(b, b->members[g->first + best].slot)->current_weight, -total);
     return best;
 }
 
@@ -503,7 +545,9 @@ static int ewma_less(const gwlb_balancer *b, const gwlb__bmember *a, const gwlb_
          * bounds (with a 1e-9 relative margin for rounding) without the
          * exp; only near-ties compute it, with the original formula.
          */
-        double d = ((double)aa - (double)ac) / (double)b->cfg.ewma_decay_ns;
+        /* the bounds have a 1e-9 margin: d by the reciprocal (1 ulp off) is
+         * plenty for them; the exp below uses the exactly divided d */
+        double d = ((double)aa - (double)ac) * b->inv_decay;
         double x = la * wc, y = lc * wa;
         if (d > 0) {
             /* x·f < y ? certainly when x / (1 + d) < y, never when x·(1 - d) >= y */
@@ -519,7 +563,7 @@ static int ewma_less(const gwlb_balancer *b, const gwlb__bmember *a, const gwlb_
             if (d > -1.0 && x < y * (1.0 + d) * (1.0 - 1e-9))
                 return 1;
         }
-        la *= gwlb__exp(-d);
+        la *= gwlb__exp(-(((double)aa - (double)ac) / (double)b->cfg.ewma_decay_ns));
     }
     /* la / wa < lc / wc without dividing */
     return la * wc < lc * wa;
@@ -726,6 +770,7 @@ static void prio_compute(const gwlb_balancer *b, gwlb__bprio *p)
         p->total_panic = 1;
     }
     p->simple = !p->total_panic && avail > 0 && p->healthy_load[0] == 100 && !(p->panic_mask & 1u);
+    p->clean0 = p->simple && total[0] > 0 && healthy[0] == total[0];
 }
 
 /* The cache: words published under a sequence lock (readers never block). */
@@ -753,6 +798,8 @@ static void prio_get(const gwlb_balancer *b, gwlb__bprio *out)
     out->epoch = epoch;
     if (out->simple)
         atomic_store_explicit(GWLB__A64(&mb->prio_fast), epoch, memory_order_relaxed);
+    if (out->clean0)
+        atomic_store_explicit(GWLB__A64(&mb->clean_epoch), epoch, memory_order_relaxed);
     /* publish if nobody else is writing */
     if ((s1 & 1) == 0 &&
         atomic_compare_exchange_strong_explicit(seq, &s1, s1 + 1, memory_order_acquire,
@@ -862,15 +909,130 @@ static int pick_main(const gwlb_balancer *b, uint64_t now, filter *f, gwlb_balan
 }
 
 /*
- * The common case, specialised: priority level 0 takes all traffic, healthy
- * hosts only, no tried set. The filter is a constant here, so the compiler
- * folds its tests away. Returns 1 when the general path must decide.
+ * The common configuration, specialised twice.
+ *
+ * Clean (tier 1): level 0 takes all traffic, every level-0 host is healthy
+ * (both known from the priority cache of the current flags epoch:
+ * b->clean_epoch) and no slot of the state has nginx fails or a max
+ * in-flight limit (header.hazards == 0). Then every member is usable and
+ * the algorithms run without any per-host check: a RR pick is one cursor
+ * step, a modulo and the result. Decisions are exactly those of the
+ * general path (which would accept every member it examines).
+ *
+ * Simple (tier 2): level 0 takes all traffic, healthy hosts only, no tried
+ * set; members are checked one by one with a constant filter.
+ *
+ * Returns 1 when the general path must decide.
  */
 static const filter healthy_filter = {GWLB_HOST_INELIGIBLE_MASK | GWLB_HOST_DEGRADED, 0, NULL, 0,
                                       0};
 
-static inline int fast_pick(const gwlb_balancer *b, uint64_t now, gwlb_balancer_result *out,
-                            int count)
+/* Round robin over level 0 (members of group 0 start at index 0). */
+static inline uint32_t clean_rr(const gwlb_balancer *b)
+{
+    const gwlb__bgroup *g = &b->groups[0];
+    uint64_t v = seq_next(GWLB__A64(&b->state->h.sequence[0].value));
+    return g->count == 1 ? 0 : fastmod((uint32_t)(v + b->start), g);
+}
+
+/*
+ * Stride WRR over level 0, as pick_wrr with every member usable: the
+ * sequence position, member and generation advance incrementally (no
+ * division per probe), and the cursor is stored once for all probes.
+ */
+static inline uint32_t clean_wrr(const gwlb_balancer *b)
+{
+    const gwlb__bgroup *g = &b->groups[0];
+    _Atomic uint64_t *seq = GWLB__A64(&b->state->h.sequence[0].value);
+    uint64_t v = atomic_load_explicit(seq, memory_order_relaxed);
+    uint32_t c = g->count, x = (uint32_t)(v + b->start), k, gen;
+    if (c == 1) {
+        k = 0;
+        gen = x;
+    } else {
+        k = fastmod(x, g);
+        gen = fastdiv(x, g);
+    }
+    const gwlb__bmember *mem = b->members;
+    uint32_t limit = 2 * c + 64;
+    for (uint32_t t = 1;; t++) {
+        uint64_t stride = mem[k].stride;
+        uint64_t offset = ((uint64_t)k * UINT64_C(0x9e3779b9)) & STRIDE_MASK;
+        if (((stride * gen + offset) & STRIDE_MASK) < stride || t == limit) {
+            atomic_store_explicit(seq, v + t, memory_order_relaxed);
+            return k;
+        }
+        if (GWLB__UNLIKELY(++x == 0)) { /* 32-bit position wrapped */
+            k = 0;
+            gen = 0;
+        } else if (++k == c) {
+            k = 0;
+            gen++;
+        }
+    }
+}
+
+/* Is the clean fast path valid now? (see above) */
+static inline int clean_now(const gwlb_balancer *b)
+{
+    uint64_t epoch = atomic_load_explicit(GWLB__A64(&b->state->h.flags_epoch),
+                                          memory_order_acquire) +
+                     1;
+    return gwlb__ld64(&b->clean_epoch) == epoch && gwlb__ld64(&b->state->h.hazards) == 0;
+}
+
+/* Clean path of the algorithms other than RR/WRR: a member, or -1. */
+static GWLB__NOINLINE int64_t clean_other(const gwlb_balancer *b, uint64_t now)
+{
+    gwlb_rng *rng = (gwlb_rng *)(uintptr_t)&b->rng;
+    switch (b->fast_kind) {
+    case GWLB__FAST_LR:
+        return pick_least_request(b, 0, NULL, now, rng);
+    case GWLB__FAST_EWMA:
+        return pick_peak_ewma(b, 0, NULL, now, rng);
+    case GWLB__FAST_RANDOM:
+        return alias_draw(b, &b->groups[0], fast_rand(rng));
+    default:
+        if (b->cfg.algorithm == GWLB_BALANCER_NGINX_ROUND_ROBIN)
+            return pick_swrr(b, 0, NULL, now);
+        if (b->cfg.algorithm == GWLB_BALANCER_LEAST_CONN)
+            return pick_least_conn(b, 0, NULL, now);
+        return -1;
+    }
+}
+
+/* Fill *out for member k of level 0 on the clean path (no checks needed). */
+static inline void clean_take(const gwlb_balancer *b, uint32_t k, gwlb_balancer_result *out,
+                              int count)
+{
+    const gwlb__bmember *m = &b->members[k];
+    uint32_t host = m->host, slot = m->slot;
+    out->host_index = host;
+    out->slot = slot;
+    out->user_data = b->hosts[host].user_data;
+    out->aux = 0;
+    if (count) {
+        rmw_add32(b, &slot_of(b, slot)->in_flight, 1);
+        out->token = pick_token(b->state, slot);
+    } else {
+        out->token = 1;
+    }
+}
+
+/* The clean path of the other algorithms: 0 done, 1 not applicable. */
+static GWLB__NOINLINE int clean_pick_other(const gwlb_balancer *b, uint64_t now,
+                                           gwlb_balancer_result *out, int count)
+{
+    int64_t r = clean_other(b, now);
+    if (r < 0)
+        return 1;
+    clean_take(b, (uint32_t)r, out, count);
+    return 0;
+}
+
+/* Tier 2: level 0 takes everything; members checked one by one. */
+static GWLB__NOINLINE int simple_pick(const gwlb_balancer *b, uint64_t now,
+                                      gwlb_balancer_result *out, int count)
 {
     uint64_t epoch = atomic_load_explicit(GWLB__A64(&b->state->h.flags_epoch),
                                           memory_order_acquire) +
@@ -903,24 +1065,75 @@ static inline int fast_pick(const gwlb_balancer *b, uint64_t now, gwlb_balancer_
     return take(b, b->members[(uint32_t)k].host, now, out, count) == GWLB_OK ? 0 : 1;
 }
 
-int gwlb_balancer_pick(const gwlb_balancer *bal, uint64_t now, gwlb_balancer_result *out)
+/* Everything but the inlined RR/WRR clean paths. */
+static GWLB__NOINLINE int pick_slow(const gwlb_balancer *bal, uint64_t now,
+                                    gwlb_balancer_result *out, int count)
 {
     if (GWLB__UNLIKELY(bal == NULL || out == NULL))
         return GWLB_EINVAL;
-    if (GWLB__LIKELY(fast_pick(bal, now, out, 1) == 0))
+    if ((bal->fast_kind > GWLB__FAST_WRR || bal->fast_kind == GWLB__FAST_NONE) &&
+        clean_now(bal) && clean_pick_other(bal, now, out, count) == 0)
         return GWLB_OK;
-    filter f = {0, 0, NULL, 0, 0};
+    if (simple_pick(bal, now, out, count) == 0)
+        return GWLB_OK;
+    filter f = {0, 0, NULL, 0, (uint32_t)!count};
     return pick_main(bal, now, &f, out);
+}
+
+/* Start fetching the slot of member k + 4 of level 0 (see pick_entry). */
+static inline void prefetch_ahead(const gwlb_balancer *bal, uint32_t k)
+{
+    uint32_t c = bal->groups[0].count, nk = k + 4;
+    if (c > 8)
+        GWLB__PREFETCH_W(&bal->state->slots[bal->members[nk < c ? nk : nk - c].slot]);
+}
+
+static GWLB__NOINLINE int clean_wrr_pick(const gwlb_balancer *bal, gwlb_balancer_result *out)
+{
+    uint32_t k = clean_wrr(bal);
+    prefetch_ahead(bal, k);
+    clean_take(bal, k, out, 1);
+    return GWLB_OK;
+}
+
+static GWLB__NOINLINE int clean_wrr_choose(const gwlb_balancer *bal, gwlb_balancer_result *out)
+{
+    clean_take(bal, clean_wrr(bal), out, 0);
+    return GWLB_OK;
+}
+
+/*
+ * The public entry points keep the RR clean path inline and small (no
+ * callee-saved registers to spill); everything else is a tail call.
+ */
+static inline int pick_entry(const gwlb_balancer *bal, uint64_t now, gwlb_balancer_result *out,
+                             int count)
+{
+    if (GWLB__LIKELY(bal != NULL && out != NULL) && GWLB__LIKELY(clean_now(bal))) {
+        if (bal->fast_kind == GWLB__FAST_RR) {
+            uint32_t k = clean_rr(bal);
+            /* the picks after next will most likely want member k + 4:
+             * start fetching its slot (slots are placed by identity hash,
+             * so the hardware prefetcher cannot guess them) */
+            if (count)
+                prefetch_ahead(bal, k);
+            clean_take(bal, k, out, count);
+            return GWLB_OK;
+        }
+        if (bal->fast_kind == GWLB__FAST_WRR)
+            return count ? clean_wrr_pick(bal, out) : clean_wrr_choose(bal, out);
+    }
+    return pick_slow(bal, now, out, count);
+}
+
+int gwlb_balancer_pick(const gwlb_balancer *bal, uint64_t now, gwlb_balancer_result *out)
+{
+    return pick_entry(bal, now, out, 1);
 }
 
 int gwlb_balancer_choose(const gwlb_balancer *bal, uint64_t now, gwlb_balancer_result *out)
 {
-    if (GWLB__UNLIKELY(bal == NULL || out == NULL))
-        return GWLB_EINVAL;
-    if (GWLB__LIKELY(fast_pick(bal, now, out, 0) == 0))
-        return GWLB_OK;
-    filter f = {0, 0, NULL, 0, 1};
-    return pick_main(bal, now, &f, out);
+    return pick_entry(bal, now, out, 0);
 }
 
 int gwlb_balancer_pick_excluding(const gwlb_balancer *bal, uint64_t now, const uint64_t *tried,
@@ -962,6 +1175,16 @@ int gwlb_balancer_acquire_host(const gwlb_balancer *bal, uint32_t host_index, ui
 
 /* ---- Release -------------------------------------------------------------------- */
 
+/* e^x for the EWMA decay: x = -dt/tau is usually tiny (dt of a request,
+ * tau seconds); below 2^-11 the Taylor polynomial to x^4 is exact to well
+ * under an ulp (x^5/120 < 2^-62), above it the general exp. */
+static inline double decay_exp(double x)
+{
+    if (x > -0x1p-11)
+        return 1.0 + x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0))));
+    return gwlb__exp(x);
+}
+
 static void ewma_observe(const gwlb_balancer *b, gwlb__bslot *s, uint64_t rtt_ns, uint64_t now)
 {
     double rtt = (double)rtt_ns;
@@ -971,7 +1194,7 @@ static void ewma_observe(const gwlb_balancer *b, gwlb__bslot *s, uint64_t rtt_ns
     double w = 0.0;
     if (stamp != 0) {
         uint64_t dt = gwlb__elapsed(now, stamp - 1);
-        w = dt == 0 ? 1.0 : gwlb__exp(-(double)dt / (double)b->cfg.ewma_decay_ns);
+        w = dt == 0 ? 1.0 : decay_exp(-(double)dt * b->inv_decay);
     }
     for (;;) {
         double cost;
@@ -979,6 +1202,10 @@ static void ewma_observe(const gwlb_balancer *b, gwlb__bslot *s, uint64_t rtt_ns
         double next = (stamp == 0 || rtt > cost) ? rtt : cost * w + rtt * (1.0 - w);
         uint64_t nb;
         memcpy(&nb, &next, sizeof nb);
+        if (b->exclusive) {
+            atomic_store_explicit(cp, nb, memory_order_relaxed);
+            break;
+        }
         if (atomic_compare_exchange_weak_explicit(cp, &old_bits, nb, memory_order_relaxed,
                                                   memory_order_relaxed))
             break;
@@ -986,32 +1213,19 @@ static void ewma_observe(const gwlb_balancer *b, gwlb__bslot *s, uint64_t rtt_ns
     gwlb__st64(&s->ewma_stamp, (now >= UINT64_MAX - 1 ? UINT64_MAX - 2 : now) + 1);
 }
 
-int gwlb_balancer_release(const gwlb_balancer *bal, gwlb_balancer_result *pick, int outcome,
-                          int64_t latency_ns, uint64_t now)
+/* nginx failure accounting at release (off the common path: a failure, or
+ * a host with fails != 0). fails 0 <-> non-0 moves are counted in
+ * header.hazards, which keeps the clean fast path exact. */
+static void release_accounting(const gwlb_balancer *bal, gwlb__bslot *s, int outcome,
+                               uint64_t now)
 {
-    if (GWLB__UNLIKELY(bal == NULL || pick == NULL))
-        return GWLB_EINVAL;
-    if (GWLB__UNLIKELY(outcome < GWLB_BALANCER_SUCCESS ||
-                       outcome > GWLB_BALANCER_LOCAL_ORIGIN_FAILURE))
-        return GWLB_EINVAL;
-    if (GWLB__UNLIKELY(latency_ns < 0 && latency_ns != GWLB_BALANCER_NO_LATENCY))
-        return GWLB_ERANGE;
-    if (GWLB__UNLIKELY(pick->token == 1))
-        return GWLB_ESTATE;
     gwlb_balancer_state *st = bal->state;
-    if (GWLB__UNLIKELY(pick->slot >= st->h.capacity || pick->token != pick_token(st, pick->slot)))
-        return GWLB_EUNKNOWN;
-    gwlb__bslot *s = &st->slots[pick->slot];
-    _Atomic uint32_t *inf = GWLB__A32(&s->in_flight);
-    if (GWLB__UNLIKELY(atomic_fetch_sub_explicit(inf, 1, memory_order_release) == 0)) {
-        atomic_fetch_add_explicit(inf, 1, memory_order_relaxed); /* undo: nothing was in flight */
-        return GWLB_ESTATE;
-    }
     if (gwlb__ld32(&s->single)) {
         if (gwlb__ld32(&s->fails))
-            gwlb__st32(&s->fails, 0);
+            gwlb__slot_clear_fails(st, s);
     } else if (outcome != GWLB_BALANCER_SUCCESS) {
-        atomic_fetch_add_explicit(GWLB__A32(&s->fails), 1, memory_order_relaxed);
+        if (atomic_fetch_add_explicit(GWLB__A32(&s->fails), 1, memory_order_relaxed) == 0)
+            gwlb__hazard_add(st, GWLB__HAZARD_FAIL);
         gwlb__st64(&s->accessed, now);
         gwlb__st64(&s->checked, now);
         uint32_t mf = gwlb__ld32(&s->max_fails);
@@ -1027,13 +1241,42 @@ int gwlb_balancer_release(const gwlb_balancer *bal, gwlb_balancer_result *pick, 
             } while (!atomic_compare_exchange_weak_explicit(ew, &e, ne, memory_order_relaxed,
                                                             memory_order_relaxed));
         }
-    } else if (GWLB__UNLIKELY(gwlb__ld32(&s->fails) != 0)) {
+    } else if (gwlb__ld32(&s->fails) != 0) {
         /* nginx: mark peer live if check passed */
         if (gwlb__ld64(&s->accessed) < gwlb__ld64(&s->checked))
-            gwlb__st32(&s->fails, 0);
+            gwlb__slot_clear_fails(st, s);
     }
     if (outcome != GWLB_BALANCER_SUCCESS)
         atomic_fetch_add_explicit(GWLB__A64(&s->failures), 1, memory_order_relaxed);
+}
+
+int gwlb_balancer_release(const gwlb_balancer *bal, gwlb_balancer_result *pick, int outcome,
+                          int64_t latency_ns, uint64_t now)
+{
+    if (GWLB__UNLIKELY(bal == NULL || pick == NULL))
+        return GWLB_EINVAL;
+    if (GWLB__UNLIKELY((unsigned)outcome > GWLB_BALANCER_LOCAL_ORIGIN_FAILURE))
+        return GWLB_EINVAL;
+    if (GWLB__UNLIKELY(latency_ns < 0 && latency_ns != GWLB_BALANCER_NO_LATENCY))
+        return GWLB_ERANGE;
+    if (GWLB__UNLIKELY(pick->token == 1))
+        return GWLB_ESTATE;
+    gwlb_balancer_state *st = bal->state;
+    if (GWLB__UNLIKELY(pick->slot >= st->h.capacity || pick->token != pick_token(st, pick->slot)))
+        return GWLB_EUNKNOWN;
+    gwlb__bslot *s = &st->slots[pick->slot];
+    _Atomic uint32_t *inf = GWLB__A32(&s->in_flight);
+    if (bal->exclusive) {
+        uint32_t v = atomic_load_explicit(inf, memory_order_relaxed);
+        if (GWLB__UNLIKELY(v == 0))
+            return GWLB_ESTATE;
+        atomic_store_explicit(inf, v - 1, memory_order_release);
+    } else if (GWLB__UNLIKELY(atomic_fetch_sub_explicit(inf, 1, memory_order_release) == 0)) {
+        atomic_fetch_add_explicit(inf, 1, memory_order_relaxed); /* undo: nothing was in flight */
+        return GWLB_ESTATE;
+    }
+    if (GWLB__UNLIKELY(outcome != GWLB_BALANCER_SUCCESS || gwlb__ld32(&s->fails) != 0))
+        release_accounting(bal, s, outcome, now);
     if (latency_ns != GWLB_BALANCER_NO_LATENCY && bal->cfg.algorithm == GWLB_BALANCER_PEAK_EWMA)
         ewma_observe(bal, s, (uint64_t)latency_ns, now);
     pick->token = 1;

@@ -122,18 +122,18 @@ static uint64_t owner_tag(uint64_t key)
     return tag;
 }
 
-static void slot_reset(gwlb__bslot *s, uint64_t key)
+static void slot_reset(gwlb_balancer_state *st, gwlb__bslot *s, uint64_t key)
 {
     gwlb__st32(&s->flags, 0);
     gwlb__st32(&s->in_flight, 0);
-    gwlb__st32(&s->fails, 0);
+    gwlb__slot_clear_fails(st, s);
+    gwlb__slot_set_limit(st, s, 0);
     atomic_store_explicit(GWLB__AI32(&s->effective_weight), 0, memory_order_relaxed);
     atomic_store_explicit(GWLB__AI64(&s->current_weight), 0, memory_order_relaxed);
     gwlb__st64(&s->checked, 0);
     gwlb__st64(&s->accessed, 0);
     gwlb__st32(&s->weight, 0); /* 0: "new", build sets it */
     gwlb__st32(&s->max_fails, 0);
-    gwlb__st32(&s->max_inflight, 0);
     gwlb__st32(&s->single, 0);
     gwlb__st64(&s->key, key);
     gwlb__st64(&s->fail_timeout, 0);
@@ -171,7 +171,7 @@ int gwlb__state_claim(gwlb_balancer_state *st, uint64_t key, uint32_t *slot, int
                                                            memory_order_acquire,
                                                            memory_order_relaxed))
                     continue;
-                slot_reset(s, key);
+                slot_reset(st, s, key);
                 atomic_store_explicit(ow, (tag << GWLB__OWNER_REFS_BITS) | 1,
                                       memory_order_release);
                 atomic_fetch_add_explicit(GWLB__A64(&st->h.slots_used), 1,
@@ -210,7 +210,7 @@ int gwlb__state_claim(gwlb_balancer_state *st, uint64_t key, uint32_t *slot, int
         atomic_store_explicit(ow, o, memory_order_release);
         return GWLB_EFULL;
     }
-    slot_reset(s, key);
+    slot_reset(st, s, key);
     atomic_store_explicit(ow, (tag << GWLB__OWNER_REFS_BITS) | 1, memory_order_release);
     *slot = dormant;
     *fresh = 1;

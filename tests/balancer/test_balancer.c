@@ -1057,6 +1057,233 @@ START_TEST(test_math_helpers_agree_with_known_values)
 }
 END_TEST
 
+/*
+ * A scripted run used to compare two ways of picking: 13 hosts of weights
+ * 1..4, up to 5 requests held in flight, varied latencies, a failure
+ * release, a host made ineligible then eligible again, and nginx fail
+ * timeouts passing. Returns the host sequence in seq[0..n-1].
+ */
+typedef int (*pick_fn)(gwlb_balancer *b, uint64_t now, gwlb_balancer_result *r);
+
+static int pick_plain(gwlb_balancer *b, uint64_t now, gwlb_balancer_result *r)
+{
+    return gwlb_balancer_pick(b, now, r);
+}
+
+static int pick_general(gwlb_balancer *b, uint64_t now, gwlb_balancer_result *r)
+{
+    return gwlb_balancer_pick_excluding(b, now, NULL, 0, r); /* never the fast paths */
+}
+
+#define SCRIPT_PICKS 2000
+
+static void scripted_run(int alg, int exclusive, pick_fn pick, int *seq, int *clean_seen)
+{
+    static const uint32_t w[13] = {1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 2};
+    gwlb_balancer_state *st = new_state(32);
+    gwlb_balancer_host h[13];
+    hosts_fill(h, w, 13);
+    for (int i = 0; i < 13; i++)
+        h[i].fail_timeout_ns = 1 * SEC;
+    gwlb_balancer_config c;
+    gwlb_balancer_config_init(&c, (gwlb_balancer_algorithm)alg);
+    c.seed = 99;
+    gwlb_balancer *b = NULL;
+    ck_assert_int_eq(gwlb_balancer_build(&c, h, 13, st, 0, &b, NULL), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_set_exclusive(b, exclusive), GWLB_OK);
+    gwlb_balancer_result held[5];
+    int nheld = 0;
+    *clean_seen = 0;
+    for (int i = 0; i < SCRIPT_PICKS; i++) {
+        uint64_t now = (uint64_t)i * 7 * MS;
+        if (i == 500)
+            ck_assert_int_eq(gwlb_balancer_host_flags_update(b, 3, GWLB_HOST_FAILED_ACTIVE, 0),
+                             GWLB_OK);
+        if (i == 900)
+            ck_assert_int_eq(gwlb_balancer_host_flags_update(b, 3, 0, GWLB_HOST_FAILED_ACTIVE),
+                             GWLB_OK);
+        gwlb_balancer_result r;
+        ck_assert_int_eq(pick(b, now, &r), GWLB_OK);
+        seq[i] = (int)r.host_index;
+        if (b->clean_epoch == b->state->h.flags_epoch + 1 && b->state->h.hazards == 0)
+            (*clean_seen)++;
+        if (nheld == 5) {
+            int outcome = (i == 1200 || i == 1700) ? GWLB_BALANCER_GATEWAY_FAILURE
+                                                   : GWLB_BALANCER_SUCCESS;
+            ck_assert_int_eq(gwlb_balancer_release(b, &held[0], outcome,
+                                                   (int64_t)(1000 + (i % 17) * 3000), now),
+                             GWLB_OK);
+            memmove(held, held + 1, 4 * sizeof held[0]);
+            nheld = 4;
+        }
+        held[nheld++] = r;
+    }
+    for (int i = 0; i < nheld; i++)
+        ck_assert_int_eq(gwlb_balancer_release(b, &held[i], GWLB_BALANCER_SUCCESS, 5000,
+                                               SCRIPT_PICKS * 7 * MS),
+                         GWLB_OK);
+    for (uint32_t i = 0; i < 13; i++)
+        ck_assert_uint_eq(hstats(b, i).in_flight, 0);
+    uint64_t failing = 0; /* the hazard word counts exactly the slots with fails != 0 */
+    for (uint32_t i = 0; i < 13; i++)
+        failing += hstats(b, i).fails != 0;
+    ck_assert_uint_eq(b->state->h.hazards, failing);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+
+START_TEST(test_fast_paths_decide_exactly_as_the_general_path)
+{
+    static int a[SCRIPT_PICKS], g[SCRIPT_PICKS];
+    for (int alg = 0; alg <= GWLB_BALANCER_RANDOM_TWO_CHOICES; alg++) {
+        int clean_a = 0, clean_g = 0;
+        scripted_run(alg, 0, pick_plain, a, &clean_a);
+        scripted_run(alg, 0, pick_general, g, &clean_g);
+        for (int i = 0; i < SCRIPT_PICKS; i++)
+            ck_assert_msg(a[i] == g[i], "algorithm %d pick %d: fast %d, general %d", alg, i,
+                          a[i], g[i]);
+        /* the clean path was in force for most of the run */
+        ck_assert_msg(clean_a > SCRIPT_PICKS / 2, "algorithm %d: %d clean picks", alg, clean_a);
+    }
+}
+END_TEST
+
+START_TEST(test_wrr_fast_path_follows_the_general_path_across_the_32_bit_wrap)
+{
+    static const uint32_t w[7] = {3, 1, 4, 1, 5, 9, 2};
+    gwlb_balancer_state *s1 = new_state(16), *s2 = new_state(16);
+    gwlb_balancer_host h[7];
+    hosts_fill(h, w, 7);
+    gwlb_balancer_config c;
+    gwlb_balancer_config_init(&c, GWLB_BALANCER_WEIGHTED_ROUND_ROBIN);
+    c.start_mode = GWLB_BALANCER_START_FIXED;
+    c.start = UINT32_MAX - 20; /* the position wraps after a few picks */
+    gwlb_balancer *a = NULL, *g = NULL;
+    ck_assert_int_eq(gwlb_balancer_build(&c, h, 7, s1, 0, &a, NULL), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_build(&c, h, 7, s2, 0, &g, NULL), GWLB_OK);
+    for (int i = 0; i < 200; i++) {
+        gwlb_balancer_result ra, rg;
+        ck_assert_int_eq(gwlb_balancer_choose(a, 0, &ra), GWLB_OK);
+        ck_assert_int_eq(gwlb_balancer_pick_excluding(g, 0, NULL, 0, &rg), GWLB_OK);
+        ck_assert_uint_eq(ra.host_index, rg.host_index);
+        ck_assert_int_eq(gwlb_balancer_release(g, &rg, GWLB_BALANCER_SUCCESS, 0, 0), GWLB_OK);
+        ck_assert_uint_eq(s1->h.sequence[0].value, s2->h.sequence[0].value);
+    }
+    ck_assert_uint_eq(a->clean_epoch, s1->h.flags_epoch + 1); /* it was the fast path */
+    gwlb_balancer_free(a);
+    gwlb_balancer_free(g);
+    gwlb_balancer_state_free(s1);
+    gwlb_balancer_state_free(s2);
+}
+END_TEST
+
+START_TEST(test_exclusive_mode_makes_the_same_decisions)
+{
+    static int a[SCRIPT_PICKS], e[SCRIPT_PICKS];
+    for (int alg = 0; alg <= GWLB_BALANCER_RANDOM_TWO_CHOICES; alg++) {
+        int ca = 0, ce = 0;
+        scripted_run(alg, 0, pick_plain, a, &ca);
+        scripted_run(alg, 1, pick_plain, e, &ce);
+        for (int i = 0; i < SCRIPT_PICKS; i++)
+            ck_assert_msg(a[i] == e[i], "algorithm %d pick %d: default %d, exclusive %d", alg,
+                          i, a[i], e[i]);
+        ck_assert_int_eq(ca, ce);
+    }
+}
+END_TEST
+
+START_TEST(test_exclusive_mode_is_set_read_and_validated)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer *b = build_w(st, GWLB_BALANCER_ROUND_ROBIN, NULL, 2);
+    ck_assert_int_eq(gwlb_balancer_exclusive(b), 0);
+    ck_assert_int_eq(gwlb_balancer_set_exclusive(b, 1), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_exclusive(b), 1);
+    ck_assert_int_eq(gwlb_balancer_set_exclusive(b, 2), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_balancer_set_exclusive(NULL, 1), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_balancer_exclusive(b), 1);
+    ck_assert_int_eq(gwlb_balancer_exclusive(NULL), 0);
+    /* release of something not in flight is still refused in exclusive mode */
+    gwlb_balancer_result r;
+    ck_assert_int_eq(gwlb_balancer_pick(b, 0, &r), GWLB_OK);
+    gwlb_balancer_result copy = r;
+    ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_SUCCESS, 0, 0), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_release(b, &copy, GWLB_BALANCER_SUCCESS, 0, 0), GWLB_ESTATE);
+    ck_assert_uint_eq(hstats(b, r.host_index).in_flight, 0);
+    ck_assert_int_eq(gwlb_balancer_set_exclusive(b, 0), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_exclusive(b), 0);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_hazard_word_counts_failing_and_limited_slots_exactly)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer_host h[2];
+    hosts_fill(h, NULL, 2);
+    h[0].max_fails = 2;
+    gwlb_balancer *b = build(st, GWLB_BALANCER_ROUND_ROBIN, h, 2);
+    ck_assert_uint_eq(st->h.hazards, 0);
+    gwlb_balancer_result r;
+    /* two failures of host 0: one failing slot */
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(gwlb_balancer_acquire_host(b, 0, 0, &r), GWLB_OK);
+        ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_FAILURE, 0, 0), GWLB_OK);
+        ck_assert_uint_eq(hstats(b, 0).fails, (uint32_t)i + 1);
+        ck_assert_uint_eq(st->h.hazards, 1);
+    }
+    ck_assert_int_eq(gwlb_balancer_acquire_host(b, 0, 0, &r), GWLB_ENOHOST); /* failed */
+    /* after fail_timeout host 0 gets its trial; its success clears fails */
+    uint64_t later = 11 * SEC;
+    ck_assert_int_eq(gwlb_balancer_acquire_host(b, 0, later, &r), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_SUCCESS, 0, later), GWLB_OK);
+    ck_assert_uint_eq(hstats(b, 0).fails, 0);
+    ck_assert_uint_eq(st->h.hazards, 0);
+    /* a max in-flight limit counts in the high half until a build removes it */
+    h[1].max_inflight = 3;
+    gwlb_balancer *b2 = build(st, GWLB_BALANCER_ROUND_ROBIN, h, 2);
+    ck_assert_uint_eq(st->h.hazards, UINT64_C(1) << 32);
+    h[1].max_inflight = 0;
+    gwlb_balancer *b3 = build(st, GWLB_BALANCER_ROUND_ROBIN, h, 2);
+    ck_assert_uint_eq(st->h.hazards, 0);
+    gwlb_balancer_free(b);
+    gwlb_balancer_free(b2);
+    gwlb_balancer_free(b3);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
+START_TEST(test_reseed_draws_as_a_balancer_built_with_that_seed)
+{
+    static const uint32_t w[5] = {1, 2, 3, 4, 5};
+    gwlb_balancer_state *s1 = new_state(8), *s2 = new_state(8);
+    gwlb_balancer_host h[5];
+    hosts_fill(h, w, 5);
+    gwlb_balancer_config c;
+    gwlb_balancer_config_init(&c, GWLB_BALANCER_RANDOM);
+    c.seed = 1;
+    gwlb_balancer *a = NULL, *b = NULL;
+    ck_assert_int_eq(gwlb_balancer_build(&c, h, 5, s1, 0, &a, NULL), GWLB_OK);
+    c.seed = 2;
+    ck_assert_int_eq(gwlb_balancer_build(&c, h, 5, s2, 0, &b, NULL), GWLB_OK);
+    char sa[65], sb[65];
+    sequence(a, 0, sa, 64);
+    sequence(b, 0, sb, 64);
+    ck_assert_str_ne(sa, sb);
+    ck_assert_int_eq(gwlb_balancer_reseed(a, 7), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_reseed(b, 7), GWLB_OK);
+    sequence(a, 0, sa, 64);
+    sequence(b, 0, sb, 64);
+    ck_assert_str_eq(sa, sb);
+    ck_assert_int_eq(gwlb_balancer_reseed(NULL, 7), GWLB_EINVAL);
+    gwlb_balancer_free(a);
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(s1);
+    gwlb_balancer_state_free(s2);
+}
+END_TEST
+
 static Suite *balancer_suite(void)
 {
     Suite *s = suite_create("balancer");
@@ -1087,6 +1314,15 @@ static Suite *balancer_suite(void)
     tcase_add_test(t, test_slow_start_scales_a_new_hosts_share);
     tcase_add_test(t, test_recovered_host_starts_slow_start_at_next_pick);
     tcase_add_test(t, test_math_helpers_agree_with_known_values);
+    suite_add_tcase(s, t);
+    t = tcase_create("fast_paths");
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, test_fast_paths_decide_exactly_as_the_general_path);
+    tcase_add_test(t, test_wrr_fast_path_follows_the_general_path_across_the_32_bit_wrap);
+    tcase_add_test(t, test_exclusive_mode_makes_the_same_decisions);
+    tcase_add_test(t, test_exclusive_mode_is_set_read_and_validated);
+    tcase_add_test(t, test_hazard_word_counts_failing_and_limited_slots_exactly);
+    tcase_add_test(t, test_reseed_draws_as_a_balancer_built_with_that_seed);
     suite_add_tcase(s, t);
     t = tcase_create("host_table");
     tcase_add_test(t, test_rebuild_keeps_state_of_remaining_hosts_and_releases_removed);
