@@ -526,10 +526,12 @@ static inline slot *touch(slot *sl, uint64_t m, uint64_t fp, uint64_t age, int e
 }
 
 /* 1 for a published entry of fp (not a BUSY/TOMB claim, whose age is
- * 0xffff); `&`, not `&&`, so that it compiles to flag arithmetic. */
+ * 0xffff). One compare: with the freq bits masked off, m ^ fp is below
+ * 0xffff exactly when the fingerprint bits are equal and the age is not
+ * 0xffff (fp itself has zero freq and age bits). */
 static inline unsigned published_of(uint64_t m, uint64_t fp)
 {
-    return (unsigned)(((m ^ fp) & FP_MASK) == 0) & (unsigned)((m & AGE_MASK) != BUSY_AGE);
+    return ((m ^ fp) & ~FREQ_MASK) < BUSY_AGE;
 }
 
 /*
