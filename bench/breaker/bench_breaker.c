@@ -113,6 +113,21 @@ static void b_acquire_release_exclusive(void *arg, uint64_t n)
 static breaker_bench g_closed, g_window, g_time, g_open, g_fast, g_fast_open;
 static breaker_bench g_excl, g_excl_window, g_excl_open;
 static resources_bench g_res, g_retry, g_res_excl;
+/* per-worker objects: each thread its own breaker / limits (exclusive use) */
+static breaker_bench g_excl_worker[2];
+static resources_bench g_res_worker[2];
+
+static void *excl_worker_arg(void *arg, int i)
+{
+    (void)arg;
+    return &g_excl_worker[i & 1];
+}
+
+static void *res_worker_arg(void *arg, int i)
+{
+    (void)arg;
+    return &g_res_worker[i & 1];
+}
 static budget_bench g_budget;
 
 void bench_breaker(bench_ctx *ctx)
@@ -145,6 +160,15 @@ void bench_breaker(bench_ctx *ctx)
     bench_run(ctx, &(bench_spec){.name = "breaker.closed.allow_record",
                                  .params = "consecutive=6,exclusive", .fn = b_allow_record,
                                  .arg = &g_excl, .target_ns = 15});
+
+    for (int i = 0; i < 2; i++) {
+        gwlb_breaker_config_init(&g_excl_worker[i].cfg);
+        gwlb_breaker_init(&g_excl_worker[i].breaker, &g_excl_worker[i].cfg, 1, NULL);
+        gwlb_breaker_set_exclusive(&g_excl_worker[i].breaker, 1);
+    }
+    bench_run(ctx, &(bench_spec){.name = "breaker.closed.allow_record",
+                                 .params = "consecutive=6,exclusive,per_worker", .threads = 2,
+                                 .fn = b_allow_record, .thread_arg = excl_worker_arg});
 
     /* resilience4j defaults: 100-call window, 50 % */
     gwlb_breaker_config_init_resilience4j(&g_window.cfg);
@@ -223,6 +247,15 @@ void bench_breaker(bench_ctx *ctx)
                                  .params = "max_requests=1024,exclusive",
                                  .fn = b_acquire_release_exclusive, .arg = &g_res_excl,
                                  .target_ns = 10});
+
+    for (int i = 0; i < 2; i++) {
+        gwlb_resource_config_init(&g_res_worker[i].cfg);
+        gwlb_resources_init(&g_res_worker[i].res);
+    }
+    bench_run(ctx, &(bench_spec){.name = "breaker.resources.acquire_release",
+                                 .params = "max_requests=1024,exclusive,per_worker",
+                                 .threads = 2, .fn = b_acquire_release_exclusive,
+                                 .thread_arg = res_worker_arg});
 
     gwlb_resource_config_init(&g_retry.cfg);
     g_retry.cfg.retry_budget = 1;

@@ -775,8 +775,20 @@ int gwlb_breaker_record(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_
         uint64_t seq = bump(&b->recorded, c, 1);
         if (fm != failures)
             STORE(&b->fail_mark, failures);
-        if (wn != 0)
+        if (wn != 0) {
+            if (GWLB__LIKELY(cfg->window_kind == GWLB_BREAKER_WINDOW_COUNT)) {
+                /* steady state: the slot already says "valid, not failed,
+                 * not slow", so the entry needs no write at all */
+                uint64_t slot;
+                div_by(seq, wn, LOAD(&b->win_recip), &slot);
+                slot &= GWLB_BREAKER_MAX_WINDOW_CALLS - 1;
+                const uint64_t *g = &b->window[(slot >> 6) * 3];
+                uint64_t bit = UINT64_C(1) << (slot & 63);
+                if (GWLB__LIKELY((LOAD(&g[0]) & bit) && !((LOAD(&g[1]) | LOAD(&g[2])) & bit)))
+                    return GWLB_OK;
+            }
             return window_success(b, cfg, wn, seq, now, c); /* tail call */
+        }
         return GWLB_OK;
     }
     return record_slow(b, cfg, ticket, outcome, duration_ns, now);
