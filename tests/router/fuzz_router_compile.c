@@ -3,13 +3,15 @@
  * per line: first byte = method bits / flags selector, rest = the pattern
  * (passed with an explicit length, so NUL bytes reach the parser). Either
  * the build fails cleanly or the router matches each pattern's own text
- * with parameters that lie inside the path. Built by .ci/fuzz-smoke.
+ * with parameters that lie inside the path, and the matcher's fast walk
+ * answers exactly like the plain reference walk. Built by .ci/fuzz-smoke.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "gwlb.h"
+#include "router/router_internal.h"
 
 #define MAX_ROUTES 64
 
@@ -62,6 +64,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         q.path_len = routes[k].path_len ? routes[k].path_len : strlen(routes[k].path);
         gwlb_route_match m;
         rc = gwlb_router_match(r, &q, &m);
+        gwlb_route_match ref;
+        if (gwlb__router_match_reference(r, &q, &ref) != rc || ref.route != m.route ||
+            ref.allowed_methods != m.allowed_methods || ref.param_count != m.param_count)
+            __builtin_trap();
+        if (rc == 0)
+            for (uint32_t p = 0; p < m.param_count; p++)
+                if (ref.params[p].offset != m.params[p].offset ||
+                    ref.params[p].length != m.params[p].length)
+                    __builtin_trap();
         if (rc == 0) {
             if (m.route < 0 || (size_t)m.route >= n || m.param_count > GWLB_ROUTER_MAX_PARAMS)
                 __builtin_trap();

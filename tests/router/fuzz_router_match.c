@@ -3,7 +3,9 @@
  * fixed router covering every feature. Input byte 0 picks the method, the
  * rest is the path (and, after a '?', the query). Checks: results are in
  * range, parameters lie inside the path, normalization never grows the
- * path, is idempotent and leaves no "." / ".." segment or (merged) "//".
+ * path, is idempotent and leaves no "." / ".." segment or (merged) "//";
+ * the matcher's fast walk (first-byte dispatch, tight loop) answers exactly
+ * like the plain reference walk, with and without the trailing-slash policy.
  * Built by .ci/fuzz-smoke.
  */
 #include <stddef.h>
@@ -11,10 +13,11 @@
 #include <string.h>
 
 #include "gwlb.h"
+#include "router/router_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static gwlb_router *router;
+static gwlb_router *router, *router_plain; /* trailing-slash policy / defaults */
 
 static const gwlb_route_header hdr = {"x-canary", "1", GWLB_HEADER_EXACT};
 static const gwlb_route_query qry = {"debug", NULL, GWLB_QUERY_PRESENT};
@@ -50,6 +53,23 @@ static void setup(void)
     o.flags = GWLB_ROUTER_IGNORE_TRAILING_SLASH;
     if (gwlb_router_build(&router, routes, n + 1, &o, NULL, NULL) != 0)
         __builtin_trap();
+    if (gwlb_router_build(&router_plain, routes, n + 1, NULL, NULL, NULL) != 0)
+        __builtin_trap();
+}
+
+static void same_as_reference(const gwlb_router *r, const gwlb_router_request *q)
+{
+    gwlb_route_match a, b;
+    int ra = gwlb_router_match(r, q, &a);
+    int rb = gwlb__router_match_reference(r, q, &b);
+    if (ra != rb || a.route != b.route || a.allowed_methods != b.allowed_methods ||
+        a.param_count != b.param_count)
+        __builtin_trap();
+    if (ra == 0)
+        for (uint32_t k = 0; k < a.param_count; k++)
+            if (a.params[k].offset != b.params[k].offset ||
+                a.params[k].length != b.params[k].length || a.params[k].name != b.params[k].name)
+                __builtin_trap();
 }
 
 static void check_match(const char *path, size_t len, const char *query, size_t qlen,
@@ -67,6 +87,8 @@ static void check_match(const char *path, size_t len, const char *query, size_t 
     q.query_len = qlen;
     q.headers = &h;
     q.header_count = method & 1;
+    same_as_reference(router, &q);
+    same_as_reference(router_plain, &q);
     gwlb_route_match m;
     int rc = gwlb_router_match(router, &q, &m);
     if (rc == 0) {
