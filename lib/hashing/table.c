@@ -451,6 +451,42 @@ uint32_t gwlb__maglev_late_slots(uint32_t m)
  * result is exactly the probing result. The switch happens at
  * F = gwlb__maglev_late_slots(m) = isqrt(m), where the two costs meet.
  */
+/* The first free slot at or after permutation position c (step s). Not
+ * inlined: on its own the loop compiles to the bit test and the select,
+ * without the caller's bookkeeping hoisted into it. */
+static __attribute__((noinline)) uint32_t maglev_probe(const uint64_t *occupied, uint32_t c, uint32_t s, uint32_t m)
+{
+    /* c + s wraps exactly when c >= d = m - s, to c + (s - m) (mod 2^32):
+     * both outcomes and the test come from c, a two-cycle chain */
+    uint32_t d = m - s, back = s - m;
+    while ((occupied[c >> 6] >> (c & 63)) & 1u) {
+        uint32_t plain = c + s, wrapped = c + back;
+        c = c < d ? plain : wrapped;
+    }
+    return c;
+}
+
+/* The first free slot along the permutation from c, among the listed free
+ * slots: the one reached in the fewest steps (f - c) * s^-1 mod m. */
+static inline uint32_t maglev_first_listed(const uint32_t *free_slots, uint32_t nfree,
+                                           uint32_t c, uint32_t s, uint32_t m, uint64_t mu,
+                                           uint32_t *at)
+{
+    uint64_t inv = mod_inverse(s, m, mu);
+    uint32_t best = 0;
+    uint64_t best_steps = UINT64_MAX;
+    for (uint32_t k = 0; k < nfree; k++) {
+        uint64_t f = free_slots[k];
+        uint64_t steps = mod_reduce((f >= c ? f - c : f + m - c) * inv, m, mu);
+        if (steps < best_steps) {
+            best_steps = steps;
+            best = k;
+        }
+    }
+    *at = best;
+    return free_slots[best];
+}
+
 static inline void maglev_fill_core(uint32_t m, uint32_t n, const uint32_t *offset,
                                     const uint32_t *skip, const uint32_t *weight,
                                     const uint32_t *value, void *out, int wide,
@@ -459,61 +495,62 @@ static inline void maglev_fill_core(uint32_t m, uint32_t n, const uint32_t *offs
 {
     uint16_t *out16 = out;
     uint32_t *out32 = out;
-    uint32_t max_w = 0;
+    uint32_t max_w = 0, uniform = 1;
     for (uint32_t i = 0; i < n; i++) {
         next[i] = offset[i]; /* next[] holds the current permutation position */
         target[i] = weight[i];
         if (weight[i] > max_w)
             max_w = weight[i];
+        uniform &= weight[i] == weight[0];
     }
-    memset(occupied, 0, (size_t)((m + 63) / 64) * sizeof *occupied);
+    size_t words = ((size_t)m + 63) / 64;
+    memset(occupied, 0, words * sizeof *occupied);
     const uint64_t mu = UINT64_MAX / m;
     const uint32_t late = gwlb__maglev_late_slots(m);
-    uint32_t filled = 0, nfree = 0; /* nfree > 0: the free slots are listed */
-    for (uint64_t round = 1; filled < m; round++) {
-        for (uint32_t i = 0; i < n && filled < m; i++) {
-            if (round * weight[i] < target[i])
-                continue;
-            target[i] += max_w;
-            uint32_t c = next[i], s = skip[i];
-            if (nfree == 0 && m - filled <= late) {
-                for (uint32_t w = 0; w < m; w++)
-                    if (!((occupied[w >> 6] >> (w & 63)) & 1u))
-                        free_slots[nfree++] = w;
-            }
-            if (nfree == 0) {
-                while ((occupied[c >> 6] >> (c & 63)) & 1u) {
-                    c += s;
-                    if (c >= m)
-                        c -= m;
-                }
-            } else {
-                uint64_t inv = mod_inverse(s, m, mu);
-                uint32_t best = 0;
-                uint64_t best_steps = UINT64_MAX;
-                for (uint32_t k = 0; k < nfree; k++) {
-                    uint64_t f = free_slots[k];
-                    uint64_t steps = mod_reduce((f >= c ? f - c : f + m - c) * inv, m, mu);
-                    if (steps < best_steps) {
-                        best_steps = steps;
-                        best = k;
-                    }
-                }
-                c = free_slots[best];
-                free_slots[best] = free_slots[--nfree]; /* 0 only when full */
-            }
-            occupied[c >> 6] |= UINT64_C(1) << (c & 63);
-            uint32_t v = value != NULL ? value[i] : i;
-            if (wide)
-                out32[c] = v;
-            else
-                out16[c] = (uint16_t)v;
-            c += s;
-            if (c >= m)
-                c -= m;
-            next[i] = c;
-            filled++;
+    /* Turns in order: round 1, 2, ...; entries 0..n-1 within a round; an
+     * entry takes its turn when round * weight >= target (with equal
+     * weights, always). `left` counts the free slots. */
+    uint64_t round = 1;
+    uint32_t i = 0, left = m, nfree = 0;
+    while (left > 0) {
+        if (i == n) {
+            i = 0;
+            round++;
         }
+        if (!uniform) {
+            if (round * weight[i] < target[i]) {
+                i++;
+                continue;
+            }
+            target[i] += max_w;
+        }
+        uint32_t s = skip[i], c;
+        if (left > late) {
+            c = maglev_probe(occupied, next[i], s, m);
+            occupied[c >> 6] |= UINT64_C(1) << (c & 63);
+        } else {
+            if (nfree == 0) { /* list the free slots once */
+                for (size_t w = 0; w < words; w++) {
+                    uint64_t bits = ~occupied[w];
+                    if (w == words - 1 && (m & 63) != 0)
+                        bits &= (UINT64_C(1) << (m & 63)) - 1;
+                    for (; bits != 0; bits &= bits - 1)
+                        free_slots[nfree++] = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(bits));
+                }
+            }
+            uint32_t at;
+            c = maglev_first_listed(free_slots, nfree, next[i], s, m, mu, &at);
+            free_slots[at] = free_slots[--nfree];
+        }
+        uint32_t v = value != NULL ? value[i] : i;
+        if (wide)
+            out32[c] = v;
+        else
+            out16[c] = (uint16_t)v;
+        c += s;
+        next[i] = c >= m ? c - m : c;
+        left--;
+        i++;
     }
 }
 

@@ -221,6 +221,68 @@ START_TEST(test_maglev_fill_matches_paper_example)
 }
 END_TEST
 
+/* The plain Maglev fill: probe each turn's permutation until a free slot. */
+static void plain_maglev_fill(uint32_t m, uint32_t n, const uint32_t *off, const uint32_t *skip,
+                              const uint32_t *w, uint32_t *table)
+{
+    uint32_t next[64], max_w = 0, filled = 0;
+    uint64_t target[64];
+    uint8_t *used = calloc(m, 1);
+    ck_assert_ptr_nonnull(used);
+    for (uint32_t i = 0; i < n; i++) {
+        next[i] = off[i];
+        target[i] = w[i];
+        max_w = w[i] > max_w ? w[i] : max_w;
+    }
+    for (uint64_t round = 1; filled < m; round++)
+        for (uint32_t i = 0; i < n && filled < m; i++) {
+            if (round * w[i] < target[i])
+                continue;
+            target[i] += max_w;
+            while (used[next[i]])
+                next[i] = (next[i] + skip[i]) % m;
+            used[next[i]] = 1;
+            table[next[i]] = i;
+            next[i] = (next[i] + skip[i]) % m;
+            filled++;
+        }
+    free(used);
+}
+
+/* The fill lists the free slots for its last isqrt(M) turns and finds each
+ * turn's slot by step count instead of probing: the table must be the
+ * plain algorithm's, slot for slot. */
+START_TEST(test_maglev_fill_equals_plain_probing)
+{
+    static const uint32_t sizes[] = {7, 13, 251, 1009, 4099};
+    static const uint32_t counts[] = {1, 2, 3, 10, 64};
+    uint32_t off[64], skip[64], w[64], next[64], free_slots[256];
+    uint64_t target[64];
+    uint32_t *got = malloc(4099 * sizeof *got), *want = malloc(4099 * sizeof *want);
+    uint64_t *occ = malloc((4099 + 63) / 64 * sizeof *occ);
+    ck_assert(got != NULL && want != NULL && occ != NULL);
+    for (size_t a = 0; a < sizeof sizes / sizeof sizes[0]; a++)
+        for (size_t b = 0; b < sizeof counts / sizeof counts[0]; b++)
+            for (int weighted = 0; weighted < 2; weighted++) {
+                uint32_t m = sizes[a], n = counts[b];
+                ck_assert_uint_le(gwlb__maglev_late_slots(m), 256);
+                for (uint32_t i = 0; i < n; i++) {
+                    uint64_t h = gwlb_mix64(a * 1000 + b * 100 + i);
+                    off[i] = (uint32_t)(h % m);
+                    skip[i] = (uint32_t)((h >> 32) % (m - 1) + 1);
+                    w[i] = weighted ? 1 + (uint32_t)(h >> 60) % 5 : 1;
+                }
+                gwlb__maglev_fill(m, n, off, skip, w, got, occ, next, target, free_slots);
+                plain_maglev_fill(m, n, off, skip, w, want);
+                for (uint32_t sl = 0; sl < m; sl++)
+                    ck_assert_uint_eq(got[sl], want[sl]);
+            }
+    free(got);
+    free(want);
+    free(occ);
+}
+END_TEST
+
 START_TEST(test_maglev_weights_give_slots_in_proportion)
 {
     uint32_t w[3] = {1, 2, 3};
@@ -1242,6 +1304,7 @@ static Suite *hashing_suite(void)
     tcase_add_test(v, test_short_key_lookups_use_gwlb_hash64);
     tcase_add_test(v, test_maglev_fill_matches_paper_example);
     tcase_add_test(v, test_maglev_weights_give_slots_in_proportion);
+    tcase_add_test(v, test_maglev_fill_equals_plain_probing);
     tcase_add_test(v, test_nginx_consistent_points_chain_crc32_of_host_nul_port);
     tcase_add_test(v, test_nginx_server_string_split_like_nginx);
     tcase_add_test(v, test_ring_size_follows_envoy_scale);
