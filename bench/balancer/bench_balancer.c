@@ -97,8 +97,8 @@ static void b_rebuild(void *arg, uint64_t iters)
     }
 }
 
-static void run_one(bench_ctx *ctx, const char *name, int alg, uint32_t n, int weighted,
-                    bench_fn fn, double target)
+static void run_one_mode(bench_ctx *ctx, const char *name, int alg, uint32_t n, int weighted,
+                         bench_fn fn, double target, int exclusive)
 {
     if (!bench_selected(ctx, name))
         return;
@@ -107,11 +107,27 @@ static void run_one(bench_ctx *ctx, const char *name, int alg, uint32_t n, int w
         fprintf(stderr, "bench %s: setup failed\n", name);
         return;
     }
-    char params[32];
-    snprintf(params, sizeof params, "hosts=%u", (unsigned)n);
+    char params[48];
+    snprintf(params, sizeof params, "hosts=%u%s", (unsigned)n, exclusive ? ",exclusive" : "");
+    if (exclusive)
+        gwlb_balancer_set_exclusive(f.b, 1);
     bench_run(ctx, &(bench_spec){.name = name, .params = params, .threads = 1, .fn = fn,
                                  .arg = &f, .target_ns = target});
     fixture_free(&f);
+}
+
+static void run_one(bench_ctx *ctx, const char *name, int alg, uint32_t n, int weighted,
+                    bench_fn fn, double target)
+{
+    run_one_mode(ctx, name, alg, n, weighted, fn, target, 0);
+}
+
+/* default (concurrency-safe) mode, then exclusive mode (gwlb_balancer_set_exclusive) */
+static void run_both(bench_ctx *ctx, const char *name, int alg, uint32_t n, int weighted,
+                     bench_fn fn, double target)
+{
+    run_one_mode(ctx, name, alg, n, weighted, fn, target, 0);
+    run_one_mode(ctx, name, alg, n, weighted, fn, target, 1);
 }
 
 void bench_balancer(bench_ctx *ctx)
@@ -121,28 +137,28 @@ void bench_balancer(bench_ctx *ctx)
         run_one(ctx, "balancer.rr.pick", GWLB_BALANCER_ROUND_ROBIN, flat[i], 0, b_pick, 10);
         run_one(ctx, "balancer.wrr.pick", GWLB_BALANCER_WEIGHTED_ROUND_ROBIN, flat[i], 1, b_pick,
                 10);
-        run_one(ctx, "balancer.rr.pick_release", GWLB_BALANCER_ROUND_ROBIN, flat[i], 0,
-                b_pick_release, 25);
-        run_one(ctx, "balancer.wrr.pick_release", GWLB_BALANCER_WEIGHTED_ROUND_ROBIN, flat[i], 1,
-                b_pick_release, 25);
+        run_both(ctx, "balancer.rr.pick_release", GWLB_BALANCER_ROUND_ROBIN, flat[i], 0,
+                 b_pick_release, 25);
+        run_both(ctx, "balancer.wrr.pick_release", GWLB_BALANCER_WEIGHTED_ROUND_ROBIN, flat[i], 1,
+                 b_pick_release, 25);
     }
     static const uint32_t mid[] = {10, 100, 1000};
     for (int i = 0; i < 3; i++) {
-        run_one(ctx, "balancer.p2c.pick_release", GWLB_BALANCER_LEAST_REQUEST, mid[i], 0,
-                b_pick_release, 30);
-        run_one(ctx, "balancer.p2c_weighted.pick_release", GWLB_BALANCER_LEAST_REQUEST, mid[i],
-                1, b_pick_release, 30);
-        run_one(ctx, "balancer.peak_ewma.pick_release", GWLB_BALANCER_PEAK_EWMA, mid[i], 0,
-                b_pick_release, 40);
+        run_both(ctx, "balancer.p2c.pick_release", GWLB_BALANCER_LEAST_REQUEST, mid[i], 0,
+                 b_pick_release, 30);
+        run_both(ctx, "balancer.p2c_weighted.pick_release", GWLB_BALANCER_LEAST_REQUEST, mid[i],
+                 1, b_pick_release, 30);
+        run_both(ctx, "balancer.peak_ewma.pick_release", GWLB_BALANCER_PEAK_EWMA, mid[i], 0,
+                 b_pick_release, 40);
         run_one(ctx, "balancer.random.pick_release", GWLB_BALANCER_RANDOM, mid[i], 1,
                 b_pick_release, 0);
         run_one(ctx, "balancer.random_two.pick_release", GWLB_BALANCER_RANDOM_TWO_CHOICES, mid[i],
                 1, b_pick_release, 0);
         /* nginx algorithms are O(hosts) by design: measured, no target */
-        run_one(ctx, "balancer.swrr.pick_release", GWLB_BALANCER_NGINX_ROUND_ROBIN, mid[i], 1,
-                b_pick_release, 0);
-        run_one(ctx, "balancer.least_conn.pick_release", GWLB_BALANCER_LEAST_CONN, mid[i], 1,
-                b_pick_release, 0);
+        run_both(ctx, "balancer.swrr.pick_release", GWLB_BALANCER_NGINX_ROUND_ROBIN, mid[i], 1,
+                 b_pick_release, 0);
+        run_both(ctx, "balancer.least_conn.pick_release", GWLB_BALANCER_LEAST_CONN, mid[i], 1,
+                 b_pick_release, 0);
     }
     const char *rname = "balancer.rebuild.one_weight_change";
     if (bench_selected(ctx, rname)) {

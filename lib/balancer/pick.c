@@ -981,15 +981,77 @@ static inline int clean_now(const gwlb_balancer *b)
     return gwlb__ld64(&b->clean_epoch) == epoch && gwlb__ld64(&b->state->h.hazards) == 0;
 }
 
+/* Least request (P2C / N choices) over level 0 with every member usable:
+ * pick_least_request's first round, without the checks. */
+static inline uint32_t clean_lr(const gwlb_balancer *b)
+{
+    const gwlb__bgroup *g = &b->groups[0];
+    uint32_t c = g->count;
+    if (c == 1)
+        return 0;
+    gwlb_rng *rng = (gwlb_rng *)(uintptr_t)&b->rng;
+    const gwlb__bmember *base = b->members;
+    const gwlb__bslot *slots = b->state->slots;
+    uint32_t cc = b->cfg.choice_count, bias = b->bias_mode;
+    uint32_t best, active_best = 0, j;
+    if (g->all_equal) {
+        /* the first two choices are distinct (one 64-bit draw) */
+        uint64_t pair = fast_rand(rng);
+        uint32_t k1 = (uint32_t)(((pair >> 32) * c) >> 32);
+        uint32_t k2 = (uint32_t)(((pair & 0xffffffffu) * (c - 1)) >> 32);
+        k2 += k2 >= k1;
+        best = k1;
+        if (bias != 0) {
+            active_best = gwlb__ld32(&slots[base[k1].slot].in_flight);
+            uint32_t a2 = gwlb__ld32(&slots[base[k2].slot].in_flight);
+            if (a2 < active_best) {
+                best = k2;
+                active_best = a2;
+            }
+        }
+        j = 2;
+    } else {
+        best = alias_draw(b, g, fast_rand(rng));
+        if (bias != 0)
+            active_best = gwlb__ld32(&slots[base[best].slot].in_flight);
+        j = 1;
+    }
+    for (; j < cc; j++) {
+        uint32_t k = g->all_equal ? (uint32_t)fast_below(rng, c) : alias_draw(b, g, fast_rand(rng));
+        if (bias != 0) {
+            uint32_t a = gwlb__ld32(&slots[base[k].slot].in_flight);
+            if (a < active_best) {
+                best = k;
+                active_best = a;
+            }
+        }
+    }
+    return best;
+}
+
+/* Peak EWMA over level 0 with every member usable (pick_peak_ewma's first round). */
+static inline uint32_t clean_ewma(const gwlb_balancer *b, uint64_t now)
+{
+    const gwlb__bgroup *g = &b->groups[0];
+    uint32_t c = g->count;
+    if (c == 1)
+        return 0;
+    uint64_t r = fast_rand((gwlb_rng *)(uintptr_t)&b->rng);
+    uint32_t k1 = (uint32_t)(((r >> 32) * c) >> 32);
+    uint32_t k2 = (uint32_t)(((r & 0xffffffffu) * (c - 1)) >> 32);
+    k2 += k2 >= k1;
+    return ewma_less(b, &b->members[k2], &b->members[k1], now) ? k2 : k1;
+}
+
 /* Clean path of the algorithms other than RR/WRR: a member, or -1. */
-static GWLB__NOINLINE int64_t clean_other(const gwlb_balancer *b, uint64_t now)
+static inline int64_t clean_other(const gwlb_balancer *b, uint64_t now)
 {
     gwlb_rng *rng = (gwlb_rng *)(uintptr_t)&b->rng;
     switch (b->fast_kind) {
     case GWLB__FAST_LR:
-        return pick_least_request(b, 0, NULL, now, rng);
+        return clean_lr(b);
     case GWLB__FAST_EWMA:
-        return pick_peak_ewma(b, 0, NULL, now, rng);
+        return clean_ewma(b, now);
     case GWLB__FAST_RANDOM:
         return alias_draw(b, &b->groups[0], fast_rand(rng));
     default:
@@ -1071,9 +1133,6 @@ static GWLB__NOINLINE int pick_slow(const gwlb_balancer *bal, uint64_t now,
 {
     if (GWLB__UNLIKELY(bal == NULL || out == NULL))
         return GWLB_EINVAL;
-    if ((bal->fast_kind > GWLB__FAST_WRR || bal->fast_kind == GWLB__FAST_NONE) &&
-        clean_now(bal) && clean_pick_other(bal, now, out, count) == 0)
-        return GWLB_OK;
     if (simple_pick(bal, now, out, count) == 0)
         return GWLB_OK;
     filter f = {0, 0, NULL, 0, (uint32_t)!count};
@@ -1122,6 +1181,8 @@ static inline int pick_entry(const gwlb_balancer *bal, uint64_t now, gwlb_balanc
         }
         if (bal->fast_kind == GWLB__FAST_WRR)
             return count ? clean_wrr_pick(bal, out) : clean_wrr_choose(bal, out);
+        if (GWLB__LIKELY(clean_pick_other(bal, now, out, count) == 0))
+            return GWLB_OK;
     }
     return pick_slow(bal, now, out, count);
 }
