@@ -456,18 +456,11 @@ int gwlb_hash_table_pick(const gwlb_hash_table *table, const void *key, size_t k
     return dispatch(table, key, key_len, attempt, &f, host);
 }
 
-/* Every algorithm and every argument check (the fast path below handles
- * the common well-formed Maglev / ring / jump lookups). */
-static __attribute__((noinline)) int lookup_general(const gwlb_hash_table *table,
-                                                     const void *key, size_t key_len,
-                                                     uint32_t *host)
+/* Every algorithm, arguments already checked (check_args passed). */
+static __attribute__((noinline)) int lookup_valid(const gwlb_hash_table *table,
+                                                   const void *key, size_t key_len,
+                                                   uint32_t *host)
 {
-    /* A first pick with every host usable consults no bitmap, so any table
-     * size works here. */
-    static const gwlb_hash_attempt unbounded = {.tried_words = UINT32_MAX};
-    int rc = check_args(table, key, key_len, &unbounded, host);
-    if (rc != GWLB_OK)
-        return rc;
     const uint8_t *k = key;
     const gwlb_hash_table *t = table;
     if (t->count == 1) { /* nginx: round robin over one peer; others: it */
@@ -496,6 +489,20 @@ static __attribute__((noinline)) int lookup_general(const gwlb_hash_table *table
     }
 }
 
+/* The argument checks, then the lookup. */
+static __attribute__((noinline)) int lookup_general(const gwlb_hash_table *table,
+                                                     const void *key, size_t key_len,
+                                                     uint32_t *host)
+{
+    /* A first pick with every host usable consults no bitmap, so any table
+     * size works here. */
+    static const gwlb_hash_attempt unbounded = {.tried_words = UINT32_MAX};
+    int rc = check_args(table, key, key_len, &unbounded, host);
+    if (rc != GWLB_OK)
+        return rc;
+    return lookup_valid(table, key, key_len, host);
+}
+
 int gwlb_hash_table_lookup(const gwlb_hash_table *table, const void *key, size_t key_len,
                            uint32_t *host)
 {
@@ -515,6 +522,9 @@ int gwlb_hash_table_lookup(const gwlb_hash_table *table, const void *key, size_t
             return GWLB_OK;
         }
     }
+    if (GWLB__LIKELY(t != NULL && host != NULL && key != NULL && key_len - 1 < GWLB_HASH_KEY_MAX &&
+                     (t->algorithm != GWLB_HASH_NGINX_IP || key_len == 4 || key_len == 16)))
+        return lookup_valid(table, key, key_len, host); /* what check_args accepts */
     return lookup_general(table, key, key_len, host);
 }
 
