@@ -16,6 +16,10 @@
  * Thread safety (all functions): the `_allow`/`_acquire`/`_release`/`_peek`
  * calls are safe to call concurrently on one object from any number of
  * threads and processes. `_init` and `_reset` need exclusive access.
+ * The opt-in `..._exclusive` variants (gwlb_gcra_allow_exclusive,
+ * gwlb_gcra_admit_exclusive, gwlb_limit_req_allow_exclusive,
+ * gwlb_limiter_table_allow_exclusive) make the same decisions without a
+ * locked instruction, for a caller that promises a single mutator.
  */
 #ifndef GWLB_LIMITER_H
 #define GWLB_LIMITER_H
@@ -177,7 +181,8 @@ GWLB_API int gwlb_gcra_allow(gwlb_gcra *bucket, uint64_t now, uint64_t cost,
 
 /**
  * The decision alone, without the result numbers (the fastest call: the
- * numbers cost a division). Returns 1 when admitted (cost consumed), 0
+ * numbers cost a few multiplies, and a divide when `remaining` is 2 or
+ * more). Returns 1 when admitted (cost consumed), 0
  * when limited (nothing changed), GWLB_EINVAL for NULL or uninitialised.
  * Same semantics as gwlb_gcra_allow. Lock-free, safe concurrently.
  */
