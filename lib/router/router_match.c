@@ -516,9 +516,8 @@ back:
 }
 
 /* The static edge of node n for the non-empty segment at p (p < end,
- * *p != '/') through the first-byte dispatch: the index of the edge in the
- * node's statics, or RT_NONE. Exact case only. */
-RT_INLINE uint32_t find_static_fb(const gwlb_router *r, const rt_node *n, const char *p,
+ * *p != '/') through the first-byte dispatch, or NULL. Exact case only. */
+RT_INLINE const rt_static *find_static_fb(const gwlb_router *r, const rt_node *n, const char *p,
                                   const char *end)
 {
     const uint8_t ch = (uint8_t)*p;
@@ -554,16 +553,16 @@ RT_INLINE uint32_t find_static_fb(const gwlb_router *r, const rt_node *n, const 
         }
 #endif
     if (k == RT_NONE)
-        return RT_NONE;
+        return NULL;
     const rt_static *st = r->statics + n->static_begin;
     const size_t rem = (size_t)(end - p);
     do { /* padding is '/', never ch: k is a real edge */
         size_t len = st[k].len;
         if (len <= rem && (len == rem || p[len] == '/') && seg_eq(p, r->pool + st[k].str, len, 0))
-            return k;
+            return &st[k];
         k++;
     } while (k < n->static_count && fbb[k] == ch);
-    return RT_NONE;
+    return NULL;
 }
 
 /* The walk for exact-case routers: the same search as walk(c, 0), but a
@@ -589,9 +588,8 @@ enter:
         goto back;
     }
     if (n->fb_words && p < end && *p != '/') {
-        uint32_t k = find_static_fb(r, n, p, end);
-        if (k != RT_NONE) {
-            const rt_static *st = &r->statics[n->static_begin + k];
+        const rt_static *st = find_static_fb(r, n, p, end);
+        if (st != NULL) {
             q = p + st->len;
             if (n->alt)
                 stack[sp++] = (frame){ni, 0, np, 0, p, q};
@@ -692,10 +690,9 @@ RT_INLINE int walk_tight(mctx *c)
             continue;
         }
         if ((n->flags & RT_NODE_FB_ONLY) && p < end && *p != '/') {
-            uint32_t k = find_static_fb(r, n, p, end);
-            if (k == RT_NONE)
+            const rt_static *st = find_static_fb(r, n, p, end);
+            if (st == NULL)
                 return 0; /* statics only, none fits */
-            const rt_static *st = &r->statics[n->static_begin + k];
             const char *q = p + st->len;
             ni = st->child;
             p = q < end ? q + 1 : NULL;
