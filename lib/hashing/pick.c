@@ -489,6 +489,16 @@ static __attribute__((noinline)) int lookup_valid(const gwlb_hash_table *table,
     }
 }
 
+/* Jump hash of a short key (arguments valid, more than one bucket): its own
+ * function so the lookup fast path stays frameless. */
+static __attribute__((noinline)) int lookup_jump_short(const gwlb_hash_table *t,
+                                                        const uint8_t *key, size_t key_len,
+                                                        uint32_t *host)
+{
+    *host = jump(gwlb__hash_key_short(key, key_len), t->count);
+    return GWLB_OK;
+}
+
 /* The argument checks, then the lookup. */
 static __attribute__((noinline)) int lookup_general(const gwlb_hash_table *table,
                                                      const void *key, size_t key_len,
@@ -521,6 +531,8 @@ int gwlb_hash_table_lookup(const gwlb_hash_table *table, const void *key, size_t
             *host = ring_host(t, gwlb__hash_key_short(key, key_len));
             return GWLB_OK;
         }
+        if (t->algorithm == GWLB_HASH_JUMP && t->count > 1)
+            return lookup_jump_short(t, key, key_len, host);
     }
     if (GWLB__LIKELY(t != NULL && host != NULL && key != NULL && key_len - 1 < GWLB_HASH_KEY_MAX &&
                      (t->algorithm != GWLB_HASH_NGINX_IP || key_len == 4 || key_len == 16)))
