@@ -195,7 +195,8 @@ static inline uint64_t gwlb__hash_key(const void *key, size_t len)
     return gwlb_hash64(key, len, 0);
 }
 
-/* gwlb_crc32_update (nginx's CRC-32, state not finalised), slicing-by-8. */
+/* gwlb_crc32_update (nginx's CRC-32, state not finalised), slicing-by-8;
+ * defined in lib/common/crc32.c, called directly (no PLT) from here. */
 GWLB__HIDDEN uint32_t gwlb__crc32_update_fast(uint32_t crc, const void *data, size_t len);
 
 /* Natural logarithm for x in (0, 1], libm-free and bit-reproducible. */

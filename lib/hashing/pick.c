@@ -21,7 +21,6 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "crc32_tables.h"
 #include "hashing_internal.h"
 
 __extension__ typedef unsigned __int128 u128;
@@ -115,25 +114,6 @@ static inline int check_args(const gwlb_hash_table *t, const void *key, size_t k
 }
 
 /* ---- nginx ----------------------------------------------------------------- */
-
-/* CRC-32 update, slicing-by-8: the same function as gwlb_crc32_update (the
- * state is not finalised), eight bytes per step. */
-uint32_t gwlb__crc32_update_fast(uint32_t crc, const void *data, size_t len)
-{
-    const uint8_t *p = data;
-    const uint32_t(*t)[256] = gwlb__crc32_slice;
-    while (len >= 8) {
-        uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                             (uint32_t)p[3] << 24);
-        crc = t[7][lo & 0xff] ^ t[6][(lo >> 8) & 0xff] ^ t[5][(lo >> 16) & 0xff] ^
-              t[4][lo >> 24] ^ t[3][p[4]] ^ t[2][p[5]] ^ t[1][p[6]] ^ t[0][p[7]];
-        p += 8;
-        len -= 8;
-    }
-    while (len--)
-        crc = t[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
-    return crc;
-}
 
 static inline uint32_t crc32_fast(const void *data, size_t len)
 {
