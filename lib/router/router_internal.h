@@ -80,7 +80,7 @@ enum {
  * and compares each candidate in full, so a static segment costs no scan
  * for its end and no hashing. */
 #define RT_FB_MAX_STATICS 64
-#define RT_FB_MAX_GROUP 8
+#define RT_FB_MAX_GROUP 16
 
 typedef struct rt_static {
     uint32_t key;   /* rt_static_key, or rt_strong_key on a strong node */
