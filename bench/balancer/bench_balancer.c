@@ -82,7 +82,8 @@ typedef struct rebuild_fx {
     uint64_t now;
 } rebuild_fx;
 
-static void b_rebuild(void *arg, uint64_t iters)
+/* full build from the host list, then free of the previous balancer */
+static void b_build(void *arg, uint64_t iters)
 {
     rebuild_fx *r = arg;
     for (uint64_t i = 0; i < iters; i++) {
@@ -90,6 +91,22 @@ static void b_rebuild(void *arg, uint64_t iters)
         r->f.hosts[r->f.n / 2].weight = r->toggle ? 7 : 3;
         gwlb_balancer *next = NULL;
         if (gwlb_balancer_build(&r->cfg, r->f.hosts, r->f.n, r->f.st, ++r->now, &next, NULL) ==
+            GWLB_OK) {
+            gwlb_balancer_free(r->f.b);
+            r->f.b = next;
+        }
+    }
+}
+
+/* incremental rebuild from the previous balancer, then its free */
+static void b_rebuild(void *arg, uint64_t iters)
+{
+    rebuild_fx *r = arg;
+    for (uint64_t i = 0; i < iters; i++) {
+        r->toggle ^= 1;
+        r->f.hosts[r->f.n / 2].weight = r->toggle ? 7 : 3;
+        gwlb_balancer *next = NULL;
+        if (gwlb_balancer_rebuild(r->f.b, &r->cfg, r->f.hosts, r->f.n, ++r->now, &next, NULL) ==
             GWLB_OK) {
             gwlb_balancer_free(r->f.b);
             r->f.b = next;
@@ -160,16 +177,20 @@ void bench_balancer(bench_ctx *ctx)
         run_both(ctx, "balancer.least_conn.pick_release", GWLB_BALANCER_LEAST_CONN, mid[i], 1,
                  b_pick_release, 0);
     }
-    const char *rname = "balancer.rebuild.one_weight_change";
-    if (bench_selected(ctx, rname)) {
+    static const char *const rnames[2] = {"balancer.rebuild.one_weight_change",
+                                          "balancer.build.one_weight_change"};
+    for (int v = 0; v < 2; v++) {
+        if (!bench_selected(ctx, rnames[v]))
+            continue;
         uint32_t n = bench_quick(ctx) ? 1000 : 10000;
         rebuild_fx r = {0};
         if (fixture_init(&r.f, GWLB_BALANCER_WEIGHTED_ROUND_ROBIN, n, 1) == 0) {
             gwlb_balancer_config_init(&r.cfg, GWLB_BALANCER_WEIGHTED_ROUND_ROBIN);
             char params[32];
             snprintf(params, sizeof params, "hosts=%u", (unsigned)n);
-            bench_run(ctx, &(bench_spec){.name = rname, .params = params, .threads = 1,
-                                         .fn = b_rebuild, .arg = &r, .target_ns = 1000000});
+            bench_run(ctx, &(bench_spec){.name = rnames[v], .params = params, .threads = 1,
+                                         .fn = v == 0 ? b_rebuild : b_build, .arg = &r,
+                                         .target_ns = 1000000});
         }
         fixture_free(&r.f);
     }

@@ -330,6 +330,31 @@ GWLB_API int gwlb_balancer_build(const gwlb_balancer_config *config,
                                  gwlb_balancer **out, gwlb_error_detail *detail);
 
 /**
+ * Incremental build: as gwlb_balancer_build on prev's state, for the usual
+ * update where most hosts stay where they were (a weight change, a few
+ * hosts added or removed at the end). A host whose identity equals that of
+ * prev's host at the same index takes over prev's slot and slot reference
+ * without hashing or claiming, and its slot configuration (weight,
+ * max_fails, fail_timeout, max_inflight) is written only if it differs
+ * from what prev was built with; the identity index is copied when every
+ * identity is unchanged. Other hosts are handled exactly as by
+ * gwlb_balancer_build. The result is the same balancer (same picks, same
+ * slots, same errors) as gwlb_balancer_build(config, hosts, n,
+ * prev's state, now) would give. prev stays fully usable until freed;
+ * freeing it drops only the references it did not hand over (those of
+ * hosts that were removed), so free prev after the swap as usual. A given
+ * prev hands its references over once: rebuilding from the same prev
+ * again works but claims those hosts the normal way. On error nothing is
+ * handed over. Errors: as gwlb_balancer_build; GWLB_EINVAL for NULL prev.
+ * Thread-safety: as gwlb_balancer_build; it writes bookkeeping of prev
+ * that only gwlb_balancer_free and gwlb_balancer_rebuild read, so picks on
+ * prev may run concurrently, but not another rebuild or free of prev.
+ */
+GWLB_API int gwlb_balancer_rebuild(gwlb_balancer *prev, const gwlb_balancer_config *config,
+                                   const gwlb_balancer_host *hosts, uint32_t n, uint64_t now,
+                                   gwlb_balancer **out, gwlb_error_detail *detail);
+
+/**
  * Free a balancer and drop its references to its state slots (NULL is a
  * no-op). Picks made through it may still be released (through any
  * balancer on the same state). Needs exclusive access to `bal`: no thread

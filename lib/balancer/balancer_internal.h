@@ -170,7 +170,14 @@ typedef struct gwlb__bhost {
     uint32_t priority;
     uint32_t backup;
     uint64_t key;        /* identity hash */
+    uint32_t max_fails;  /* as built (gwlb_balancer_rebuild compares) */
+    uint32_t ref;        /* GWLB__REF_*: how the slot reference is held */
+    uint64_t fail_timeout;
 } gwlb__bhost;
+
+/* gwlb__bhost.ref */
+#define GWLB__REF_REUSED 1u /* taken over from the previous balancer (rebuild) */
+#define GWLB__REF_MOVED 2u  /* handed over to a rebuilt balancer: free skips it */
 
 /* One member of a group, in host order (hot data for the algorithms). */
 typedef struct gwlb__bmember {

@@ -89,14 +89,12 @@ static int check_config(const gwlb_balancer_config *c, gwlb_error_detail *d)
     return GWLB_OK;
 }
 
+/* (strlen: the identity is NUL-terminated when identity_len is 0; libc's
+ * strlen is several times faster than a byte loop, which showed in builds
+ * of 10k hosts) */
 static size_t host_id_len(const gwlb_balancer_host *h)
 {
-    if (h->identity_len != 0)
-        return h->identity_len;
-    size_t n = 0;
-    while (n <= GWLB_BALANCER_IDENTITY_MAX && h->identity[n] != '\0')
-        n++;
-    return n;
+    return h->identity_len != 0 ? h->identity_len : strlen(h->identity);
 }
 
 static int check_host(const gwlb_balancer_host *h, int32_t i, gwlb_error_detail *d)
@@ -189,13 +187,38 @@ static void build_alias(gwlb_balancer *b, const gwlb__bgroup *g, uint32_t *small
     }
 }
 
-static int compile(gwlb_balancer *b, const gwlb_balancer_host *hosts, gwlb_error_detail *d)
+/* Insert host i into the identity index; UINT32_MAX, or the earlier host it repeats. */
+static uint32_t index_insert(gwlb_balancer *b, uint32_t i)
+{
+    const gwlb__bhost *bh = &b->hosts[i];
+    for (uint32_t pos = (uint32_t)bh->key & b->index_mask;; pos = (pos + 1) & b->index_mask) {
+        uint32_t e = b->index[pos];
+        if (e == 0) {
+            b->index[pos] = i + 1;
+            return UINT32_MAX;
+        }
+        const gwlb__bhost *o = &b->hosts[e - 1];
+        if (o->key == bh->key && o->id_len == bh->id_len &&
+            memcmp(b->ids + o->id_off, b->ids + bh->id_off, bh->id_len) == 0)
+            return e - 1;
+    }
+}
+
+static int compile(gwlb_balancer *b, const gwlb_balancer_host *hosts, const gwlb_balancer *prev,
+                   gwlb_error_detail *d)
 {
     uint32_t n = b->n;
     /* identities, index, duplicates */
+    /* every field of hosts[] and members[] is written below: no zeroing */
+    b->hosts = gwlb__alloc(&b->alloc, (size_t)n * sizeof *b->hosts);
+    if (b->hosts == NULL)
+        return gwlb__detail(d, GWLB_ENOMEM, -1, -1, -1, NULL, NULL);
     size_t ids = 0;
-    for (uint32_t i = 0; i < n; i++)
-        ids += host_id_len(&hosts[i]);
+    for (uint32_t i = 0; i < n; i++) {
+        size_t len = host_id_len(&hosts[i]);
+        b->hosts[i].id_len = (uint32_t)len;
+        ids += len;
+    }
     b->ids_size = ids;
     b->ids = gwlb__alloc(&b->alloc, ids);
     uint32_t isz = 4;
@@ -203,8 +226,6 @@ static int compile(gwlb_balancer *b, const gwlb_balancer_host *hosts, gwlb_error
         isz <<= 1;
     b->index_mask = isz - 1;
     b->index = gwlb__calloc(&b->alloc, isz, sizeof *b->index);
-    /* every field of hosts[] and members[] is written below: no zeroing */
-    b->hosts = gwlb__alloc(&b->alloc, (size_t)n * sizeof *b->hosts);
     b->members = gwlb__alloc(&b->alloc, (size_t)n * sizeof *b->members);
     uint32_t alg = b->cfg.algorithm;
     int need_alias = alg == GWLB_BALANCER_RANDOM || alg == GWLB_BALANCER_RANDOM_TWO_CHOICES ||
@@ -218,15 +239,29 @@ static int compile(gwlb_balancer *b, const gwlb_balancer_host *hosts, gwlb_error
         return gwlb__detail(d, GWLB_ENOMEM, -1, -1, -1, NULL, NULL);
     size_t off = 0;
     uint32_t count[GWLB__GROUPS] = {0};
+    int reused_all = prev != NULL && prev->n == n;
+    uint32_t skipped = 0; /* hosts 0..skipped-1 not indexed yet (same as prev's) */
     for (uint32_t i = 0; i < n; i++) {
         const gwlb_balancer_host *h = &hosts[i];
         gwlb__bhost *bh = &b->hosts[i];
-        size_t len = host_id_len(h);
+        size_t len = bh->id_len;
         memcpy(b->ids + off, h->identity, len);
         bh->id_off = (uint32_t)off;
-        bh->id_len = (uint32_t)len;
         off += len;
-        bh->key = gwlb__identity_key(h->identity, len);
+        bh->ref = 0;
+        const gwlb__bhost *ph = prev != NULL && i < prev->n ? &prev->hosts[i] : NULL;
+        if (ph != NULL && ph->id_len == len && ph->ref != GWLB__REF_MOVED &&
+            memcmp(prev->ids + ph->id_off, h->identity, len) == 0) {
+            /* same identity at the same index: its key and slot carry over */
+            bh->key = ph->key;
+            bh->slot = ph->slot;
+            bh->ref = GWLB__REF_REUSED;
+        } else {
+            bh->key = gwlb__identity_key(h->identity, len);
+            reused_all = 0;
+        }
+        bh->max_fails = h->max_fails;
+        bh->fail_timeout = h->fail_timeout_ns;
         bh->weight = h->weight;
         bh->max_inflight = h->max_inflight;
         bh->user_data = h->user_data;
@@ -234,20 +269,21 @@ static int compile(gwlb_balancer *b, const gwlb_balancer_host *hosts, gwlb_error
         bh->backup = h->backup;
         bh->group = h->backup ? GWLB__GROUP_BACKUP : h->priority;
         count[bh->group]++;
-        for (uint32_t pos = (uint32_t)bh->key & b->index_mask;; pos = (pos + 1) & b->index_mask) {
-            uint32_t e = b->index[pos];
-            if (e == 0) {
-                b->index[pos] = i + 1;
-                break;
-            }
-            const gwlb__bhost *o = &b->hosts[e - 1];
-            if (o->key == bh->key && o->id_len == bh->id_len &&
-                memcmp(b->ids + o->id_off, b->ids + bh->id_off, len) == 0)
-                return gwlb__detail(d, GWLB_EEXIST, (int32_t)i, (int32_t)(e - 1), -1,
-                                    "identity", "host %u repeats the identity of host %u",
-                                    (unsigned)i, (unsigned)(e - 1));
+        if (reused_all) { /* identities as prev's so far: its index is ours (copied below) */
+            skipped = i + 1;
+            continue;
         }
+        for (uint32_t j = 0; j < skipped; j++) /* first divergence: index the prefix */
+            index_insert(b, j);
+        skipped = 0;
+        uint32_t dup = index_insert(b, i);
+        if (dup != UINT32_MAX)
+            return gwlb__detail(d, GWLB_EEXIST, (int32_t)i, (int32_t)dup, -1, "identity",
+                                "host %u repeats the identity of host %u", (unsigned)i,
+                                (unsigned)dup);
     }
+    if (reused_all)
+        memcpy(b->index, prev->index, ((size_t)b->index_mask + 1) * sizeof *b->index);
     /* groups */
     uint32_t first = 0, largest = 0;
     for (uint32_t g = 0; g < GWLB__GROUPS; g++) {
@@ -303,9 +339,9 @@ static int compile(gwlb_balancer *b, const gwlb_balancer_host *hosts, gwlb_error
     return GWLB_OK;
 }
 
-int gwlb_balancer_build(const gwlb_balancer_config *config, const gwlb_balancer_host *hosts,
+static int build_common(const gwlb_balancer_config *config, const gwlb_balancer_host *hosts,
                         uint32_t n, gwlb_balancer_state *state, uint64_t now,
-                        gwlb_balancer **out, gwlb_error_detail *detail)
+                        gwlb_balancer *prev, gwlb_balancer **out, gwlb_error_detail *detail)
 {
     if (config == NULL || state == NULL || out == NULL)
         return gwlb__detail(detail, GWLB_EINVAL, -1, -1, -1, NULL, "NULL argument");
@@ -368,7 +404,7 @@ int gwlb_balancer_build(const gwlb_balancer_config *config, const gwlb_balancer_
     b->start = config->start_mode == GWLB_BALANCER_START_FIXED
                    ? config->start
                    : gwlb_mix64(config->seed + UINT64_C(0x9e3779b97f4a7c15));
-    rc = compile(b, hosts, detail);
+    rc = compile(b, hosts, prev, detail);
     if (rc != GWLB_OK) {
         balancer_release_memory(b);
         return rc;
@@ -377,24 +413,37 @@ int gwlb_balancer_build(const gwlb_balancer_config *config, const gwlb_balancer_
     /* Claim slots (the only step that touches the state). */
     int first_build = atomic_load_explicit(GWLB__A64(&state->h.builds),
                                                    memory_order_relaxed) == 0;
+    int single_same = prev != NULL && prev->single == b->single;
     uint32_t cap = state->h.capacity;
     for (uint32_t i = 0; i < n; i++) {
-        if (i + 8 < n) { /* overlap the cache misses of slots further ahead */
-            uint32_t home = (uint32_t)(((u128)b->hosts[i + 8].key * cap) >> 64);
-            GWLB__PREFETCH_W(&state->slots[home]);
-            GWLB__PREFETCH_W((char *)&state->slots[home] + 64);
-        }
+        gwlb__bhost *bh = &b->hosts[i];
         int fresh = 0;
-        rc = gwlb__state_claim(state, b->hosts[i].key, &b->hosts[i].slot, &fresh);
-        if (rc != GWLB_OK) {
-            for (uint32_t j = 0; j < i; j++)
-                gwlb__state_unref(state, b->hosts[j].slot);
-            balancer_release_memory(b);
-            return gwlb__detail(detail, rc, (int32_t)i, -1, -1, "identity",
-                                "no state slot for host %u", (unsigned)i);
+        if (bh->ref == GWLB__REF_REUSED) {
+            /* rebuild: the slot and its reference come from prev; touch the
+             * slot only when this host's configuration changed */
+            const gwlb__bhost *ph = &prev->hosts[i];
+            if (single_same && ph->weight == bh->weight && ph->max_fails == bh->max_fails &&
+                ph->max_inflight == bh->max_inflight && ph->fail_timeout == bh->fail_timeout)
+                continue;
+        } else {
+            if (i + 8 < n && b->hosts[i + 8].ref != GWLB__REF_REUSED) {
+                /* overlap the cache misses of slots further ahead */
+                uint32_t home = (uint32_t)(((u128)b->hosts[i + 8].key * cap) >> 64);
+                GWLB__PREFETCH_W(&state->slots[home]);
+                GWLB__PREFETCH_W((char *)&state->slots[home] + 64);
+            }
+            rc = gwlb__state_claim(state, bh->key, &bh->slot, &fresh);
+            if (rc != GWLB_OK) {
+                for (uint32_t j = 0; j < i; j++)
+                    if (b->hosts[j].ref != GWLB__REF_REUSED)
+                        gwlb__state_unref(state, b->hosts[j].slot);
+                balancer_release_memory(b);
+                return gwlb__detail(detail, rc, (int32_t)i, -1, -1, "identity",
+                                    "no state slot for host %u", (unsigned)i);
+            }
         }
-        gwlb__bslot *s = &state->slots[b->hosts[i].slot];
-        uint32_t w = b->hosts[i].weight;
+        gwlb__bslot *s = &state->slots[bh->slot];
+        uint32_t w = bh->weight;
         uint32_t old_w = gwlb__ld32(&s->weight);
         if (old_w != w) {
             atomic_store_explicit(GWLB__AI32(&s->effective_weight), (int32_t)w,
@@ -402,12 +451,12 @@ int gwlb_balancer_build(const gwlb_balancer_config *config, const gwlb_balancer_
             gwlb__st32(&s->weight, w);
         }
         /* store only what changed: unchanged slots stay clean in other caches */
-        if (gwlb__ld32(&s->max_fails) != hosts[i].max_fails)
-            gwlb__st32(&s->max_fails, hosts[i].max_fails);
-        if (gwlb__ld32(&s->max_inflight) != hosts[i].max_inflight)
-            gwlb__slot_set_limit(state, s, hosts[i].max_inflight);
-        if (gwlb__ld64(&s->fail_timeout) != hosts[i].fail_timeout_ns)
-            gwlb__st64(&s->fail_timeout, hosts[i].fail_timeout_ns);
+        if (gwlb__ld32(&s->max_fails) != bh->max_fails)
+            gwlb__st32(&s->max_fails, bh->max_fails);
+        if (gwlb__ld32(&s->max_inflight) != bh->max_inflight)
+            gwlb__slot_set_limit(state, s, bh->max_inflight);
+        if (gwlb__ld64(&s->fail_timeout) != bh->fail_timeout)
+            gwlb__st64(&s->fail_timeout, bh->fail_timeout);
         if (gwlb__ld32(&s->single) != b->single)
             gwlb__st32(&s->single, b->single);
         if (fresh && !first_build)
@@ -418,9 +467,30 @@ int gwlb_balancer_build(const gwlb_balancer_config *config, const gwlb_balancer_
         for (uint32_t k = 0; k < g->count; k++)
             b->members[g->first + k].slot = b->hosts[b->members[g->first + k].host].slot;
     }
+    /* success: the references taken over from prev are ours now */
+    if (prev != NULL)
+        for (uint32_t i = 0; i < n; i++)
+            if (b->hosts[i].ref == GWLB__REF_REUSED)
+                prev->hosts[i].ref = GWLB__REF_MOVED;
     atomic_fetch_add_explicit(GWLB__A64(&state->h.builds), 1, memory_order_relaxed);
     *out = b;
     return GWLB_OK;
+}
+
+int gwlb_balancer_build(const gwlb_balancer_config *config, const gwlb_balancer_host *hosts,
+                        uint32_t n, gwlb_balancer_state *state, uint64_t now,
+                        gwlb_balancer **out, gwlb_error_detail *detail)
+{
+    return build_common(config, hosts, n, state, now, NULL, out, detail);
+}
+
+int gwlb_balancer_rebuild(gwlb_balancer *prev, const gwlb_balancer_config *config,
+                          const gwlb_balancer_host *hosts, uint32_t n, uint64_t now,
+                          gwlb_balancer **out, gwlb_error_detail *detail)
+{
+    if (prev == NULL)
+        return gwlb__detail(detail, GWLB_EINVAL, -1, -1, -1, NULL, "NULL argument");
+    return build_common(config, hosts, n, prev->state, now, prev, out, detail);
 }
 
 void gwlb_balancer_free(gwlb_balancer *bal)
@@ -428,8 +498,10 @@ void gwlb_balancer_free(gwlb_balancer *bal)
     if (bal == NULL)
         return;
     for (uint32_t i = 0; i < bal->n; i++) {
+        if (bal->hosts[i].ref == GWLB__REF_MOVED)
+            continue; /* handed over to a rebuilt balancer */
         if (i + 8 < bal->n)
-            GWLB__PREFETCH_W(&bal->state->slots[bal->hosts[i + 8].slot]);
+            GWLB__PREFETCH_W(&bal->state->slots[bal->hosts[i + 8].slot].owner);
         gwlb__state_unref(bal->state, bal->hosts[i].slot);
     }
     balancer_release_memory(bal);

@@ -509,6 +509,84 @@ END_TEST
 
 /* ---- Host table, rebuilds, state ------------------------------------------------------- */
 
+START_TEST(test_rebuild_from_prev_equals_a_full_build_and_moves_references)
+{
+    static const uint32_t w[6] = {5, 1, 1, 2, 3, 4};
+    gwlb_balancer_state *s1 = new_state(16), *s2 = new_state(16);
+    gwlb_balancer_host h[8];
+    hosts_fill(h, w, 6);
+    gwlb_balancer *a = build(s1, GWLB_BALANCER_NGINX_ROUND_ROBIN, h, 6);
+    gwlb_balancer *g = build(s2, GWLB_BALANCER_NGINX_ROUND_ROBIN, h, 6);
+    char sa[41], sg[41];
+    sequence(a, 0, sa, 40);
+    sequence(g, 0, sg, 40);
+    ck_assert_str_eq(sa, sg);
+    gwlb_balancer_config c;
+    gwlb_balancer_config_init(&c, GWLB_BALANCER_NGINX_ROUND_ROBIN);
+    c.start_mode = GWLB_BALANCER_START_FIXED;
+    /* one weight change, one host removed from the middle, one added at the end */
+    h[1].weight = 3;
+    h[4] = h[5];
+    snprintf(names[40], sizeof names[40], "10.0.0.99:80");
+    gwlb_balancer_host_init(&h[5], names[40]);
+    h[5].weight = 2;
+    gwlb_balancer *a2 = NULL, *g2 = NULL;
+    ck_assert_int_eq(gwlb_balancer_rebuild(a, &c, h, 6, 1, &a2, NULL), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_build(&c, h, 6, s2, 1, &g2, NULL), GWLB_OK);
+    for (uint32_t i = 0; i < 6; i++) {
+        gwlb_balancer_host_stats x = hstats(a2, i), y = hstats(g2, i);
+        ck_assert_uint_eq(x.slot, y.slot);
+        ck_assert_uint_eq(x.weight, y.weight);
+        ck_assert_int_eq(x.effective_weight, y.effective_weight);
+        ck_assert_int_eq(x.current_weight, y.current_weight);
+        uint32_t fa = 99, fg = 98;
+        ck_assert_int_eq(gwlb_balancer_find_host(a2, names[i < 4 ? i : i == 4 ? 5 : 40], 0, &fa),
+                         GWLB_OK);
+        ck_assert_int_eq(gwlb_balancer_find_host(g2, names[i < 4 ? i : i == 4 ? 5 : 40], 0, &fg),
+                         GWLB_OK);
+        ck_assert_uint_eq(fa, i);
+        ck_assert_uint_eq(fg, i);
+    }
+    gwlb_balancer_free(a);
+    gwlb_balancer_free(g);
+    /* references: one per host of the live balancer, none for the removed host */
+    for (uint32_t i = 0; i < 6; i++) {
+        ck_assert_uint_eq(s1->slots[hstats(a2, i).slot].owner & GWLB__OWNER_REFS_MASK, 1);
+        ck_assert_uint_eq(s2->slots[hstats(g2, i).slot].owner & GWLB__OWNER_REFS_MASK, 1);
+    }
+    ck_assert_uint_eq(s1->h.slots_used, s2->h.slots_used);
+    sequence(a2, 2, sa, 40);
+    sequence(g2, 2, sg, 40);
+    ck_assert_str_eq(sa, sg);
+    /* identical identities: the index is copied; a second rebuild from the same
+     * prev claims normally; duplicates are still refused */
+    gwlb_balancer *a3 = NULL, *a4 = NULL, *bad = NULL;
+    ck_assert_int_eq(gwlb_balancer_rebuild(a2, &c, h, 6, 3, &a3, NULL), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_rebuild(a2, &c, h, 6, 3, &a4, NULL), GWLB_OK);
+    uint32_t idx = 0;
+    ck_assert_int_eq(gwlb_balancer_find_host(a3, names[40], 0, &idx), GWLB_OK);
+    ck_assert_uint_eq(idx, 5);
+    gwlb_balancer_host dup[6];
+    memcpy(dup, h, sizeof dup);
+    dup[5] = dup[0];
+    gwlb_error_detail d;
+    ck_assert_int_eq(gwlb_balancer_rebuild(a3, &c, dup, 6, 3, &bad, &d), GWLB_EEXIST);
+    ck_assert_int_eq(d.item, 5);
+    ck_assert_int_eq(d.other, 0);
+    ck_assert_int_eq(gwlb_balancer_rebuild(NULL, &c, h, 6, 3, &bad, NULL), GWLB_EINVAL);
+    gwlb_balancer_free(a2);
+    for (uint32_t i = 0; i < 6; i++)
+        ck_assert_uint_eq(s1->slots[hstats(a3, i).slot].owner & GWLB__OWNER_REFS_MASK, 2);
+    gwlb_balancer_free(a3);
+    gwlb_balancer_free(a4);
+    for (uint32_t i = 0; i < 16; i++)
+        ck_assert_uint_eq(s1->slots[i].owner & GWLB__OWNER_REFS_MASK, 0);
+    gwlb_balancer_free(g2);
+    gwlb_balancer_state_free(s1);
+    gwlb_balancer_state_free(s2);
+}
+END_TEST
+
 START_TEST(test_rebuild_keeps_state_of_remaining_hosts_and_releases_removed)
 {
     gwlb_balancer_state *st = new_state(16);
@@ -1326,6 +1404,7 @@ static Suite *balancer_suite(void)
     suite_add_tcase(s, t);
     t = tcase_create("host_table");
     tcase_add_test(t, test_rebuild_keeps_state_of_remaining_hosts_and_releases_removed);
+    tcase_add_test(t, test_rebuild_from_prev_equals_a_full_build_and_moves_references);
     tcase_add_test(t, test_rebuild_with_changed_weight_resets_effective_weight);
     tcase_add_test(t, test_state_slots_are_reused_after_hosts_leave);
     tcase_add_test(t, test_state_attach_validates_region);
