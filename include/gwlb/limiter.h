@@ -636,6 +636,28 @@ GWLB_API int gwlb_limiter_table_allow(gwlb_limiter_table *table, const void *key
                                       size_t key_len, uint64_t now, uint64_t cost,
                                       gwlb_limit_result *result);
 
+/** Most requests one gwlb_limiter_table_allow_batch call takes. */
+#define GWLB_LIMITER_TABLE_BATCH_MAX 16u
+
+/**
+ * Several requests at once (all at `now`, each of `cost`): the same
+ * decisions, numbers, insertions, evictions and counters as n calls of
+ * gwlb_limiter_table_allow(table, keys[i], key_lens[i], now, cost,
+ * &results[i]) in index order (a key may appear more than once), but every
+ * key is hashed and its two candidate cache lines prefetched before the
+ * first decision, so the n memory accesses overlap instead of following
+ * each other. For hosts that have several requests ready at once (an
+ * event loop after one poll). results may be NULL (else n entries).
+ * Errors (nothing changed, checked before any decision): GWLB_EINVAL NULL
+ * table, or NULL keys/key_lens with n > 0, or a NULL key with a length;
+ * GWLB_ERANGE n > GWLB_LIMITER_TABLE_BATCH_MAX or as
+ * gwlb_limiter_table_allow; GWLB_EMPTY / GWLB_ETOOLONG a key as there.
+ * n == 0 does nothing. Lock-free, safe to call concurrently.
+ */
+GWLB_API int gwlb_limiter_table_allow_batch(gwlb_limiter_table *table, const void *const *keys,
+                                            const size_t *key_lens, size_t n, uint64_t now,
+                                            uint64_t cost, gwlb_limit_result *results);
+
 /**
  * gwlb_limiter_table_allow in exclusive mode: the same decisions, numbers,
  * evictions and counters, but the hit path updates the state word, the

@@ -576,23 +576,24 @@ static inline void count_x(uint64_t *counter, int exclusive)
         count(counter);
 }
 
-static inline int table_allow(gwlb_limiter_table *table, const void *key, size_t key_len,
-                              uint64_t now, uint64_t cost, gwlb_limit_result *result,
-                              int exclusive)
+/* Hash a key and start loading both of its candidate lines. */
+static inline void probe_and_prefetch(gwlb_limiter_table *table, const void *key, size_t key_len,
+                                      probe *pr)
 {
-    int rc = check_key(table, key, key_len);
-    if (rc != GWLB_OK)
-        return rc;
+    probe_of(table, key, key_len, pr);
+    PREFETCH_W(bucket_slots(table, pr->b1));
+    PREFETCH_W(bucket_slots(table, pr->b2));
+}
+
+/* One request on a probed key (input already validated). */
+static inline int table_decide(gwlb_limiter_table *table, const probe *pr, uint64_t now,
+                               uint64_t cost, gwlb_limit_result *result, int exclusive)
+{
+    int rc;
     const gwlb_limiter_policy *p = &table->policy;
-    if (p->kind == GWLB_LIMITER_LIMIT_REQ && cost > 1)
-        return GWLB_ERANGE;
-    probe pr;
-    probe_of(table, key, key_len, &pr);
-    PREFETCH_W(bucket_slots(table, pr.b1));
-    PREFETCH_W(bucket_slots(table, pr.b2));
-    slot *s = lookup_published(table, &pr, now, exclusive);
+    slot *s = lookup_published(table, pr, now, exclusive);
     if (s == NULL)
-        s = find_slot(table, &pr, now, cost != 0);
+        s = find_slot(table, pr, now, cost != 0);
 
     if (s != NULL && p->kind == GWLB_LIMITER_GCRA && !(p->flags & GWLB_LIMITER_DRY_RUN)) {
         /* The common policy, inlined: one CAS (exclusive: one store). */
@@ -638,10 +639,56 @@ static inline int table_allow(gwlb_limiter_table *table, const void *key, size_t
     return GWLB_OK;
 }
 
+static inline int table_allow(gwlb_limiter_table *table, const void *key, size_t key_len,
+                              uint64_t now, uint64_t cost, gwlb_limit_result *result,
+                              int exclusive)
+{
+    int rc = check_key(table, key, key_len);
+    if (rc != GWLB_OK)
+        return rc;
+    if (table->policy.kind == GWLB_LIMITER_LIMIT_REQ && cost > 1)
+        return GWLB_ERANGE;
+    probe pr;
+    probe_and_prefetch(table, key, key_len, &pr);
+    return table_decide(table, &pr, now, cost, result, exclusive);
+}
+
 int gwlb_limiter_table_allow(gwlb_limiter_table *table, const void *key, size_t key_len,
                              uint64_t now, uint64_t cost, gwlb_limit_result *result)
 {
     return table_allow(table, key, key_len, now, cost, result, 0);
+}
+
+/*
+ * A batch: every key is validated, then hashed with both candidate lines
+ * prefetched, and only then decided one by one in order. The n cache
+ * misses overlap instead of following each other; the decisions are those
+ * of n calls of gwlb_limiter_table_allow in the same order.
+ */
+int gwlb_limiter_table_allow_batch(gwlb_limiter_table *table, const void *const *keys,
+                                   const size_t *key_lens, size_t n, uint64_t now,
+                                   uint64_t cost, gwlb_limit_result *results)
+{
+    if (table == NULL || (n != 0 && (keys == NULL || key_lens == NULL)))
+        return GWLB_EINVAL;
+    if (n > GWLB_LIMITER_TABLE_BATCH_MAX)
+        return GWLB_ERANGE;
+    for (size_t i = 0; i < n; i++) {
+        int rc = check_key(table, keys[i], key_lens[i]);
+        if (rc != GWLB_OK)
+            return rc;
+    }
+    if (table->policy.kind == GWLB_LIMITER_LIMIT_REQ && cost > 1)
+        return GWLB_ERANGE;
+    probe pr[GWLB_LIMITER_TABLE_BATCH_MAX];
+    for (size_t i = 0; i < n; i++)
+        probe_and_prefetch(table, keys[i], key_lens[i], &pr[i]);
+    for (size_t i = 0; i < n; i++) {
+        int rc = table_decide(table, &pr[i], now, cost, results != NULL ? &results[i] : NULL, 0);
+        if (rc != GWLB_OK)
+            return rc; /* not reached: the input was validated above */
+    }
+    return GWLB_OK;
 }
 
 int gwlb_limiter_table_allow_exclusive(gwlb_limiter_table *table, const void *key,

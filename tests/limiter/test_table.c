@@ -471,6 +471,99 @@ START_TEST(test_table_exclusive_mode_makes_the_same_decisions_evictions_and_coun
 }
 END_TEST
 
+/* Batches of 0..16 requests (repeated keys included) on one table, single
+ * calls in the same order on a twin: equal results, equal bytes. */
+START_TEST(test_table_batch_makes_the_same_decisions_as_single_calls_in_order)
+{
+    static _Alignas(64) unsigned char m1[GWLB_LIMITER_TABLE_HEADER + 8 * GWLB_LIMITER_TABLE_BUCKET];
+    static _Alignas(64) unsigned char m2[GWLB_LIMITER_TABLE_HEADER + 8 * GWLB_LIMITER_TABLE_BUCKET];
+    gwlb_limiter_policy p = gcra_policy(2, SEC, 1);
+    gwlb_limiter_table *a, *b;
+    ck_assert_int_eq(gwlb_limiter_table_init(m1, sizeof m1, &p, hkey, &a), GWLB_OK);
+    ck_assert_int_eq(gwlb_limiter_table_init(m2, sizeof m2, &p, hkey, &b), GWLB_OK);
+    uint64_t s = 6, now = T0, decided = 0, rejected = 0;
+    for (int round = 0; round < 2000; round++) {
+        s += UINT64_C(0x9e3779b97f4a7c15);
+        uint64_t x = gwlb_mix64(s);
+        size_t n = (size_t)(x % (GWLB_LIMITER_TABLE_BATCH_MAX + 1));
+        now += (x >> 8) % (50 * MS);
+        uint64_t cost = (x >> 40) % 8 == 0 ? 0 : 1;
+        uint64_t keys[GWLB_LIMITER_TABLE_BATCH_MAX];
+        const void *kp[GWLB_LIMITER_TABLE_BATCH_MAX];
+        size_t kl[GWLB_LIMITER_TABLE_BATCH_MAX];
+        gwlb_limit_result rb[GWLB_LIMITER_TABLE_BATCH_MAX];
+        for (size_t i = 0; i < n; i++) {
+            uint64_t y = gwlb_mix64(s + i);
+            keys[i] = y % 3 == 0 ? 1000000 + (uint64_t)round * 16 + i : y % 20;
+            kp[i] = &keys[i];
+            kl[i] = sizeof keys[i];
+        }
+        memset(rb, 0x5a, sizeof rb);
+        ck_assert_int_eq(gwlb_limiter_table_allow_batch(a, kp, kl, n, now, cost, rb), GWLB_OK);
+        for (size_t i = 0; i < n; i++) {
+            gwlb_limit_result r;
+            memset(&r, 0x5a, sizeof r);
+            ck_assert_int_eq(gwlb_limiter_table_allow(b, &keys[i], sizeof keys[i], now, cost, &r),
+                             GWLB_OK);
+            ck_assert_mem_eq(&rb[i], &r, sizeof r);
+            rejected += (uint64_t)!r.allowed;
+        }
+        decided += n;
+    }
+    ck_assert_uint_gt(decided, 10000);
+    ck_assert_uint_gt(rejected, 1000);
+    ck_assert_mem_eq(m1, m2, sizeof m1);
+    ck_assert_int_eq(gwlb_limiter_table_allow_batch(a, NULL, NULL, 0, now, 1, NULL), GWLB_OK);
+}
+END_TEST
+
+START_TEST(test_table_batch_rejects_bad_input_and_changes_nothing)
+{
+    static _Alignas(64) unsigned char mem[GWLB_LIMITER_TABLE_HEADER + 2 * GWLB_LIMITER_TABLE_BUCKET];
+    static unsigned char copy[sizeof mem];
+    gwlb_limiter_policy p = gcra_policy(1, SEC, 0);
+    gwlb_limiter_table *t;
+    ck_assert_int_eq(gwlb_limiter_table_init(mem, sizeof mem, &p, hkey, &t), GWLB_OK);
+    ck_assert_int_eq(gwlb_limiter_table_allow(t, "seen", 4, T0, 1, NULL), GWLB_OK);
+    memcpy(copy, mem, sizeof mem);
+    static char big[GWLB_LIMITER_KEY_MAX + 1];
+    const void *keys[GWLB_LIMITER_TABLE_BATCH_MAX + 1];
+    size_t lens[GWLB_LIMITER_TABLE_BATCH_MAX + 1];
+    for (size_t i = 0; i <= GWLB_LIMITER_TABLE_BATCH_MAX; i++) {
+        keys[i] = "seen";
+        lens[i] = 4;
+    }
+    gwlb_limit_result r[GWLB_LIMITER_TABLE_BATCH_MAX + 1];
+    ck_assert_int_eq(gwlb_limiter_table_allow_batch(NULL, keys, lens, 1, T0, 1, r), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_limiter_table_allow_batch(t, NULL, lens, 1, T0, 1, r), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_limiter_table_allow_batch(t, keys, NULL, 1, T0, 1, r), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_limiter_table_allow_batch(t, keys, lens,
+                                                    GWLB_LIMITER_TABLE_BATCH_MAX + 1, T0, 1, r),
+                     GWLB_ERANGE);
+    /* A bad key anywhere in the batch: the valid keys before it are not decided either. */
+    keys[2] = "x";
+    lens[2] = 0;
+    ck_assert_int_eq(gwlb_limiter_table_allow_batch(t, keys, lens, 3, T0, 1, r), GWLB_EMPTY);
+    keys[2] = big;
+    lens[2] = sizeof big;
+    ck_assert_int_eq(gwlb_limiter_table_allow_batch(t, keys, lens, 3, T0, 1, r), GWLB_ETOOLONG);
+    keys[2] = NULL;
+    lens[2] = 1;
+    ck_assert_int_eq(gwlb_limiter_table_allow_batch(t, keys, lens, 3, T0, 1, r), GWLB_EINVAL);
+    ck_assert_mem_eq(mem, copy, sizeof mem);
+    gwlb_limiter_policy n;
+    memset(&n, 0, sizeof n);
+    n.kind = GWLB_LIMITER_LIMIT_REQ;
+    gwlb_limit_req_config_init(&n.u.limit_req, 1, GWLB_LIMIT_REQ_PER_SECOND, 1, 0);
+    ck_assert_int_eq(gwlb_limiter_table_init(mem, sizeof mem, &n, hkey, &t), GWLB_OK);
+    memcpy(copy, mem, sizeof mem);
+    keys[2] = "seen";
+    lens[2] = 4;
+    ck_assert_int_eq(gwlb_limiter_table_allow_batch(t, keys, lens, 3, T0, 2, r), GWLB_ERANGE);
+    ck_assert_mem_eq(mem, copy, sizeof mem);
+}
+END_TEST
+
 /* ---- several limits ------------------------------------------------------ */
 
 static gwlb_limiter_policy nginx_policy(uint64_t burst)
@@ -589,6 +682,8 @@ static Suite *table_suite(void)
     tcase_add_test(tc, test_table_keys_have_independent_buckets);
     tcase_add_test(tc, test_table_inlined_hash_equals_siphash13_on_every_length);
     tcase_add_test(tc, test_table_exclusive_mode_makes_the_same_decisions_evictions_and_counters);
+    tcase_add_test(tc, test_table_batch_makes_the_same_decisions_as_single_calls_in_order);
+    tcase_add_test(tc, test_table_batch_rejects_bad_input_and_changes_nothing);
     tcase_add_test(tc, test_table_evicts_a_fresh_entry_before_live_ones);
     tcase_add_test(tc, test_table_evicts_lowest_frequency_then_oldest_live_entry);
     tcase_add_test(tc, test_table_peek_reports_without_inserting);
