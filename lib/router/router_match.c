@@ -6,6 +6,13 @@
  * into the caller's result as offsets into the caller's path; nothing is
  * allocated or copied, and the router is only read, so any number of
  * threads may match on one router at once.
+ *
+ * Exact-case routers take a faster road to the same answers: static edges
+ * are found by the segment's first byte (no scan for the segment's end, no
+ * hashing), and a stackless loop (walk_tight) runs through nodes that offer
+ * no alternative, handing over to the backtracking walk only at the first
+ * node that does. The plain walk stays as gwlb__router_match_reference, and
+ * tests and fuzz targets check both give identical results.
  */
 #include <string.h>
 
