@@ -321,28 +321,50 @@ static int64_t pick_wrr(const gwlb_balancer *b, uint32_t gi, const filter *f, ui
     return scan_from(b, g, k, f, now);
 }
 
+/* One nginx SWRR step for a slot: current += effective (returned, new
+ * value), effective recovers by one toward weight. `excl`: exclusive mode. */
+static inline int64_t swrr_step(gwlb__bslot *s, uint32_t weight, int excl, int64_t *total)
+{
+    _Atomic int32_t *ep = GWLB__AI32(&s->effective_weight);
+    _Atomic int64_t *cp = GWLB__AI64(&s->current_weight);
+    int32_t eff = atomic_load_explicit(ep, memory_order_relaxed);
+    int64_t cur;
+    *total += eff;
+    if (excl) {
+        cur = atomic_load_explicit(cp, memory_order_relaxed) + eff;
+        atomic_store_explicit(cp, cur, memory_order_relaxed);
+        if (GWLB__UNLIKELY(eff < (int32_t)weight))
+            atomic_store_explicit(ep, eff + 1, memory_order_relaxed);
+    } else {
+        cur = atomic_fetch_add_explicit(cp, eff, memory_order_relaxed) + eff;
+        if (GWLB__UNLIKELY(eff < (int32_t)weight))
+            atomic_compare_exchange_strong_explicit(ep, &eff, eff + 1, memory_order_relaxed,
+                                                    memory_order_relaxed);
+    }
+    return cur;
+}
+
 /* nginx ngx_http_upstream_get_peer over one group. */
 static int64_t pick_swrr(const gwlb_balancer *b, uint32_t gi, const filter *f, uint64_t now)
 {
     const gwlb__bgroup *g = &b->groups[gi];
+    const gwlb__bmember *mem = b->members + g->first;
+    gwlb__bslot *slots = b->state->slots;
+    const int excl = (int)b->exclusive;
+    const uint32_t c = g->count;
     int64_t best = -1, best_cur = 0, total = 0;
-    for (uint32_t k = 0; k < g->count; k++) {
-        const gwlb__bmember *m = &b->members[g->first + k];
-        if (!member_ok(b, m, f, now))
+    for (uint32_t k = 0; k < c; k++) {
+        const gwlb__bmember *m = &mem[k];
+        if (f != NULL && !member_ok(b, m, f, now))
             continue;
-        gwlb__bslot *s = slot_of(b, m->slot);
-        int32_t eff = atomic_load_explicit(GWLB__AI32(&s->effective_weight), memory_order_relaxed);
-        int64_t cur = rmw_add64s(b, &s->current_weight, eff) + eff;
-        total += eff;
-        if (GWLB__UNLIKELY(eff < (int32_t)m->weight))
-            eff_recover(b, &s->effective_weight, eff);
+        int64_t cur = swrr_step(&slots[m->slot], m->weight, excl, &total);
         if (best < 0 || cur > best_cur) {
             best = k;
             best_cur = cur;
         }
     }
     if (best >= 0)
-        rmw_add64s(b, &slot_of(b, b->members[g->first + best].slot)->current_weight, -total);
+        rmw_add64s(b, &slots[mem[best].slot].current_weight, -total);
     return best;
 }
 
@@ -351,20 +373,25 @@ static int64_t pick_least_conn(const gwlb_balancer *b, uint32_t gi, const filter
                                uint64_t now)
 {
     const gwlb__bgroup *g = &b->groups[gi];
+    const gwlb__bmember *mem = b->members + g->first;
+    gwlb__bslot *slots = b->state->slots;
+    const int excl = (int)b->exclusive;
+    const uint32_t c = g->count;
     int64_t best = -1;
     uint64_t bconns = 0, bw = 1;
     int many = 0;
-    for (uint32_t k = 0; k < g->count; k++) {
-        const gwlb__bmember *m = &b->members[g->first + k];
-        if (!member_ok(b, m, f, now))
+    for (uint32_t k = 0; k < c; k++) {
+        const gwlb__bmember *m = &mem[k];
+        if (f != NULL && !member_ok(b, m, f, now))
             continue;
-        uint64_t conns = gwlb__ld32(&slot_of(b, m->slot)->in_flight);
-        if (best < 0 || conns * bw < bconns * m->weight) {
+        uint64_t conns = gwlb__ld32(&slots[m->slot].in_flight);
+        uint64_t lhs = conns * bw, rhs = bconns * m->weight;
+        if (best < 0 || lhs < rhs) {
             best = k;
             bconns = conns;
             bw = m->weight;
             many = 0;
-        } else if (conns * bw == bconns * m->weight) {
+        } else if (lhs == rhs) {
             many = 1;
         }
     }
@@ -372,35 +399,30 @@ static int64_t pick_least_conn(const gwlb_balancer *b, uint32_t gi, const filter
         return best;
     int64_t first = best, total = 0, best_cur = 0;
     int have = 0;
-    for (uint32_t k = (uint32_t)first; k < g->count; k++) {
-        const gwlb__bmember *m = &b->members[g->first + k];
-        if (!member_ok(b, m, f, now))
+    for (uint32_t k = (uint32_t)first; k < c; k++) {
+        const gwlb__bmember *m = &mem[k];
+        if (f != NULL && !member_ok(b, m, f, now))
             continue;
-        gwlb__bslot *s = slot_of(b, m->slot);
+        gwlb__bslot *s = &slots[m->slot];
         uint64_t conns = gwlb__ld32(&s->in_flight);
         if (conns * bw != bconns * m->weight)
             continue;
-        int32_t eff = atomic_load_explicit(GWLB__AI32(&s->effective_weight), memory_order_relaxed);
-        int64_t cur = rmw_add64s(b, &s->current_weight, eff) + eff;
-        total += eff;
-        if (GWLB__UNLIKELY(eff < (int32_t)m->weight))
-            eff_recover(b, &s->effective_weight, eff);
+        int64_t cur = swrr_step(s, m->weight, excl, &total);
         if (!have) {
             have = 1;
             if ((int64_t)k == first) {
                 best_cur = cur;
                 continue;
             }
-            best_cur = atomic_load_explicit(
-                GWLB__AI64(&slot_of(b, b->members[g->first + first].slot)->current_weight),
-                memory_order_relaxed);
+            best_cur = atomic_load_explicit(GWLB__AI64(&slots[mem[first].slot].current_weight),
+                                            memory_order_relaxed);
         }
         if (cur > best_cur) {
             best = k;
             best_cur = cur;
         }
     }
-    rmw_add64s(b, &slot_of(b, b->members[g->first + best].slot)->current_weight, -total);
+    rmw_add64s(b, &slots[mem[best].slot].current_weight, -total);
     return best;
 }
 
@@ -1246,7 +1268,8 @@ static inline double decay_exp(double x)
     return gwlb__exp(x);
 }
 
-static void ewma_observe(const gwlb_balancer *b, gwlb__bslot *s, uint64_t rtt_ns, uint64_t now)
+static GWLB__NOINLINE void ewma_observe(const gwlb_balancer *b, gwlb__bslot *s, uint64_t rtt_ns,
+                                        uint64_t now)
 {
     double rtt = (double)rtt_ns;
     uint64_t stamp = gwlb__ld64(&s->ewma_stamp);
@@ -1277,8 +1300,8 @@ static void ewma_observe(const gwlb_balancer *b, gwlb__bslot *s, uint64_t rtt_ns
 /* nginx failure accounting at release (off the common path: a failure, or
  * a host with fails != 0). fails 0 <-> non-0 moves are counted in
  * header.hazards, which keeps the clean fast path exact. */
-static void release_accounting(const gwlb_balancer *bal, gwlb__bslot *s, int outcome,
-                               uint64_t now)
+static GWLB__NOINLINE void release_accounting(const gwlb_balancer *bal, gwlb__bslot *s,
+                                              int outcome, uint64_t now)
 {
     gwlb_balancer_state *st = bal->state;
     if (gwlb__ld32(&s->single)) {
@@ -1338,9 +1361,9 @@ int gwlb_balancer_release(const gwlb_balancer *bal, gwlb_balancer_result *pick, 
     }
     if (GWLB__UNLIKELY(outcome != GWLB_BALANCER_SUCCESS || gwlb__ld32(&s->fails) != 0))
         release_accounting(bal, s, outcome, now);
+    pick->token = 1;
     if (latency_ns != GWLB_BALANCER_NO_LATENCY && bal->cfg.algorithm == GWLB_BALANCER_PEAK_EWMA)
         ewma_observe(bal, s, (uint64_t)latency_ns, now);
-    pick->token = 1;
     return GWLB_OK;
 }
 
