@@ -108,17 +108,6 @@ static inline int64_t rmw_add64s(const gwlb_balancer *b, int64_t *p, int64_t v)
     return atomic_fetch_add_explicit(a, v, memory_order_relaxed);
 }
 
-/* effective_weight += 1 if it is still `eff` (nginx recovery step) */
-static inline void eff_recover(const gwlb_balancer *b, int32_t *p, int32_t eff)
-{
-    _Atomic int32_t *a = GWLB__AI32(p);
-    if (b->exclusive)
-        atomic_store_explicit(a, eff + 1, memory_order_relaxed);
-    else
-        atomic_compare_exchange_strong_explicit(a, &eff, eff + 1, memory_order_relaxed,
-                                                memory_order_relaxed);
-}
-
 static inline uint64_t pick_token(const gwlb_balancer_state *st, uint32_t slot)
 {
     return (st->h.instance ^ ((uint64_t)(slot + 1) * UINT64_C(0x9e3779b97f4a7c15))) | 2;
