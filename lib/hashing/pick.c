@@ -281,10 +281,10 @@ static inline uint32_t jump(uint64_t key, uint32_t buckets)
         double q = 2147483648.0 / (double)(int64_t)((k >> 33) + 1); /* 1 <= q <= 2^31 */
         uint64_t bits;
         memcpy(&bits, &q, sizeof bits);
-        uint32_t e = (uint32_t)(bits >> 52) - 1023u; /* 0 .. 31 */
-        uint64_t mant = (bits & UINT64_C(0x000fffffffffffff)) | UINT64_C(0x0010000000000000);
-        uint64_t qi = mant >> (52 - e);     /* integer part */
-        uint64_t qf = mant << (12 + e);     /* fraction * 2^64 (exact: <= 52 bits) */
+        uint32_t e = (uint32_t)(bits >> 52) - 1023u; /* 0 .. 31, q's exponent */
+        uint64_t qi = (uint64_t)(int64_t)q;  /* integer part (exact) */
+        uint64_t qf = bits << (12 + e);      /* fraction * 2^64: the mantissa bits
+                                              * below the binary point (exact) */
         u128 p = (u128)b1 * qf;
         if ((uint64_t)p >= JUMP_ROUNDING_RISK)
             return jump_reference(key, buckets);
