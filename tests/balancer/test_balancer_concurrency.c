@@ -175,7 +175,7 @@ static void *worker(void *p)
     return NULL;
 }
 
-static void threads_run(int alg, long iters)
+static void threads_run_mode(int alg, long iters, int incremental)
 {
     gwlb_balancer_state *st;
     ck_assert_int_eq(gwlb_balancer_state_new(32, NULL, &st), GWLB_OK);
@@ -194,8 +194,20 @@ static void threads_run(int alg, long iters)
     while (atomic_load(&sh.passes[0]) < (uint64_t)iters / 2 &&
            atomic_load(&sh.passes[0]) != UINT64_MAX)
         sched_yield();
-    /* new host list: hosts 4..11 (0..3 removed with requests in flight) */
-    gwlb_balancer *b2 = build(st, alg, h + 4, 8, 2);
+    gwlb_balancer *b2;
+    if (incremental) {
+        /* gwlb_balancer_rebuild from the live balancer: hosts 0..7 with one
+         * weight changed, then 8 and 9 added (picks on b1 keep running) */
+        gwlb_balancer_config c;
+        gwlb_balancer_config_init(&c, (gwlb_balancer_algorithm)alg);
+        c.seed = 2;
+        h[3].weight += 5;
+        b2 = NULL;
+        ck_assert_int_eq(gwlb_balancer_rebuild(b1, &c, h, 10, 0, &b2, NULL), GWLB_OK);
+    } else {
+        /* new host list: hosts 4..11 (0..3 removed with requests in flight) */
+        b2 = build(st, alg, h + 4, 8, 2);
+    }
     gwlb_balancer *old = gwlb_balancer_swap(&sh.current, b2);
     ck_assert_ptr_eq(old, b1);
     /* grace period: each worker finished an iteration that started after the swap */
@@ -211,7 +223,14 @@ static void threads_run(int alg, long iters)
     for (uint32_t s = 0; s < 32; s++)
         ck_assert_uint_eq(st->slots[s].in_flight, 0);
     gwlb_balancer_free(gwlb_balancer_swap(&sh.current, NULL));
+    for (uint32_t s = 0; s < 32; s++) /* every slot reference dropped exactly once */
+        ck_assert_uint_eq(st->slots[s].owner & GWLB__OWNER_REFS_MASK, 0);
     gwlb_balancer_state_free(st);
+}
+
+static void threads_run(int alg, long iters)
+{
+    threads_run_mode(alg, iters, 0);
 }
 
 START_TEST(test_two_threads_pick_release_1e6_with_host_list_swap_p2c)
@@ -230,6 +249,14 @@ START_TEST(test_two_threads_with_host_list_swap_other_algorithms)
 }
 END_TEST
 
+START_TEST(test_two_threads_pick_while_the_balancer_is_rebuilt_incrementally)
+{
+    threads_run_mode(GWLB_BALANCER_LEAST_REQUEST, 200000, 1);
+    threads_run_mode(GWLB_BALANCER_NGINX_ROUND_ROBIN, 100000, 1);
+    threads_run_mode(GWLB_BALANCER_ROUND_ROBIN, 100000, 1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("balancer_concurrency");
@@ -243,6 +270,7 @@ int main(void)
     tcase_set_timeout(t, 300);
     tcase_add_test(t, test_two_threads_pick_release_1e6_with_host_list_swap_p2c);
     tcase_add_test(t, test_two_threads_with_host_list_swap_other_algorithms);
+    tcase_add_test(t, test_two_threads_pick_while_the_balancer_is_rebuilt_incrementally);
     suite_add_tcase(s, t);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
