@@ -72,6 +72,16 @@
  * are per-field atomic (the sum of current weights is conserved exactly),
  * so their sequence is exact single-threaded and approximately fair
  * concurrently (nginx itself serialises them with a lock).
+ * gwlb_balancer_set_exclusive() trades that for speed when one thread at a
+ * time uses the state: the same decisions without locked instructions.
+ *
+ * Speed: the common configuration (level 0 takes all traffic, every
+ * level-0 host healthy, no host of the state with nginx fails or a max
+ * in-flight limit, no slow start) is detected with one check per pick, and
+ * the pick then needs no per-host test (a round-robin choose is a cursor
+ * step and a multiply); anything else takes the general path, with the
+ * same decisions. To change a host list of many hosts, prefer
+ * gwlb_balancer_rebuild() (incremental) to gwlb_balancer_build().
  */
 #ifndef GWLB_BALANCER_H
 #define GWLB_BALANCER_H

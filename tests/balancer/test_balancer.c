@@ -1080,6 +1080,45 @@ END_TEST
 
 /* ---- Allocation failures --------------------------------------------------------------- */
 
+START_TEST(test_rebuild_allocation_failure_returns_enomem_and_hands_nothing_over)
+{
+    gwlb_balancer_host h[6];
+    uint32_t w[] = {1, 2, 3, 4, 5, 6};
+    hosts_fill(h, w, 6);
+    gwlb_balancer_state *st = new_state(16);
+    gwlb_balancer *prev = build(st, GWLB_BALANCER_RANDOM, h, 6);
+    h[2].weight = 9;
+    for (long n = 1;; n++) {
+        test_alloc ta;
+        test_alloc_init(&ta, n);
+        gwlb_balancer_config c;
+        gwlb_balancer_config_init(&c, GWLB_BALANCER_RANDOM);
+        c.allocator = &ta.allocator;
+        gwlb_balancer *b = NULL;
+        int rc = gwlb_balancer_rebuild(prev, &c, h, 6, 0, &b, NULL);
+        if (rc == GWLB_OK) {
+            gwlb_balancer_free(prev);
+            for (uint32_t i = 0; i < 6; i++) /* the references moved to b */
+                ck_assert_uint_eq(st->slots[hstats(b, i).slot].owner & GWLB__OWNER_REFS_MASK, 1);
+            gwlb_balancer_free(b);
+            ck_assert_int_eq(ta.live_blocks, 0);
+            ck_assert_int_gt(n, 3);
+            break;
+        }
+        ck_assert_int_eq(rc, GWLB_ENOMEM);
+        ck_assert_int_eq(ta.live_blocks, 0);
+        /* nothing handed over: prev still holds exactly its references */
+        for (uint32_t i = 0; i < 6; i++) {
+            ck_assert_uint_eq(prev->hosts[i].ref, 0);
+            ck_assert_uint_eq(st->slots[prev->hosts[i].slot].owner & GWLB__OWNER_REFS_MASK, 1);
+        }
+    }
+    for (uint32_t s = 0; s < 16; s++)
+        ck_assert_uint_eq(st->slots[s].owner & GWLB__OWNER_REFS_MASK, 0);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
 START_TEST(test_every_allocation_failure_returns_enomem_and_leaks_nothing)
 {
     gwlb_balancer_host h[6];
@@ -1422,6 +1461,7 @@ static Suite *balancer_suite(void)
     tcase_add_test(t, test_bad_host_input_gets_specific_errors);
     tcase_add_test(t, test_bad_config_gets_specific_errors);
     tcase_add_test(t, test_every_allocation_failure_returns_enomem_and_leaks_nothing);
+    tcase_add_test(t, test_rebuild_allocation_failure_returns_enomem_and_hands_nothing_over);
     suite_add_tcase(s, t);
     return s;
 }
