@@ -69,6 +69,8 @@ struct gwlb_hash_table {
 
     uint32_t step_count;
     uint32_t steps[GWLB__HASH_STEPS];
+    uint64_t count_mu;     /* UINT64_MAX / count: x % count without a divide */
+    uint64_t steps_mu;     /* UINT64_MAX / step_count */
 
     size_t memory;
 };
@@ -110,6 +112,19 @@ GWLB__HIDDEN void gwlb__nginx_server_parts(const uint8_t *s, size_t len, size_t 
 static inline uint32_t gwlb__maglev_slot(uint64_t h, uint32_t m)
 {
     return (uint32_t)(((h >> 32) * (uint64_t)m) >> 32);
+}
+
+/* x % n, given mu = UINT64_MAX / n (n >= 1): the multiply-high quotient
+ * estimate is at most two below the true one, so at most two corrections;
+ * the result is exactly x % n. */
+static inline uint64_t gwlb__mod(uint64_t x, uint64_t n, uint64_t mu)
+{
+    __extension__ typedef unsigned __int128 gwlb__u128;
+    uint64_t q = (uint64_t)(((gwlb__u128)x * mu) >> 64);
+    uint64_t r = x - q * n;
+    while (r >= n)
+        r -= n;
+    return r;
 }
 
 /* Host index of a Maglev slot. */

@@ -393,17 +393,25 @@ static int pick_walk(const gwlb_hash_table *t, uint64_t h, gwlb_hash_attempt *a,
     }
     uint32_t n = t->count;
     uint64_t g = gwlb_mix64(a->hash ^ UINT64_C(0x5bd1e9955bd1e995));
-    uint64_t start = g % n;
-    uint64_t step = t->steps[(g >> 32) % t->step_count];
+    /* start = g % n, step = steps[(g >> 32) % step_count], candidate at
+     * position i = (start + i * step) % n: the modulos by precomputed
+     * reciprocals, then one add and a conditional subtract per candidate */
+    uint64_t start = gwlb__mod(g, n, t->count_mu);
+    uint64_t step = t->steps[gwlb__mod(g >> 32, t->step_count, t->steps_mu)];
+    if (a->position >= n)
+        return GWLB_ENOHOST;
+    uint64_t p = gwlb__mod(start + (uint64_t)a->position * step, n, t->count_mu);
     while (a->position < n) {
-        uint32_t p = (uint32_t)((start + (uint64_t)a->position * step) % n);
         a->position++;
-        if (!is_tried(a, p) && acceptable(t, f, p)) {
-            mark_tried(a, p);
+        if (!is_tried(a, (uint32_t)p) && acceptable(t, f, (uint32_t)p)) {
+            mark_tried(a, (uint32_t)p);
             a->picks++;
-            *host = p;
+            *host = (uint32_t)p;
             return GWLB_OK;
         }
+        p += step;
+        if (p >= n)
+            p -= n;
     }
     return GWLB_ENOHOST;
 }

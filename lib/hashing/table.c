@@ -655,8 +655,10 @@ static void build_steps(gwlb_hash_table *t)
 {
     uint32_t n = t->count;
     t->step_count = 0;
+    t->count_mu = UINT64_MAX / n; /* n >= 1: validated */
     if (n <= 2) {
         t->steps[t->step_count++] = 1;
+        t->steps_mu = UINT64_MAX;
         return;
     }
     for (uint64_t j = 0; j < 64 && t->step_count < GWLB__HASH_STEPS; j++) {
@@ -671,6 +673,7 @@ static void build_steps(gwlb_hash_table *t)
     }
     if (t->step_count == 0)
         t->steps[t->step_count++] = 1;
+    t->steps_mu = UINT64_MAX / t->step_count;
 }
 
 /* ---- validation and the public builder ---------------------------------- */

@@ -221,6 +221,24 @@ START_TEST(test_maglev_fill_matches_paper_example)
 }
 END_TEST
 
+/* The retry walk's modulo by a precomputed reciprocal is exactly %. */
+START_TEST(test_reciprocal_modulo_equals_remainder)
+{
+    static const uint64_t ns[] = {1, 2, 3, 7, 10, 1000, 65537, 1000000, 4294967295u};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        uint64_t n = ns[i], mu = UINT64_MAX / n;
+        for (uint64_t k = 0; k < 20000; k++) {
+            uint64_t x = gwlb_mix64(k * 31 + i);
+            if (k % 4 == 1)
+                x = UINT64_MAX - k;
+            else if (k % 4 == 2)
+                x = k;
+            ck_assert_uint_eq(gwlb__mod(x, n, mu), x % n);
+        }
+    }
+}
+END_TEST
+
 /* The plain Maglev fill: probe each turn's permutation until a free slot. */
 static void plain_maglev_fill(uint32_t m, uint32_t n, const uint32_t *off, const uint32_t *skip,
                               const uint32_t *w, uint32_t *table)
@@ -1319,6 +1337,7 @@ static Suite *hashing_suite(void)
     tcase_add_test(v, test_maglev_fill_matches_paper_example);
     tcase_add_test(v, test_maglev_weights_give_slots_in_proportion);
     tcase_add_test(v, test_maglev_fill_equals_plain_probing);
+    tcase_add_test(v, test_reciprocal_modulo_equals_remainder);
     tcase_add_test(v, test_nginx_consistent_points_chain_crc32_of_host_nul_port);
     tcase_add_test(v, test_nginx_server_string_split_like_nginx);
     tcase_add_test(v, test_ring_size_follows_envoy_scale);
