@@ -272,8 +272,14 @@ static uint32_t jump_reference(uint64_t key, uint32_t buckets)
 /* Fraction of b1 * q from which rounding may reach the next integer. */
 #define JUMP_ROUNDING_RISK UINT64_C(0xFFFFFE0000000000) /* 1 - 2^-23 */
 
+/* Below this many buckets (a few turns) the reference loop, with fewer
+ * instructions per turn, is as fast; both give the same bucket. */
+#define JUMP_SHORT_CHAIN 64u
+
 static inline uint32_t jump(uint64_t key, uint32_t buckets)
 {
+    if (buckets < JUMP_SHORT_CHAIN)
+        return jump_reference(key, buckets);
     uint64_t k = key;
     uint64_t b1 = 1; /* b + 1; the reference's first turn always sets b = 0 */
     for (;;) {
