@@ -571,6 +571,38 @@ int gwlb_hash_table_pick_bounded(const gwlb_hash_table *table, const void *key,
                                  const gwlb_hash_loads *loads, uint32_t factor_percent,
                                  uint32_t *host)
 {
+    /* Fast path: a fresh attempt on a Maglev table, a short key, no
+     * callback, valid loads and factor: the key's slot host, taken if under
+     * its cap, recorded in the attempt exactly as pick_walk records a
+     * primary. Otherwise (or if the host is full) the general path below
+     * decides from scratch; nothing here has been written yet. */
+    const gwlb_hash_table *t = table;
+    if (GWLB__LIKELY(t != NULL && attempt != NULL && host != NULL && key != NULL &&
+                     usable == NULL && gwlb__hash_key_is_short(key_len) &&
+                     t->maglev16 != NULL && attempt->flags == 0 &&
+                     (uint64_t)attempt->tried_words * 64 >= t->count && loads != NULL &&
+                     loads->inflight != NULL && loads->total != NULL &&
+                     loads->count == t->count &&
+                     factor_percent >= GWLB_HASH_BALANCE_FACTOR_MIN &&
+                     factor_percent <= GWLB_HASH_BALANCE_FACTOR_MAX)) {
+        uint64_t h = gwlb__hash_key_short(key, key_len);
+        uint32_t p = t->maglev16[gwlb__maglev_slot(h, t->maglev_size)];
+        uint64_t total =
+            atomic_load_explicit((_Atomic uint64_t *)loads->total, memory_order_relaxed);
+        if (total >= UINT32_MAX)
+            total = UINT32_MAX - 1;
+        uint64_t in = atomic_load_explicit((_Atomic uint32_t *)&loads->inflight[p],
+                                           memory_order_relaxed);
+        if ((u128)in * (100 * t->total_weight) < (total + 1) * factor_percent * t->weight[p]) {
+            attempt->hash = h;
+            attempt->position = 0;
+            attempt->flags = GWLB__ATTEMPT_STARTED | GWLB__ATTEMPT_WALKING;
+            mark_tried(attempt, p);
+            attempt->picks++;
+            *host = p;
+            return GWLB_OK;
+        }
+    }
     int rc = check_args(table, key, key_len, attempt, host);
     if (rc != GWLB_OK)
         return rc;

@@ -221,6 +221,52 @@ START_TEST(test_maglev_fill_matches_paper_example)
 }
 END_TEST
 
+static int always(void *ctx, uint32_t h)
+{
+    (void)ctx;
+    (void)h;
+    return 1;
+}
+
+/* A bounded pick without a callback (the Maglev fast path) decides and
+ * records exactly what the general path (taken with a callback that allows
+ * every host) does, first pick and retries alike. */
+START_TEST(test_bounded_fast_path_equals_general_path)
+{
+    gwlb_hash_table *t = build(GWLB_HASH_MAGLEV, make_hosts(300, NULL), 300);
+    static uint32_t inflight[300];
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < 300; i++) {
+        inflight[i] = (uint32_t)(gwlb_mix64(i) % 9);
+        total += inflight[i];
+    }
+    gwlb_hash_loads loads = {inflight, &total, 300};
+    uint8_t key[16];
+    for (uint32_t k = 0; k < 3000; k++) {
+        size_t len = k % 3 == 0 ? 16 : k % 3 == 1 ? 8 : 4;
+        for (size_t j = 0; j < len; j++)
+            key[j] = (uint8_t)gwlb_mix64(k * 16 + j);
+        gwlb_hash_attempt a, b;
+        uint64_t wa[5], wb[5];
+        gwlb_hash_attempt_init(&a, wa, 5);
+        gwlb_hash_attempt_init(&b, wb, 5);
+        for (int round = 0; round < 3; round++) {
+            uint32_t ha = UINT32_MAX, hb = UINT32_MAX;
+            int ra = gwlb_hash_table_pick_bounded(t, key, len, &a, NULL, NULL, &loads, 125, &ha);
+            int rb = gwlb_hash_table_pick_bounded(t, key, len, &b, always, NULL, &loads, 125, &hb);
+            ck_assert_int_eq(ra, rb);
+            ck_assert_uint_eq(ha, hb);
+            ck_assert_uint_eq(a.hash, b.hash);
+            ck_assert_uint_eq(a.flags, b.flags);
+            ck_assert_uint_eq(a.position, b.position);
+            ck_assert_uint_eq(a.picks, b.picks);
+            ck_assert_int_eq(memcmp(wa, wb, sizeof wa), 0);
+        }
+    }
+    gwlb_hash_table_free(t);
+}
+END_TEST
+
 /* The retry walk's modulo by a precomputed reciprocal is exactly %. */
 START_TEST(test_reciprocal_modulo_equals_remainder)
 {
@@ -1371,6 +1417,7 @@ static Suite *hashing_suite(void)
     tcase_add_test(b, test_bounded_load_caps_every_host_at_ceil_c_times_average);
     tcase_add_test(b, test_bounded_load_keeps_the_key_host_while_under_capacity);
     tcase_add_test(b, test_bounded_load_rejects_bad_factor_and_nginx_tables);
+    tcase_add_test(b, test_bounded_fast_path_equals_general_path);
     suite_add_tcase(s, b);
 
     TCase *k = tcase_create("sticky");
