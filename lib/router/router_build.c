@@ -876,7 +876,8 @@ static int flatten(builder *b, gwlb_router **out)
     size_t off_params = ALIGN8(off_statics + ns * sizeof(rt_static));
     size_t off_cons = ALIGN8(off_params + npar * sizeof(rt_param));
     size_t off_lists = ALIGN8(off_cons + nc * sizeof(rt_constraint));
-    size_t off_routes = ALIGN8(off_lists + nl * sizeof(uint32_t));
+    size_t off_lmeth = ALIGN8(off_lists + nl * sizeof(uint32_t));
+    size_t off_routes = ALIGN8(off_lmeth + nl * sizeof(uint32_t));
     size_t off_conds = ALIGN8(off_routes + nr * sizeof(rt_route));
     size_t off_names = ALIGN8(off_conds + ncond * sizeof(rt_cond));
     size_t off_targets = ALIGN8(off_names + nnames * sizeof(rt_name));
@@ -894,6 +895,7 @@ static int flatten(builder *b, gwlb_router **out)
     rt_param *params = (rt_param *)(void *)(mem + off_params);
     rt_constraint *cons = (rt_constraint *)(void *)(mem + off_cons);
     uint32_t *lists = (uint32_t *)(void *)(mem + off_lists);
+    uint32_t *lmeth = (uint32_t *)(void *)(mem + off_lmeth);
     rt_route *routes = (rt_route *)(void *)(mem + off_routes);
     rt_cond *conds = (rt_cond *)(void *)(mem + off_conds);
     rt_name *names = (rt_name *)(void *)(mem + off_names);
@@ -989,8 +991,10 @@ static int flatten(builder *b, gwlb_router **out)
         n->alt = n->param_count | t->list_count[1] | t->list_count[2];
         if (n->static_count == 0 && n->param_count == 1 &&
             params[n->param_begin].constraint == RT_NONE && t->list_count[1] == 0 &&
-            t->list_count[2] == 0)
+            t->list_count[2] == 0) {
             n->flags |= RT_NODE_PARAM1;
+            n->fb_begin = params[n->param_begin].child; /* no statics: fb unused */
+        }
         uint32_t *begin[3] = {&n->exact_begin, &n->catchall_begin, &n->prefix_begin};
         uint32_t *count[3] = {&n->exact_count, &n->catchall_count, &n->prefix_count};
         for (int w = 0; w < 3; w++) {
@@ -1025,6 +1029,10 @@ static int flatten(builder *b, gwlb_router **out)
             }
         }
     }
+    for (uint32_t k = 0; k < li; k++) {
+        const rt_route *ro = &routes[lists[k]];
+        lmeth[k] = !ro->simple ? RT_LM_SLOW : ro->methods ? ro->methods : RT_LM_ANY;
+    }
     rt->alloc = *b->a;
     rt->bytes = total;
     rt->flags = b->flags;
@@ -1038,6 +1046,7 @@ static int flatten(builder *b, gwlb_router **out)
     rt->params = params;
     rt->constraints = cons;
     rt->lists = lists;
+    rt->list_methods = lmeth;
     rt->routes = routes;
     rt->conds = conds;
     rt->names = names;

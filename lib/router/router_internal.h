@@ -58,7 +58,9 @@ typedef struct rt_node {
     uint32_t prefix_count;
     uint32_t alt;    /* param_count | catchall_count | prefix_count: a static
                         match may have to be backtracked */
-    uint32_t fb_begin; /* first-byte dispatch: words fb[fb_begin ..] */
+    uint32_t fb_begin; /* first-byte dispatch: words fb[fb_begin ..]; on a
+                          RT_NODE_PARAM1 node (no statics): the child of its
+                          parameter edge, so the tight walk skips params[] */
     uint32_t fb_words; /* 0 = none (use the hash table); 64 bytes: a node is
                           one cache line, indexed by a shift */
 } rt_node;
@@ -70,6 +72,13 @@ enum {
     RT_NODE_FB_ONLY = 1u << 2 /* first-byte dispatch, no parameter, catch-all or
                                  prefix (alt == 0): the other shortcut */
 };
+
+/* list_methods[i] summarises the route lists[i] for the matcher's leaf
+ * test: its GWLB_METHOD_* bits, RT_LM_ANY for a route accepting every
+ * method, RT_LM_SLOW (alone) for a route with a host or conditions. A
+ * request accepts entry x when x & (method & GWLB_METHOD_ALL | RT_LM_ANY). */
+#define RT_LM_ANY (UINT32_C(1) << 30)
+#define RT_LM_SLOW (UINT32_C(1) << 31)
 
 /* First-byte dispatch (exact-case routers): a node with at most
  * RT_FB_MAX_STATICS static edges, no more than RT_FB_MAX_GROUP of them
@@ -159,6 +168,7 @@ struct gwlb_router {
     const rt_param *params;
     const rt_constraint *constraints;
     const uint32_t *lists;
+    const uint32_t *list_methods; /* parallel to lists: RT_LM_* summary */
     const rt_route *routes;
     const rt_cond *conds;
     const rt_name *names;

@@ -9,7 +9,7 @@
  *
  * Exact-case routers take a faster road to the same answers: static edges
  * are found by the segment's first byte (no scan for the segment's end, no
- * hashing), and a stackless loop (walk_tight) runs through nodes that offer
+ * hashing), and a stackless loop (match_tight) runs through nodes that offer
  * no alternative, handing over to the backtracking walk only at the first
  * node that does. The plain walk stays as gwlb__router_match_reference, and
  * tests and fuzz targets check both give identical results.
@@ -232,19 +232,27 @@ static int extras_ok(const mctx *c, const rt_route *rt)
 
 /* Report route idx as the match: parameter names (offsets were written
  * during the walk). */
-RT_INLINE void emit(mctx *c, uint32_t idx, const rt_route *rt)
+RT_INLINE void emit_route(const gwlb_router *r, gwlb_route_match *m, uint32_t idx)
 {
-    const gwlb_router *r = c->r;
-    gwlb_route_match *m = c->m;
+    const rt_route *rt = &r->routes[idx];
     m->route = (int32_t)idx;
+    m->allowed_methods = 0;
     m->id = rt->id;
     m->data = rt->data;
-    m->param_count = rt->param_count;
+    const uint32_t count = rt->param_count;
+    m->param_count = count;
     const rt_name *names = r->names + rt->name_begin;
-    for (uint32_t k = 0; k < rt->param_count; k++) {
-        m->params[k].name = r->pool + names[k].str;
+    const char *const pool = r->pool;
+    for (uint32_t k = 0; k < count; k++) {
+        m->params[k].name = pool + names[k].str;
         m->params[k].name_len = names[k].len;
     }
+}
+
+RT_INLINE void emit(mctx *c, uint32_t idx, const rt_route *rt)
+{
+    (void)rt;
+    emit_route(c->r, c->m, idx);
 }
 
 RT_NOINLINE int try_list_slow(mctx *c, uint32_t begin, uint32_t count)
@@ -661,58 +669,130 @@ back:
     goto params;
 }
 
-/*
- * The exact-case walk. Most nodes of real route tables offer no choice to
- * come back to: only static edges (found by first byte), or a single plain
- * parameter. While the walk meets only such nodes it needs no stack and
- * runs here, in a tight loop; a dead end there is the final answer, since
- * no node above offered an alternative. At the first node with choices
- * (or needing the hash table, a constraint, a catch-all...) it continues in
- * walk_fast from that node, whose backtracking then never needs to climb
- * above it.
- */
-RT_INLINE int walk_tight(mctx *c)
+/* Fill *match for "no route": GWLB_EMETHOD with the Allow set when some
+ * route matched all but the method, else GWLB_ENOENT. */
+RT_NOINLINE int not_found(gwlb_route_match *m, uint32_t allowed)
 {
-    const gwlb_router *const r = c->r;
+    m->route = -1;
+    m->allowed_methods = allowed;
+    m->param_count = 0;
+    m->id = 0;
+    m->data = NULL;
+    return allowed ? GWLB_EMETHOD : GWLB_ENOENT;
+}
+
+static void ctx_init(mctx *c, const gwlb_router *router, const gwlb_router_request *request,
+                     gwlb_route_match *match)
+{
+    c->r = router;
+    c->req = request;
+    c->path = request->path;
+    c->end = request->path + request->path_len;
+    c->method = request->method;
+    c->allowed = 0;
+    c->m = match;
+    c->host = request->host;
+    c->host_len = request->host ? request->host_len : 0;
+    if (c->host != NULL) { /* drop a ":port" suffix */
+        size_t i = c->host_len;
+        while (i > 0 && c->host[i - 1] >= '0' && c->host[i - 1] <= '9')
+            i--;
+        if (i > 0 && c->host[i - 1] == ':' &&
+            (c->host[0] != '[' || (i >= 2 && c->host[i - 2] == ']')))
+            c->host_len = i - 1;
+    }
+}
+
+/* The tight walk met a node with choices (or a route list with a host or
+ * conditions): the backtracking walk takes over from node ni, segment p
+ * (NULL: the path is used up), with np parameters captured. Nothing above
+ * ni offered an alternative, so its answer is the final one. */
+RT_NOINLINE int resume_walk(const gwlb_router *r, const gwlb_router_request *req,
+                            gwlb_route_match *m, uint32_t ni, const char *p, uint32_t np)
+{
+    mctx c;
+    ctx_init(&c, r, req, m);
+    if (walk_fast(&c, ni, p, np))
+        return 0;
+    return not_found(m, c.allowed);
+}
+
+/*
+ * The exact-case walk (default policies), straight from gwlb_router_match
+ * with everything in registers. Most nodes of real route tables offer no
+ * choice to come back to: only static edges (found by first byte), or a
+ * single plain parameter. While the walk meets only such nodes it needs no
+ * stack and runs here, in a tight loop; a dead end there is the final
+ * answer, since no node above offered an alternative. At the first node
+ * with choices (or needing the hash table, a constraint, a catch-all...)
+ * it continues in walk_fast from that node (resume_walk), whose
+ * backtracking then never needs to climb above it.
+ *
+ * q is the end of the segment just consumed: the '/' before the next one,
+ * or end when the path is used up. A parameter capture needs no bound
+ * check here: a node reached through k parameter edges exists only for
+ * routes with at least k parameters, so a parameter edge is followed at
+ * most GWLB_ROUTER_MAX_PARAMS times (the builder's limit).
+ */
+RT_INLINE int match_tight(const gwlb_router *const r, const gwlb_router_request *req,
+                          gwlb_route_match *m, const char *const path, const char *const end)
+{
     const rt_node *const nodes = r->nodes;
-    const char *const end = c->end, *const path = c->path;
-    const char *p = path + 1;
-    uint32_t ni = 0, np = 0;
-    for (;;) {
-        const rt_node *n = &nodes[ni];
-        if (p == NULL) { /* the path is used up at this node */
-            if (n->exact_count && try_list(c, n->exact_begin, n->exact_count))
-                return 1;
-            return n->prefix_count && try_list(c, n->prefix_begin, n->prefix_count);
-        }
-        if (n->flags & RT_NODE_PARAM1) {
-            const char *q = segment_end(p, end, path);
-            if (q == p || np >= GWLB_ROUTER_MAX_PARAMS)
-                return 0; /* empty segment: the only edge does not apply */
-            c->m->params[np].offset = (uint32_t)(p - path);
-            c->m->params[np].length = (uint32_t)(q - p);
-            np++;
-            ni = r->params[n->param_begin].child;
-            p = q < end ? q + 1 : NULL;
+    const char *q = path; /* path[0] == '/' */
+    gwlb_route_param *cap = m->params;
+    const rt_node *n = nodes;
+    while (q != end) {
+        const char *p = q + 1;
+        const uint32_t flags = n->flags;
+        if (flags & RT_NODE_PARAM1) {
+            q = segment_end(p, end, path);
+            if (q == p)
+                return not_found(m, 0); /* empty segment: the only edge does not apply */
+            cap->offset = (uint32_t)(p - path);
+            cap->length = (uint32_t)(q - p);
+            cap++;
+            n = &nodes[n->fb_begin]; /* the parameter edge's child */
             continue;
         }
-        if ((n->flags & RT_NODE_FB_ONLY) && p < end && *p != '/') {
+        if ((flags & RT_NODE_FB_ONLY) && p < end && *p != '/') {
             const rt_static *st = find_static_fb(r, n, p, end);
             if (st == NULL)
-                return 0; /* statics only, none fits */
-            const char *q = p + st->len;
-            ni = st->child;
-            p = q < end ? q + 1 : NULL;
+                return not_found(m, 0); /* statics only, none fits */
+            q = p + st->len;
+            n = &nodes[st->child];
             continue;
         }
-        return walk_fast(c, ni, p, np);
+        return resume_walk(r, req, m, (uint32_t)(n - nodes), p, (uint32_t)(cap - m->params));
     }
+    /* The path is used up at n: its exact routes, then its prefix routes,
+     * decided by their methods (a route with a host or conditions hands
+     * the node over to the general walk). */
+    const uint32_t want = (req->method & GWLB_METHOD_ALL) | RT_LM_ANY;
+    const uint32_t *const lm = r->list_methods;
+    uint32_t allowed = 0;
+    for (int w = 0; w < 2; w++) {
+        uint32_t i = w ? n->prefix_begin : n->exact_begin;
+        const uint32_t stop = i + (w ? n->prefix_count : n->exact_count);
+        for (; i < stop; i++) {
+            const uint32_t x = lm[i];
+            if (x & want) {
+                const uint32_t idx = r->lists[i];
+                emit_route(r, m, idx);
+                return 0;
+            }
+            if (x & RT_LM_SLOW)
+                return resume_walk(r, req, m, (uint32_t)(n - nodes), NULL,
+                                   (uint32_t)(cap - m->params));
+            allowed |= x;
+        }
+    }
+    return not_found(m, allowed);
 }
 
 /* The walk compiled per case policy, so the policy is a constant inside. */
 RT_NOINLINE int walk_exact_case(mctx *c)
 {
-    return walk_tight(c);
+    return walk_fast(c, 0, c->path + 1, 0);
 }
 
 /* The plain walk (hash lookups only) on an exact-case router: the
@@ -744,24 +824,9 @@ RT_INLINE int match_impl(const gwlb_router *router, const gwlb_router_request *r
     if (len > GWLB_ROUTER_PATH_MAX)
         return GWLB_ETOOLONG;
     mctx c;
-    c.r = router;
-    c.req = request;
-    c.path = path;
-    c.end = path + len;
-    c.method = request->method;
-    c.allowed = 0;
-    c.m = match;
-    c.host = request->host;
-    c.host_len = request->host ? request->host_len : 0;
-    if (c.host != NULL) { /* drop a ":port" suffix */
-        size_t i = c.host_len;
-        while (i > 0 && c.host[i - 1] >= '0' && c.host[i - 1] <= '9')
-            i--;
-        if (i > 0 && c.host[i - 1] == ':' && (c.host[0] != '[' || (i >= 2 && c.host[i - 2] == ']')))
-            c.host_len = i - 1;
-    }
+    ctx_init(&c, router, request, match);
     if (!(router->flags & (GWLB_ROUTER_CASE_INSENSITIVE | GWLB_ROUTER_IGNORE_TRAILING_SLASH))) {
-        if (reference ? walk_reference(&c) : walk_tight(&c)) /* default policies: inlined */
+        if (reference ? walk_reference(&c) : walk_exact_case(&c))
             return 0;
     } else {
         int (*const walk_fn)(mctx *) = (router->flags & GWLB_ROUTER_CASE_INSENSITIVE)
@@ -785,10 +850,27 @@ RT_INLINE int match_impl(const gwlb_router *router, const gwlb_router_request *r
     return GWLB_ENOENT;
 }
 
+/* Everything but the common case (default policies, valid arguments):
+ * argument errors, case-insensitive and trailing-slash routers. */
+RT_NOINLINE int match_general(const gwlb_router *router, const gwlb_router_request *request,
+                              gwlb_route_match *match)
+{
+    return match_impl(router, request, match, 0);
+}
+
 int gwlb_router_match(const gwlb_router *router, const gwlb_router_request *request,
                       gwlb_route_match *match)
 {
-    return match_impl(router, request, match, 0);
+    /* The common case checks each argument once and initialises nothing
+     * up front: every way out of match_tight fills *match completely. */
+    if (router != NULL && request != NULL && match != NULL &&
+        !(router->flags & (GWLB_ROUTER_CASE_INSENSITIVE | GWLB_ROUTER_IGNORE_TRAILING_SLASH))) {
+        const char *path = request->path;
+        const size_t len = request->path_len;
+        if (path != NULL && len - 1 < GWLB_ROUTER_PATH_MAX && path[0] == '/')
+            return match_tight(router, request, match, path, path + len);
+    }
+    return match_general(router, request, match);
 }
 
 int gwlb__router_match_reference(const gwlb_router *router, const gwlb_router_request *request,
