@@ -913,6 +913,8 @@ static int flatten(builder *b, gwlb_router **out)
         memcpy(targets, b->targets.p, nt * sizeof(rt_target));
     if (npool)
         memcpy(pool, b->pool.p, npool);
+    for (size_t k = 0; k < nnames; k++)
+        names[k].ptr = pool + names[k].str;
     flat_ctx ctx = {routes, cons, pool};
 
     uint32_t si = 0, pi = 0, li = 0, sl = 0, fi = 0;

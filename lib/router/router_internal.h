@@ -5,7 +5,8 @@
  * The compiled router is one allocation carved into flat arrays that refer
  * to each other by 32-bit index, so the hot path follows no malloc'd
  * pointers and the whole structure is position-independent except for the
- * host's opaque `data` pointers and the allocator copy.
+ * host's opaque `data` pointers, the allocator copy and the parameter
+ * names' pointers into the pool (rt_name.ptr, ready to hand out).
  *
  *   nodes[0] = root (depth 0, nothing matched yet)
  *
@@ -127,7 +128,8 @@ typedef struct rt_cond {
 } rt_cond;
 
 typedef struct rt_name {
-    uint32_t str; /* pool offset, NUL-terminated */
+    const char *ptr; /* pool + str, set when the router is laid out */
+    uint32_t str;    /* pool offset, NUL-terminated */
     uint32_t len;
 } rt_name;
 

@@ -242,9 +242,8 @@ RT_INLINE void emit_route(const gwlb_router *r, gwlb_route_match *m, uint32_t id
     const uint32_t count = rt->param_count;
     m->param_count = count;
     const rt_name *names = r->names + rt->name_begin;
-    const char *const pool = r->pool;
     for (uint32_t k = 0; k < count; k++) {
-        m->params[k].name = pool + names[k].str;
+        m->params[k].name = names[k].ptr;
         m->params[k].name_len = names[k].len;
     }
 }
@@ -541,13 +540,16 @@ RT_INLINE const rt_static *find_static_fb(const gwlb_router *r, const rt_node *n
     uint32_t k = RT_NONE;
 #if defined(RT_SSE2) && defined(__GNUC__)
     const __m128i pat = _mm_set1_epi8((char)ch);
-    for (uint32_t i = 0; i < n->fb_words; i += 2) { /* fb_words is even */
+    for (uint32_t i = 0;;) { /* fb_words is even and >= 2 */
         unsigned m = (unsigned)_mm_movemask_epi8(
             _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(w + i)), pat));
         if (m != 0) {
             k = i * 8 + (uint32_t)__builtin_ctz(m);
             break;
         }
+        i += 2;
+        if (i >= n->fb_words)
+            return NULL;
     }
 #elif defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
@@ -566,9 +568,9 @@ RT_INLINE const rt_static *find_static_fb(const gwlb_router *r, const rt_node *n
             k = i;
             break;
         }
-#endif
     if (k == RT_NONE)
         return NULL;
+#endif
     const rt_static *st = r->statics + n->static_begin;
     const size_t rem = (size_t)(end - p);
     do { /* padding is '/', never ch: k is a real edge */
