@@ -25,22 +25,6 @@
 #define LAST_BITS 38
 #define LAST_MASK ((UINT64_C(1) << LAST_BITS) - 1)
 
-static uint64_t pack(uint64_t last_ms, uint64_t excess)
-{
-    if (excess > EXCESS_MASK)
-        excess = EXCESS_MASK; /* unreachable for excess <= burst; saturate anyway */
-    return USED_BIT | ((last_ms & LAST_MASK) << EXCESS_BITS) | excess;
-}
-
-/* Signed difference now - last on the 38-bit ring. */
-static int64_t ring_diff(uint64_t now_ms, uint64_t last)
-{
-    uint64_t d = (now_ms - last) & LAST_MASK;
-    if (d >= (UINT64_C(1) << (LAST_BITS - 1)))
-        return (int64_t)d - (int64_t)(UINT64_C(1) << LAST_BITS);
-    return (int64_t)d;
-}
-
 int gwlb_limit_req_config_init(gwlb_limit_req_config *cfg, uint64_t rate,
                                enum gwlb_limit_req_unit unit, uint64_t burst, uint64_t delay)
 {
@@ -76,100 +60,125 @@ int gwlb_limit_req_state_decode(uint64_t state, uint64_t *excess, uint64_t *last
 }
 
 /*
- * The result numbers divide by the rate (a runtime value: a 64-bit divide
- * costs 40-90 cycles). Instead, inv = 1.0 / rate is computed once per call,
- * before the state word is even read (it depends on the config only, so it
- * runs in parallel with the decision), and each quotient is a multiply
- * corrected by one integer step. With a <= 2^37 and rate <= 2^40 the
- * double product is within 2^-15 of a / rate, so the truncated estimate is
- * floor(a / rate) - 1, + 0 or + 1, and the remainder says which.
+ * The result numbers divide by the rate, a runtime value (a 64-bit integer
+ * divide costs 40-90 cycles). A double divide is exact here: for integers
+ * a, b with a + b <= 2^53, the correctly rounded a / b truncates to
+ * floor(a / b) (a non-integer quotient is at least 1/b below the next
+ * integer, more than half an ulp there). Every dividend below is at most
+ * (EXCESS_MASK + 1000) * 1000 < 2^36 plus the rate, and the rate is at
+ * most GWLB_LIMIT_REQ_RATE_MAX * 1000 < 2^40 (config_init). The divides
+ * depend on nothing but the decision, so they overlap with the state update.
  */
-static inline uint64_t div_rate(uint64_t a, uint64_t rate, double inv, uint64_t *rem)
+static inline uint64_t qrate(uint64_t a, double rate)
 {
-    int64_t q = (int64_t)((double)(int64_t)a * inv);
-    int64_t r = (int64_t)a - q * (int64_t)rate;
-    if (r < 0) {
-        q--;
-        r += (int64_t)rate;
-    } else if (r >= (int64_t)rate) {
-        q++;
-        r -= (int64_t)rate;
-    }
-    *rem = (uint64_t)r;
-    return (uint64_t)q;
+    return (uint64_t)(int64_t)((double)(int64_t)a / rate);
 }
 
-/* nginx: excess * 1000 / rate (ms), in ns. */
-static inline uint64_t drain_ns(const gwlb_limit_req_config *cfg, double inv, uint64_t excess)
+/* x / 1000 for x < 2^32 (a 32-bit divide by a constant: one multiply). */
+static inline uint64_t div1000(uint64_t x)
 {
-    uint64_t rem;
-    return div_rate(excess * 1000, cfg->rate, inv, &rem) * GWLB_NS_PER_MS;
+    return (uint32_t)x / 1000u;
+}
+
+/* The effective burst: the packed excess field holds at most EXCESS_MASK,
+ * so a hand-made config above GWLB_LIMIT_REQ_BURST_MAX is capped there
+ * (config_init never produces one). Then every admitted excess, and the
+ * excess + 1000 of the same-millisecond step, fit in the field. */
+static inline uint64_t burst_of(const gwlb_limit_req_config *cfg)
+{
+    uint64_t b = cfg->burst;
+    return b < GWLB_LIMIT_REQ_BURST_MAX * 1000 ? b : GWLB_LIMIT_REQ_BURST_MAX * 1000;
 }
 
 /*
- * nginx's step on one state word: the excess after this request, the
- * previous excess and the (clamped) ms since last; *new_state is what to
- * store when admitted. Returns 1 to admit. Integer arithmetic only; the
- * divisions are by constants (1e6, 1000), i.e. multiplies.
+ * nginx's step on one state word at now_ms: sets *excess (after this
+ * request) and *ms (the clamped ms since last) and returns the word to
+ * store if admitted (admitted iff *excess <= burst). Integer arithmetic;
+ * the divisions are by the constant 1000 (multiplies).
+ *
+ * stamp = USED_BIT | now_ms << 25 (bits of now_ms above 38 fall off or
+ * land on bit 63, which is set anyway): the word's upper part once last =
+ * now_ms. The common case is a request in the same millisecond as the
+ * previous one, i.e. a word whose upper part already is the stamp: the
+ * excess grows by exactly 1000 and last stays, the word + 1000.
  */
-static inline int limit_req_step(const gwlb_limit_req_config *cfg, uint64_t state, uint64_t now,
-                                 uint64_t *excess_out, uint64_t *old_out, uint64_t *ms_out,
-                                 uint64_t *new_state)
+static inline uint64_t limit_req_step(uint64_t rate, uint64_t state, uint64_t now_ms,
+                                      uint64_t stamp, uint64_t *excess, uint64_t *ms)
 {
-    uint64_t now_ms = now / GWLB_NS_PER_MS;
-    uint64_t excess = 0; /* nginx creates the node with excess 0 */
-    uint64_t old_excess = 0;
-    uint64_t last = now_ms;
-    uint64_t ums = 0;
-    if (state & USED_BIT) {
-        old_excess = state & EXCESS_MASK;
-        last = (state >> EXCESS_BITS) & LAST_MASK;
-        int64_t ms = ring_diff(now_ms, last);
-        if (ms < -60000)
-            ms = 1;
-        else if (ms < 0)
-            ms = 0;
-        ums = (uint64_t)ms;
-        uint64_t product, decay;
-        if (__builtin_mul_overflow(cfg->rate, ums, &product))
-            decay = UINT64_MAX;
-        else
-            decay = product / 1000;
-        excess = old_excess + 1000 > decay ? old_excess + 1000 - decay : 0;
-        if (ums != 0)
-            last = now_ms;
+    uint64_t old_excess = state & EXCESS_MASK;
+    *ms = 0;
+    if ((state & ~EXCESS_MASK) == stamp) {
+        *excess = old_excess + 1000;
+        return state + 1000;
     }
-    *excess_out = excess;
-    *old_out = old_excess;
-    *ms_out = ums;
-    *new_state = pack(last, excess);
-    return excess <= cfg->burst;
+    if (!(state & USED_BIT)) { /* nginx creates the node with excess 0 */
+        *excess = 0;
+        return stamp;
+    }
+    /* now - last on the 38-bit ring (state >> 25 still holds the "in use"
+     * bit at bit 38; the mask drops it). >= 2^37 is negative. */
+    uint64_t d = (now_ms - (state >> EXCESS_BITS)) & LAST_MASK;
+    if (d >= LAST_MASK + 1 - 60000) { /* -60000 <= ms < 0 counts as 0 ms */
+        *excess = old_excess + 1000;
+        return state + 1000;
+    }
+    uint64_t m = d < (UINT64_C(1) << (LAST_BITS - 1)) ? d : 1; /* ms < -60000: 1 */
+    uint64_t product, decay;
+    if (__builtin_mul_overflow(rate, m, &product))
+        decay = UINT64_MAX;
+    else
+        decay = product / 1000;
+    uint64_t e = old_excess + 1000 > decay ? old_excess + 1000 - decay : 0;
+    *excess = e;
+    *ms = m;
+    /* ms != 0: last = now_ms. e > EXCESS_MASK only when rejected (not stored). */
+    return stamp | (e & EXCESS_MASK);
 }
 
-static inline void limit_req_result(const gwlb_limit_req_config *cfg, double inv, int allowed,
-                                    uint64_t excess, uint64_t old_excess, uint64_t ms,
-                                    gwlb_limit_result *result)
+/* The stamp of now_ms (see limit_req_step). */
+static inline uint64_t stamp_of(uint64_t now_ms)
 {
-    result->limit = cfg->burst / 1000 + 1;
+    return USED_BIT | now_ms << EXCESS_BITS;
+}
+
+/* The numbers of an admitted request (excess <= burst). */
+static inline void limit_req_admitted(const gwlb_limit_req_config *cfg, uint64_t burst,
+                                      uint64_t excess, gwlb_limit_result *result)
+{
+    double rate = (double)(int64_t)cfg->rate;
+    uint64_t delay = cfg->delay;
+    result->allowed = 1;
     result->dry_run_limited = 0;
-    result->allowed = allowed;
-    if (!allowed) {
-        /* Rejected: nothing stored. The same request passes once
-         * rate * ms / 1000 >= old + 1000 - burst: ceil(need * 1000 / rate). */
-        uint64_t rem;
-        uint64_t need_ms = div_rate((old_excess + 1000 - cfg->burst) * 1000, cfg->rate, inv, &rem);
-        need_ms += rem != 0;
-        uint64_t wait_ms = need_ms > ms ? need_ms - ms : 0;
-        result->remaining = 0;
-        result->reset_after_ns = drain_ns(cfg, inv, excess > 1000 ? excess - 1000 : 0); /* queued now */
-        result->retry_after_ns = (int64_t)(wait_ms * GWLB_NS_PER_MS);
-        result->delay_ns = 0;
-        return;
-    }
-    result->remaining = (cfg->burst - excess) / 1000;
-    result->reset_after_ns = drain_ns(cfg, inv, excess);
+    result->limit = div1000(burst) + 1;
+    result->remaining = div1000(burst - excess);
+    result->reset_after_ns = qrate(excess * 1000, rate) * GWLB_NS_PER_MS;
     result->retry_after_ns = -1;
-    result->delay_ns = excess <= cfg->delay ? 0 : drain_ns(cfg, inv, excess - cfg->delay);
+    result->delay_ns = excess <= delay ? 0 : qrate((excess - delay) * 1000, rate) * GWLB_NS_PER_MS;
+}
+
+/*
+ * The numbers of a rejected request on the word `state` (nothing stored;
+ * never a fresh word: its first request is admitted). The same request
+ * passes once rate * ms / 1000 >= old + 1000 - burst (> 0 here), i.e.
+ * after ceil(need * 1000 / rate) ms from last. reset_after drains what is
+ * queued now (excess - 1000).
+ */
+static inline void limit_req_rejected(const gwlb_limit_req_config *cfg, uint64_t burst,
+                                      uint64_t state, uint64_t excess, uint64_t ms,
+                                      gwlb_limit_result *result)
+{
+    uint64_t r = cfg->rate;
+    double rate = (double)(int64_t)r;
+    uint64_t need_ms = qrate(((state & EXCESS_MASK) + 1000 - burst) * 1000 + r - 1, rate);
+    uint64_t wait_ms = need_ms > ms ? need_ms - ms : 0;
+    result->allowed = 0;
+    result->dry_run_limited = 0;
+    result->limit = div1000(burst) + 1;
+    result->remaining = 0;
+    result->reset_after_ns = qrate((excess > 1000 ? excess - 1000 : 0) * 1000, rate) *
+                             GWLB_NS_PER_MS;
+    result->retry_after_ns = (int64_t)(wait_ms * GWLB_NS_PER_MS);
+    result->delay_ns = 0;
 }
 
 int gwlb_limit_req_decide(const gwlb_limit_req_config *cfg, uint64_t state, uint64_t now,
@@ -177,27 +186,37 @@ int gwlb_limit_req_decide(const gwlb_limit_req_config *cfg, uint64_t state, uint
 {
     if (cfg == NULL || result == NULL || new_state == NULL || cfg->rate == 0)
         return GWLB_EINVAL;
-    double inv = 1.0 / (double)(int64_t)cfg->rate;
-    uint64_t excess, old_excess, ms, next;
-    int allowed = limit_req_step(cfg, state, now, &excess, &old_excess, &ms, &next);
-    limit_req_result(cfg, inv, allowed, excess, old_excess, ms, result);
-    *new_state = allowed ? next : state;
+    uint64_t burst = burst_of(cfg), excess, ms;
+    uint64_t now_ms = now / GWLB_NS_PER_MS;
+    uint64_t next = limit_req_step(cfg->rate, state, now_ms, stamp_of(now_ms), &excess, &ms);
+    if (excess <= burst) {
+        limit_req_admitted(cfg, burst, excess, result);
+        *new_state = next;
+    } else {
+        limit_req_rejected(cfg, burst, state, excess, ms, result);
+        *new_state = state;
+    }
     return GWLB_OK;
 }
 
 /* Decide and store with one CAS (or, exclusive, a plain atomic store); the
- * numbers are computed once the decision is final. */
+ * numbers are computed once the decision is final. An admitted word always
+ * differs from the old one (excess or last changes), so there is no
+ * "nothing to store" case. */
 static inline int limit_req_allow(const gwlb_limit_req_config *cfg, uint64_t *word, uint64_t now,
                                   gwlb_limit_result *result, int exclusive)
 {
-    double inv = 1.0 / (double)(int64_t)cfg->rate; /* before the state: runs in parallel */
+    uint64_t rate = cfg->rate, burst = burst_of(cfg), now_ms = now / GWLB_NS_PER_MS;
+    uint64_t stamp = stamp_of(now_ms);
     uint64_t old = atomic_load_explicit(AWORD(word), memory_order_relaxed);
-    uint64_t excess, old_excess, ms, next;
-    int allowed;
+    uint64_t excess, ms;
     for (;;) {
-        allowed = limit_req_step(cfg, old, now, &excess, &old_excess, &ms, &next);
-        if (!allowed || next == old)
-            break;
+        uint64_t next = limit_req_step(rate, old, now_ms, stamp, &excess, &ms);
+        if (excess > burst) {
+            if (result != NULL)
+                limit_req_rejected(cfg, burst, old, excess, ms, result);
+            return 0;
+        }
         if (exclusive) {
             atomic_store_explicit(AWORD(word), next, memory_order_relaxed);
             break;
@@ -207,8 +226,8 @@ static inline int limit_req_allow(const gwlb_limit_req_config *cfg, uint64_t *wo
             break;
     }
     if (result != NULL)
-        limit_req_result(cfg, inv, allowed, excess, old_excess, ms, result);
-    return allowed;
+        limit_req_admitted(cfg, burst, excess, result);
+    return 1;
 }
 
 int gwlb_limit_req_state_allow(const gwlb_limit_req_config *cfg, uint64_t *state_word,
