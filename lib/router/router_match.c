@@ -14,6 +14,7 @@
  * node that does. The plain walk stays as gwlb__router_match_reference, and
  * tests and fuzz targets check both give identical results.
  */
+#include <stddef.h>
 #include <string.h>
 
 #if defined(__SSE2__)
@@ -671,6 +672,21 @@ back:
     goto params;
 }
 
+/* Write a capture's offset and length (adjacent fields) with one store
+ * where the byte order allows. */
+RT_INLINE void capture(gwlb_route_param *cap, uint32_t offset, uint32_t length)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    _Static_assert(offsetof(gwlb_route_param, length) == offsetof(gwlb_route_param, offset) + 4,
+                   "offset and length adjacent");
+    const uint64_t both = offset | (uint64_t)length << 32;
+    memcpy((char *)cap + offsetof(gwlb_route_param, offset), &both, 8);
+#else
+    cap->offset = offset;
+    cap->length = length;
+#endif
+}
+
 /* Fill *match for "no route": GWLB_EMETHOD with the Allow set when some
  * route matched all but the method, else GWLB_ENOENT. */
 RT_NOINLINE int not_found(gwlb_route_match *m, uint32_t allowed)
@@ -750,8 +766,7 @@ RT_INLINE int match_tight(const gwlb_router *const r, const gwlb_router_request 
             q = segment_end(p, end, path);
             if (q == p)
                 return not_found(m, 0); /* empty segment: the only edge does not apply */
-            cap->offset = (uint32_t)(p - path);
-            cap->length = (uint32_t)(q - p);
+            capture(cap, (uint32_t)(p - path), (uint32_t)(q - p));
             cap++;
             n = &nodes[n->fb_begin]; /* the parameter edge's child */
             continue;
@@ -766,28 +781,24 @@ RT_INLINE int match_tight(const gwlb_router *const r, const gwlb_router_request 
         }
         return resume_walk(r, req, m, (uint32_t)(n - nodes), p, (uint32_t)(cap - m->params));
     }
-    /* The path is used up at n: its exact routes, then its prefix routes,
-     * decided by their methods (a route with a host or conditions hands
-     * the node over to the general walk). */
+    /* The path is used up at n: its exact routes decided by their methods
+     * alone. A route with a host or conditions, or prefix routes to try
+     * after them (rare), hand the node over to the general walk. */
     const uint32_t want = (req->method & GWLB_METHOD_ALL) | RT_LM_ANY;
     const uint32_t *const lm = r->list_methods;
+    const uint32_t *x = lm + n->exact_begin, *const xe = x + n->exact_count;
     uint32_t allowed = 0;
-    for (int w = 0; w < 2; w++) {
-        uint32_t i = w ? n->prefix_begin : n->exact_begin;
-        const uint32_t stop = i + (w ? n->prefix_count : n->exact_count);
-        for (; i < stop; i++) {
-            const uint32_t x = lm[i];
-            if (x & want) {
-                const uint32_t idx = r->lists[i];
-                emit_route(r, m, idx);
-                return 0;
-            }
-            if (x & RT_LM_SLOW)
-                return resume_walk(r, req, m, (uint32_t)(n - nodes), NULL,
-                                   (uint32_t)(cap - m->params));
-            allowed |= x;
+    for (; x < xe; x++) {
+        if (*x & want) {
+            emit_route(r, m, r->lists[x - lm]);
+            return 0;
         }
+        if (*x & RT_LM_SLOW)
+            break;
+        allowed |= *x;
     }
+    if (x < xe || n->prefix_count)
+        return resume_walk(r, req, m, (uint32_t)(n - nodes), NULL, (uint32_t)(cap - m->params));
     return not_found(m, allowed);
 }
 
