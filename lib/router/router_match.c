@@ -242,10 +242,10 @@ RT_INLINE void emit_route(const gwlb_router *r, gwlb_route_match *m, uint32_t id
     m->data = rt->data;
     const uint32_t count = rt->param_count;
     m->param_count = count;
-    const rt_name *names = r->names + rt->name_begin;
-    for (uint32_t k = 0; k < count; k++) {
-        m->params[k].name = names[k].ptr;
-        m->params[k].name_len = names[k].len;
+    const rt_name *nm = r->names + rt->name_begin, *const ne = nm + count;
+    for (gwlb_route_param *pp = m->params; nm < ne; nm++, pp++) {
+        pp->name = nm->ptr;
+        pp->name_len = nm->len;
     }
 }
 
