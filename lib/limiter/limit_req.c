@@ -107,7 +107,7 @@ static inline uint64_t limit_req_step(uint64_t rate, uint64_t state, uint64_t no
 {
     uint64_t old_excess = state & EXCESS_MASK;
     *ms = 0;
-    if ((state & ~EXCESS_MASK) == stamp) {
+    if (__builtin_expect((state & ~EXCESS_MASK) == stamp, 1)) {
         *excess = old_excess + 1000;
         return state + 1000;
     }
@@ -150,7 +150,7 @@ static inline void limit_req_admitted(const gwlb_limit_req_config *cfg, uint64_t
     result->allowed = 1;
     result->dry_run_limited = 0;
     result->limit = div1000(burst) + 1;
-    result->remaining = div1000(burst - excess);
+    result->remaining = div1000((uint32_t)burst - (uint32_t)excess);
     result->reset_after_ns = qrate(excess * 1000, rate) * GWLB_NS_PER_MS;
     result->retry_after_ns = -1;
     result->delay_ns = excess <= delay ? 0 : qrate((excess - delay) * 1000, rate) * GWLB_NS_PER_MS;

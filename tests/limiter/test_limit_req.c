@@ -240,6 +240,27 @@ START_TEST(test_limit_req_burst_max_fills_without_saturating)
 }
 END_TEST
 
+/* A config built by hand with a burst the packed word cannot hold is capped
+ * at GWLB_LIMIT_REQ_BURST_MAX: the excess never spills into `last`. */
+START_TEST(test_limit_req_hand_made_burst_above_max_is_capped)
+{
+    gwlb_limit_req l;
+    ck_assert_int_eq(gwlb_limit_req_init(&l, 1, GWLB_LIMIT_REQ_PER_MINUTE, 0,
+                                         GWLB_LIMIT_REQ_NODELAY),
+                     GWLB_OK);
+    l.config.burst = (GWLB_LIMIT_REQ_BURST_MAX + 50) * 1000;
+    gwlb_limit_result r;
+    uint64_t admitted = 0, excess, last;
+    for (uint64_t i = 0; i < GWLB_LIMIT_REQ_BURST_MAX + 100; i++)
+        admitted += (uint64_t)admit(&l, T0, &r);
+    ck_assert_uint_eq(admitted, GWLB_LIMIT_REQ_BURST_MAX + 1);
+    ck_assert_int_eq(gwlb_limit_req_state_decode(l.state, &excess, &last), 1);
+    ck_assert_uint_eq(excess, GWLB_LIMIT_REQ_BURST_MAX * 1000);
+    ck_assert_uint_eq(last, (T0 / MS) & ((UINT64_C(1) << 38) - 1));
+    ck_assert_uint_eq(r.limit, GWLB_LIMIT_REQ_BURST_MAX + 1);
+}
+END_TEST
+
 static uint64_t seq_next(uint64_t *s)
 {
     *s += UINT64_C(0x9e3779b97f4a7c15);
@@ -337,6 +358,7 @@ static Suite *limit_req_suite(void)
     tcase_add_test(tc, test_limit_req_long_idle_drains_completely);
     tcase_add_test(tc, test_limit_req_rejects_rate_zero_and_bad_unit_and_burst_overflow);
     tcase_add_test(tc, test_limit_req_burst_max_fills_without_saturating);
+    tcase_add_test(tc, test_limit_req_hand_made_burst_above_max_is_capped);
     tcase_add_test(tc, test_limit_req_exclusive_mode_makes_the_same_decisions_and_numbers);
     tcase_add_test(tc, test_limit_req_numbers_equal_integer_division_on_many_rates);
     suite_add_tcase(s, tc);
