@@ -11,8 +11,12 @@
  * are found by the segment's first byte (no scan for the segment's end, no
  * hashing), and a stackless loop (match_tight) runs through nodes that offer
  * no alternative, handing over to the backtracking walk only at the first
- * node that does. The plain walk stays as gwlb__router_match_reference, and
- * tests and fuzz targets check both give identical results.
+ * node that does. With the default policies gwlb_router_match goes
+ * straight into that loop (arguments checked once, *match written only on
+ * the way out), and a leaf picks its route from one method word per list
+ * entry (list_methods). The plain walk stays as
+ * gwlb__router_match_reference, and tests and fuzz targets check both give
+ * identical results.
  */
 #include <stddef.h>
 #include <string.h>
@@ -762,6 +766,14 @@ RT_INLINE int match_tight(const gwlb_router *const r, const gwlb_router_request 
     while (q != end) {
         const char *p = q + 1;
         const uint32_t flags = n->flags;
+        if ((flags & RT_NODE_FB_ONLY) && p < end && *p != '/') {
+            const rt_static *st = find_static_fb(r, n, p, end);
+            if (st == NULL)
+                return not_found(m, 0); /* statics only, none fits */
+            q = p + st->len;
+            n = &nodes[st->child];
+            continue;
+        }
         if (flags & RT_NODE_PARAM1) {
             q = segment_end(p, end, path);
             if (q == p)
@@ -769,14 +781,6 @@ RT_INLINE int match_tight(const gwlb_router *const r, const gwlb_router_request 
             capture(cap, (uint32_t)(p - path), (uint32_t)(q - p));
             cap++;
             n = &nodes[n->fb_begin]; /* the parameter edge's child */
-            continue;
-        }
-        if ((flags & RT_NODE_FB_ONLY) && p < end && *p != '/') {
-            const rt_static *st = find_static_fb(r, n, p, end);
-            if (st == NULL)
-                return not_found(m, 0); /* statics only, none fits */
-            q = p + st->len;
-            n = &nodes[st->child];
             continue;
         }
         return resume_walk(r, req, m, (uint32_t)(n - nodes), p, (uint32_t)(cap - m->params));
