@@ -102,7 +102,7 @@ static inline uint64_t burst_of(const gwlb_limit_req_config *cfg)
  * previous one, i.e. a word whose upper part already is the stamp: the
  * excess grows by exactly 1000 and last stays, the word + 1000.
  */
-static inline uint64_t limit_req_step(uint64_t rate, uint64_t state, uint64_t now_ms,
+static inline uint64_t limit_req_step(const gwlb_limit_req_config *cfg, uint64_t state,
                                       uint64_t stamp, uint64_t *excess, uint64_t *ms)
 {
     uint64_t old_excess = state & EXCESS_MASK;
@@ -115,16 +115,16 @@ static inline uint64_t limit_req_step(uint64_t rate, uint64_t state, uint64_t no
         *excess = 0;
         return stamp;
     }
-    /* now - last on the 38-bit ring (state >> 25 still holds the "in use"
+    /* now - last on the 38-bit ring (both >> 25 still hold the "in use"
      * bit at bit 38; the mask drops it). >= 2^37 is negative. */
-    uint64_t d = (now_ms - (state >> EXCESS_BITS)) & LAST_MASK;
+    uint64_t d = ((stamp >> EXCESS_BITS) - (state >> EXCESS_BITS)) & LAST_MASK;
     if (d >= LAST_MASK + 1 - 60000) { /* -60000 <= ms < 0 counts as 0 ms */
         *excess = old_excess + 1000;
         return state + 1000;
     }
     uint64_t m = d < (UINT64_C(1) << (LAST_BITS - 1)) ? d : 1; /* ms < -60000: 1 */
     uint64_t product, decay;
-    if (__builtin_mul_overflow(rate, m, &product))
+    if (__builtin_mul_overflow(cfg->rate, m, &product))
         decay = UINT64_MAX;
     else
         decay = product / 1000;
@@ -187,8 +187,7 @@ int gwlb_limit_req_decide(const gwlb_limit_req_config *cfg, uint64_t state, uint
     if (cfg == NULL || result == NULL || new_state == NULL || cfg->rate == 0)
         return GWLB_EINVAL;
     uint64_t burst = burst_of(cfg), excess, ms;
-    uint64_t now_ms = now / GWLB_NS_PER_MS;
-    uint64_t next = limit_req_step(cfg->rate, state, now_ms, stamp_of(now_ms), &excess, &ms);
+    uint64_t next = limit_req_step(cfg, state, stamp_of(now / GWLB_NS_PER_MS), &excess, &ms);
     if (excess <= burst) {
         limit_req_admitted(cfg, burst, excess, result);
         *new_state = next;
@@ -206,12 +205,11 @@ int gwlb_limit_req_decide(const gwlb_limit_req_config *cfg, uint64_t state, uint
 static inline int limit_req_allow(const gwlb_limit_req_config *cfg, uint64_t *word, uint64_t now,
                                   gwlb_limit_result *result, int exclusive)
 {
-    uint64_t rate = cfg->rate, burst = burst_of(cfg), now_ms = now / GWLB_NS_PER_MS;
-    uint64_t stamp = stamp_of(now_ms);
+    uint64_t burst = burst_of(cfg), stamp = stamp_of(now / GWLB_NS_PER_MS);
     uint64_t old = atomic_load_explicit(AWORD(word), memory_order_relaxed);
     uint64_t excess, ms;
     for (;;) {
-        uint64_t next = limit_req_step(rate, old, now_ms, stamp, &excess, &ms);
+        uint64_t next = limit_req_step(cfg, old, stamp, &excess, &ms);
         if (excess > burst) {
             if (result != NULL)
                 limit_req_rejected(cfg, burst, old, excess, ms, result);
