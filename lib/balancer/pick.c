@@ -939,10 +939,10 @@ static const filter healthy_filter = {GWLB_HOST_INELIGIBLE_MASK | GWLB_HOST_DEGR
                                       0};
 
 /* Round robin over level 0 (members of group 0 start at index 0). */
-static inline uint32_t clean_rr(const gwlb_balancer *b)
+static inline uint32_t clean_rr(const gwlb_balancer *b, gwlb_balancer_state *st)
 {
     const gwlb__bgroup *g = &b->groups[0];
-    uint64_t v = seq_next(GWLB__A64(&b->state->h.sequence[0].value));
+    uint64_t v = seq_next(GWLB__A64(&st->h.sequence[0].value));
     return g->count == 1 ? 0 : fastmod((uint32_t)(v + b->start), g);
 }
 
@@ -984,12 +984,10 @@ static inline uint32_t clean_wrr(const gwlb_balancer *b)
 }
 
 /* Is the clean fast path valid now? (see above) */
-static inline int clean_now(const gwlb_balancer *b)
+static inline int clean_now(const gwlb_balancer *b, const gwlb_balancer_state *st)
 {
-    uint64_t epoch = atomic_load_explicit(GWLB__A64(&b->state->h.flags_epoch),
-                                          memory_order_acquire) +
-                     1;
-    return gwlb__ld64(&b->clean_epoch) == epoch && gwlb__ld64(&b->state->h.hazards) == 0;
+    uint64_t epoch = atomic_load_explicit(GWLB__A64(&st->h.flags_epoch), memory_order_acquire) + 1;
+    return gwlb__ld64(&b->clean_epoch) == epoch && gwlb__ld64(&st->h.hazards) == 0;
 }
 
 /* Least request (P2C / N choices) over level 0 with every member usable:
@@ -1075,32 +1073,19 @@ static inline int64_t clean_other(const gwlb_balancer *b, uint64_t now)
 }
 
 /* Fill *out for member k of level 0 on the clean path (no checks needed). */
-static inline void clean_take(const gwlb_balancer *b, uint32_t k, gwlb_balancer_result *out,
-                              int count)
+static inline void clean_take(const gwlb_balancer *b, gwlb_balancer_state *st, uint32_t k,
+                              gwlb_balancer_result *out, int count)
 {
     const gwlb__bmember *m = &b->members[k];
     uint32_t host = m->host, slot = m->slot;
+    uint64_t ud = b->hosts[host].user_data;
+    if (count)
+        rmw_add32(b, &st->slots[slot].in_flight, 1);
     out->host_index = host;
     out->slot = slot;
-    out->user_data = b->hosts[host].user_data;
+    out->user_data = ud;
     out->aux = 0;
-    if (count) {
-        rmw_add32(b, &slot_of(b, slot)->in_flight, 1);
-        out->token = pick_token(b->state, slot);
-    } else {
-        out->token = 1;
-    }
-}
-
-/* The clean path of the other algorithms: 0 done, 1 not applicable. */
-static GWLB__NOINLINE int clean_pick_other(const gwlb_balancer *b, uint64_t now,
-                                           gwlb_balancer_result *out, int count)
-{
-    int64_t r = clean_other(b, now);
-    if (r < 0)
-        return 1;
-    clean_take(b, (uint32_t)r, out, count);
-    return 0;
+    out->token = count ? pick_token(st, slot) : 1;
 }
 
 /* Tier 2: level 0 takes everything; members checked one by one. */
@@ -1150,25 +1135,76 @@ static GWLB__NOINLINE int pick_slow(const gwlb_balancer *bal, uint64_t now,
     return pick_main(bal, now, &f, out);
 }
 
+/* The clean path of the other algorithms, else the general one (a tail
+ * call from the entry points, so they need no stack frame). */
+static GWLB__NOINLINE int clean_pick_other(const gwlb_balancer *b, uint64_t now,
+                                           gwlb_balancer_result *out, int count)
+{
+    int64_t r = clean_other(b, now);
+    if (GWLB__UNLIKELY(r < 0))
+        return pick_slow(b, now, out, count);
+    clean_take(b, b->state, (uint32_t)r, out, count);
+    return GWLB_OK;
+}
+
+/* Least request over level 0 on the clean path, any number of choices. */
+static GWLB__NOINLINE int clean_lr_general(const gwlb_balancer *b, gwlb_balancer_result *out,
+                                           int count)
+{
+    clean_take(b, b->state, clean_lr(b), out, count);
+    return GWLB_OK;
+}
+
+/* P2C (clean_lr with two choices and c > 1: the same draws and comparison)
+ * needs few registers: no stack frame. */
+static GWLB__NOINLINE int clean_lr_pick(const gwlb_balancer *b, gwlb_balancer_result *out,
+                                        int count)
+{
+    const gwlb__bgroup *g = &b->groups[0];
+    uint32_t c = g->count;
+    if (GWLB__UNLIKELY(b->cfg.choice_count != 2 || c == 1))
+        return clean_lr_general(b, out, count);
+    gwlb_balancer_state *st = b->state;
+    const gwlb__bmember *base = b->members;
+    gwlb_rng *rng = (gwlb_rng *)(uintptr_t)&b->rng;
+    uint32_t k1, k2;
+    if (g->all_equal) { /* two distinct members from one draw */
+        uint64_t pair = fast_rand(rng);
+        k1 = (uint32_t)(((pair >> 32) * c) >> 32);
+        k2 = (uint32_t)(((pair & 0xffffffffu) * (c - 1)) >> 32);
+        k2 += k2 >= k1;
+    } else {
+        k1 = alias_draw(b, g, fast_rand(rng));
+        k2 = alias_draw(b, g, fast_rand(rng));
+    }
+    uint32_t best = k1;
+    if (b->bias_mode != 0 && gwlb__ld32(&st->slots[base[k2].slot].in_flight) <
+                                 gwlb__ld32(&st->slots[base[k1].slot].in_flight))
+        best = k2;
+    clean_take(b, st, best, out, count);
+    return GWLB_OK;
+}
+
 /* Start fetching the slot of member k + 4 of level 0 (see pick_entry). */
-static inline void prefetch_ahead(const gwlb_balancer *bal, uint32_t k)
+static inline void prefetch_ahead(const gwlb_balancer *bal, const gwlb_balancer_state *st,
+                                  uint32_t k)
 {
     uint32_t c = bal->groups[0].count, nk = k + 4;
     if (c > 8)
-        GWLB__PREFETCH_W(&bal->state->slots[bal->members[nk < c ? nk : nk - c].slot]);
+        GWLB__PREFETCH_W(&st->slots[bal->members[nk < c ? nk : nk - c].slot]);
 }
 
 static GWLB__NOINLINE int clean_wrr_pick(const gwlb_balancer *bal, gwlb_balancer_result *out)
 {
     uint32_t k = clean_wrr(bal);
-    prefetch_ahead(bal, k);
-    clean_take(bal, k, out, 1);
+    prefetch_ahead(bal, bal->state, k);
+    clean_take(bal, bal->state, k, out, 1);
     return GWLB_OK;
 }
 
 static GWLB__NOINLINE int clean_wrr_choose(const gwlb_balancer *bal, gwlb_balancer_result *out)
 {
-    clean_take(bal, clean_wrr(bal), out, 0);
+    clean_take(bal, bal->state, clean_wrr(bal), out, 0);
     return GWLB_OK;
 }
 
@@ -1179,21 +1215,26 @@ static GWLB__NOINLINE int clean_wrr_choose(const gwlb_balancer *bal, gwlb_balanc
 static inline int pick_entry(const gwlb_balancer *bal, uint64_t now, gwlb_balancer_result *out,
                              int count)
 {
-    if (GWLB__LIKELY(bal != NULL && out != NULL) && GWLB__LIKELY(clean_now(bal))) {
-        if (bal->fast_kind == GWLB__FAST_RR) {
-            uint32_t k = clean_rr(bal);
-            /* the picks after next will most likely want member k + 4:
-             * start fetching its slot (slots are placed by identity hash,
-             * so the hardware prefetcher cannot guess them) */
-            if (count)
-                prefetch_ahead(bal, k);
-            clean_take(bal, k, out, count);
-            return GWLB_OK;
+    if (GWLB__LIKELY(bal != NULL && out != NULL)) {
+        /* the state pointer never changes: loaded once (atomics force reloads) */
+        gwlb_balancer_state *st = bal->state;
+        if (GWLB__LIKELY(clean_now(bal, st))) {
+            if (bal->fast_kind == GWLB__FAST_RR) {
+                uint32_t k = clean_rr(bal, st);
+                /* the picks after next will most likely want member k + 4:
+                 * start fetching its slot (slots are placed by identity
+                 * hash, so the hardware prefetcher cannot guess them) */
+                if (count)
+                    prefetch_ahead(bal, st, k);
+                clean_take(bal, st, k, out, count);
+                return GWLB_OK;
+            }
+            if (bal->fast_kind == GWLB__FAST_WRR)
+                return count ? clean_wrr_pick(bal, out) : clean_wrr_choose(bal, out);
+            if (bal->fast_kind == GWLB__FAST_LR)
+                return clean_lr_pick(bal, out, count);
+            return clean_pick_other(bal, now, out, count);
         }
-        if (bal->fast_kind == GWLB__FAST_WRR)
-            return count ? clean_wrr_pick(bal, out) : clean_wrr_choose(bal, out);
-        if (GWLB__LIKELY(clean_pick_other(bal, now, out, count) == 0))
-            return GWLB_OK;
     }
     return pick_slow(bal, now, out, count);
 }
@@ -1323,6 +1364,20 @@ static GWLB__NOINLINE void release_accounting(const gwlb_balancer *bal, gwlb__bs
         atomic_fetch_add_explicit(GWLB__A64(&s->failures), 1, memory_order_relaxed);
 }
 
+/* Release after the in-flight decrement when there is more to do than the
+ * ticket reset (a tail call: the clean release needs no stack frame). */
+static GWLB__NOINLINE int release_rest(const gwlb_balancer *bal, gwlb_balancer_result *pick,
+                                       int outcome, int64_t latency_ns, uint64_t now)
+{
+    gwlb__bslot *s = &bal->state->slots[pick->slot];
+    if (outcome != GWLB_BALANCER_SUCCESS || gwlb__ld32(&s->fails) != 0)
+        release_accounting(bal, s, outcome, now);
+    pick->token = 1;
+    if (latency_ns != GWLB_BALANCER_NO_LATENCY && bal->cfg.algorithm == GWLB_BALANCER_PEAK_EWMA)
+        ewma_observe(bal, s, (uint64_t)latency_ns, now);
+    return GWLB_OK;
+}
+
 int gwlb_balancer_release(const gwlb_balancer *bal, gwlb_balancer_result *pick, int outcome,
                           int64_t latency_ns, uint64_t now)
 {
@@ -1330,14 +1385,16 @@ int gwlb_balancer_release(const gwlb_balancer *bal, gwlb_balancer_result *pick, 
         return GWLB_EINVAL;
     if (GWLB__UNLIKELY((unsigned)outcome > GWLB_BALANCER_LOCAL_ORIGIN_FAILURE))
         return GWLB_EINVAL;
-    if (GWLB__UNLIKELY(latency_ns < 0 && latency_ns != GWLB_BALANCER_NO_LATENCY))
+    /* negative other than NO_LATENCY (INT64_MIN): as unsigned, above 2^63 */
+    if (GWLB__UNLIKELY((uint64_t)latency_ns > (UINT64_C(1) << 63)))
         return GWLB_ERANGE;
-    if (GWLB__UNLIKELY(pick->token == 1))
-        return GWLB_ESTATE;
     gwlb_balancer_state *st = bal->state;
-    if (GWLB__UNLIKELY(pick->slot >= st->h.capacity || pick->token != pick_token(st, pick->slot)))
-        return GWLB_EUNKNOWN;
-    gwlb__bslot *s = &st->slots[pick->slot];
+    uint64_t token = pick->token;
+    uint32_t slot = pick->slot;
+    /* a released ticket (token 1) never matches: one test for both errors */
+    if (GWLB__UNLIKELY(slot >= st->h.capacity || token != pick_token(st, slot)))
+        return token == 1 ? GWLB_ESTATE : GWLB_EUNKNOWN;
+    gwlb__bslot *s = &st->slots[slot];
     _Atomic uint32_t *inf = GWLB__A32(&s->in_flight);
     if (bal->exclusive) {
         uint32_t v = atomic_load_explicit(inf, memory_order_relaxed);
@@ -1348,11 +1405,12 @@ int gwlb_balancer_release(const gwlb_balancer *bal, gwlb_balancer_result *pick, 
         atomic_fetch_add_explicit(inf, 1, memory_order_relaxed); /* undo: nothing was in flight */
         return GWLB_ESTATE;
     }
-    if (GWLB__UNLIKELY(outcome != GWLB_BALANCER_SUCCESS || gwlb__ld32(&s->fails) != 0))
-        release_accounting(bal, s, outcome, now);
+    /* clean release (a success, no nginx failures on the host, no EWMA to
+     * feed): the decrement above and the ticket reset are all there is */
+    if (GWLB__UNLIKELY(((uint32_t)outcome | gwlb__ld32(&s->fails)) != 0 ||
+                       bal->cfg.algorithm == GWLB_BALANCER_PEAK_EWMA))
+        return release_rest(bal, pick, outcome, latency_ns, now);
     pick->token = 1;
-    if (latency_ns != GWLB_BALANCER_NO_LATENCY && bal->cfg.algorithm == GWLB_BALANCER_PEAK_EWMA)
-        ewma_observe(bal, s, (uint64_t)latency_ns, now);
     return GWLB_OK;
 }
 

@@ -1194,12 +1194,15 @@ static int pick_general(gwlb_balancer *b, uint64_t now, gwlb_balancer_result *r)
 
 #define SCRIPT_PICKS 2000
 
+static int script_equal_weights; /* 1: every weight 1 instead of 1..4 */
+
 static void scripted_run(int alg, int exclusive, pick_fn pick, int *seq, int *clean_seen)
 {
     static const uint32_t w[13] = {1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 2};
+    static const uint32_t ones[13] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
     gwlb_balancer_state *st = new_state(32);
     gwlb_balancer_host h[13];
-    hosts_fill(h, w, 13);
+    hosts_fill(h, script_equal_weights ? ones : w, 13);
     for (int i = 0; i < 13; i++)
         h[i].fail_timeout_ns = 1 * SEC;
     gwlb_balancer_config c;
@@ -1262,6 +1265,23 @@ START_TEST(test_fast_paths_decide_exactly_as_the_general_path)
         /* the clean path was in force for most of the run */
         ck_assert_msg(clean_a > SCRIPT_PICKS / 2, "algorithm %d: %d clean picks", alg, clean_a);
     }
+}
+END_TEST
+
+START_TEST(test_fast_paths_decide_exactly_as_the_general_path_with_equal_weights)
+{
+    static int a[SCRIPT_PICKS], g[SCRIPT_PICKS];
+    script_equal_weights = 1;
+    for (int alg = 0; alg <= GWLB_BALANCER_RANDOM_TWO_CHOICES; alg++) {
+        int clean_a = 0, clean_g = 0;
+        scripted_run(alg, 0, pick_plain, a, &clean_a);
+        scripted_run(alg, 0, pick_general, g, &clean_g);
+        for (int i = 0; i < SCRIPT_PICKS; i++)
+            ck_assert_msg(a[i] == g[i], "algorithm %d pick %d: fast %d, general %d", alg, i,
+                          a[i], g[i]);
+        ck_assert_msg(clean_a > SCRIPT_PICKS / 2, "algorithm %d: %d clean picks", alg, clean_a);
+    }
+    script_equal_weights = 0;
 }
 END_TEST
 
@@ -1437,6 +1457,7 @@ static Suite *balancer_suite(void)
     tcase_add_test(t, test_fast_paths_decide_exactly_as_the_general_path);
     tcase_add_test(t, test_wrr_fast_path_follows_the_general_path_across_the_32_bit_wrap);
     tcase_add_test(t, test_exclusive_mode_makes_the_same_decisions);
+    tcase_add_test(t, test_fast_paths_decide_exactly_as_the_general_path_with_equal_weights);
     tcase_add_test(t, test_exclusive_mode_is_set_read_and_validated);
     tcase_add_test(t, test_hazard_word_counts_failing_and_limited_slots_exactly);
     tcase_add_test(t, test_reseed_draws_as_a_balancer_built_with_that_seed);
