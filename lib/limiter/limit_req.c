@@ -105,9 +105,9 @@ static inline uint64_t burst_of(const gwlb_limit_req_config *cfg)
 static inline uint64_t limit_req_step(const gwlb_limit_req_config *cfg, uint64_t state,
                                       uint64_t stamp, uint64_t *excess, uint64_t *ms)
 {
-    uint64_t old_excess = state & EXCESS_MASK;
+    uint64_t old_excess = state & EXCESS_MASK, upper = state & ~EXCESS_MASK;
     *ms = 0;
-    if (__builtin_expect((state & ~EXCESS_MASK) == stamp, 1)) {
+    if (__builtin_expect(upper == stamp, 1)) {
         *excess = old_excess + 1000;
         return state + 1000;
     }
@@ -115,14 +115,17 @@ static inline uint64_t limit_req_step(const gwlb_limit_req_config *cfg, uint64_t
         *excess = 0;
         return stamp;
     }
-    /* now - last on the 38-bit ring (both >> 25 still hold the "in use"
-     * bit at bit 38; the mask drops it). >= 2^37 is negative. */
-    uint64_t d = ((stamp >> EXCESS_BITS) - (state >> EXCESS_BITS)) & LAST_MASK;
-    if (d >= LAST_MASK + 1 - 60000) { /* -60000 <= ms < 0 counts as 0 ms */
+    /* now - last on the 38-bit ring, shifted to the top of the word: both
+     * uppers hold last (now) in bits 25..62 and bit 63 set, so their
+     * difference holds d = (now - last) mod 2^38 in bits 25..62 and a
+     * borrow in bit 63, which the shift drops. A set top bit (d >= 2^37)
+     * is a negative ms. */
+    uint64_t top = (stamp - upper) << 1; /* d << 26 */
+    if (top >= (LAST_MASK + 1 - 60000) << 26) { /* -60000 <= ms < 0 counts as 0 ms */
         *excess = old_excess + 1000;
         return state + 1000;
     }
-    uint64_t m = d < (UINT64_C(1) << (LAST_BITS - 1)) ? d : 1; /* ms < -60000: 1 */
+    uint64_t m = (int64_t)top >= 0 ? top >> 26 : 1; /* ms < -60000: 1 */
     uint64_t product, decay;
     if (__builtin_mul_overflow(cfg->rate, m, &product))
         decay = UINT64_MAX;

@@ -188,6 +188,23 @@ START_TEST(test_limit_req_large_backwards_step_counts_as_one_ms)
 }
 END_TEST
 
+/* The boundary of the clamp: -60000 ms is 0 ms, -60001 ms is 1 ms. */
+START_TEST(test_limit_req_backwards_step_of_60001_ms_counts_as_one_ms)
+{
+    gwlb_limit_req l;
+    gwlb_limit_req_init(&l, 1, GWLB_LIMIT_REQ_PER_SECOND, 5, GWLB_LIMIT_REQ_NODELAY);
+    gwlb_limit_result r;
+    admit(&l, T0, &r);
+    admit(&l, T0 - 60000 * MS, &r); /* ms = 0: 1000, last = T0 */
+    ck_assert_uint_eq(excess_of(&l), 1000);
+    admit(&l, T0 - 60001 * MS, &r); /* ms = 1: 1000 - 1 + 1000, last = now */
+    ck_assert_uint_eq(excess_of(&l), 1999);
+    uint64_t excess, last;
+    gwlb_limit_req_state_decode(l.state, &excess, &last);
+    ck_assert_uint_eq(last, (T0 / MS - 60001) & ((UINT64_C(1) << 38) - 1));
+}
+END_TEST
+
 START_TEST(test_limit_req_long_idle_drains_completely)
 {
     gwlb_limit_req l;
@@ -355,6 +372,7 @@ static Suite *limit_req_suite(void)
     tcase_add_test(tc, test_limit_req_milli_request_arithmetic_truncates_each_step);
     tcase_add_test(tc, test_limit_req_small_backwards_step_counts_as_zero_ms);
     tcase_add_test(tc, test_limit_req_large_backwards_step_counts_as_one_ms);
+    tcase_add_test(tc, test_limit_req_backwards_step_of_60001_ms_counts_as_one_ms);
     tcase_add_test(tc, test_limit_req_long_idle_drains_completely);
     tcase_add_test(tc, test_limit_req_rejects_rate_zero_and_bad_unit_and_burst_overflow);
     tcase_add_test(tc, test_limit_req_burst_max_fills_without_saturating);
