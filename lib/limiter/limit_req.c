@@ -11,6 +11,12 @@
  * Bit 63 tells a fresh state (all zero: nginx's "node not found") from one
  * in use. `last` is compared with a wrapping 38-bit difference, so only the
  * low bits of the host clock matter and gaps up to 2^37 ms are exact.
+ *
+ * Hot path: a request in the same millisecond as the last stored one finds
+ * the word's upper bits equal to now's "stamp" and stores word + 1000 (one
+ * compare, one add, one CAS); the once-per-ms step does nginx's decay. The
+ * result numbers (divisions by the rate) are exact double divides computed
+ * after the decision; a rejection stores nothing.
  */
 #include <stdatomic.h>
 
@@ -66,7 +72,8 @@ int gwlb_limit_req_state_decode(uint64_t state, uint64_t *excess, uint64_t *last
  * floor(a / b) (a non-integer quotient is at least 1/b below the next
  * integer, more than half an ulp there). Every dividend below is at most
  * (EXCESS_MASK + 1000) * 1000 < 2^36 plus the rate, and the rate is at
- * most GWLB_LIMIT_REQ_RATE_MAX * 1000 < 2^40 (config_init). The divides
+ * most GWLB_LIMIT_REQ_RATE_MAX * 1000 < 2^40 (config_init; a hand-made
+ * rate above 2^52 is outside the contract). The divides
  * depend on nothing but the decision, so they overlap with the state update.
  */
 static inline uint64_t qrate(uint64_t a, double rate)
@@ -91,8 +98,9 @@ static inline uint64_t burst_of(const gwlb_limit_req_config *cfg)
 }
 
 /*
- * nginx's step on one state word at now_ms: sets *excess (after this
- * request) and *ms (the clamped ms since last) and returns the word to
+ * nginx's step on one state word at now_ms (given as its stamp): sets
+ * *excess (after this request) and *ms (the clamped ms since last; read
+ * only when rejected) and returns the word to
  * store if admitted (admitted iff *excess <= burst). Integer arithmetic;
  * the divisions are by the constant 1000 (multiplies).
  *
