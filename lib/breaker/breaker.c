@@ -128,7 +128,7 @@ static inline uint64_t bump(uint64_t *p, uint64_t c, uint64_t v)
 /* Rejections: fast_counters and exclusive mode count with a load + store. */
 static inline void count_reject(gwlb_breaker *b, uint64_t c)
 {
-    if (c & M_MODES)
+    if (GWLB__LIKELY(c & M_MODES))
         STORE(&b->rejected, LOAD(&b->rejected) + 1);
     else
         ADD(&b->rejected, 1);
@@ -606,18 +606,28 @@ static __attribute__((noinline)) int allow_slow(gwlb_breaker *b, const gwlb_brea
 int gwlb_breaker_allow(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t now,
                        uint64_t *ticket)
 {
-    if (GWLB__UNLIKELY(b == NULL || cfg == NULL || ticket == NULL))
+    if (GWLB__UNLIKELY(b == NULL))
         return GWLB_EINVAL;
     uint64_t c = LOADA(&b->ctl);
-    unsigned s = c_state(c);
-    if (GWLB__LIKELY((ADMIT_STATES >> s) & 1u)) {
-        if (!(c & M_FAST))
-            bump(&b->admitted, c, 1);
-        *ticket = mk_ticket(c);
+    if (GWLB__UNLIKELY(cfg == NULL))
+        return GWLB_EINVAL;
+    if (GWLB__UNLIKELY(ticket == NULL))
+        return GWLB_EINVAL;
+    /* closed (state 0) first: one test; disabled and metrics-only admit in
+     * allow_slow, with the same counting and tickets */
+    if (GWLB__LIKELY(c_state(c) == GWLB_BREAKER_CLOSED)) {
+        if (!(c & M_FAST)) {
+            if (c & M_EXCL)
+                STORE(&b->admitted, LOAD(&b->admitted) + 1);
+            else
+                ADD(&b->admitted, 1);
+        }
+        *ticket = ((c >> GEN_SHIFT) << 8) | 1u; /* mk_ticket(c) of a closed word */
         return GWLB_OK;
     }
-    if (GWLB__LIKELY(s == GWLB_BREAKER_OPEN) &&
-        GWLB__LIKELY(now <= LOAD(&b->deadline[c_gen(c) & 3]))) {
+    /* 64-bit index: lets the load fold deadline's offset into its address */
+    if (GWLB__LIKELY(c_state(c) == GWLB_BREAKER_OPEN) &&
+        GWLB__LIKELY(now <= LOAD(b->deadline + ((c >> GEN_SHIFT) & 3u)))) {
         count_reject(b, c);
         *ticket = 0;
         return GWLB_BREAKER_REJECT_OPEN;
@@ -756,39 +766,61 @@ static __attribute__((noinline)) int record_slow(gwlb_breaker *b, const gwlb_bre
     return GWLB_OK; /* DISABLED: counters only */
 }
 
+/* The count-window entry of a plain success at call number `seq`: nothing to
+ * write when the slot already says "valid, not failed, not slow" (the steady
+ * state); otherwise the out-of-line window_success() writes it. */
+static inline int success_window(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t wn,
+                                 uint64_t seq, uint64_t now, uint64_t c)
+{
+    if (GWLB__LIKELY(cfg->window_kind == GWLB_BREAKER_WINDOW_COUNT)) {
+        uint64_t slot;
+        div_by(seq, wn, LOAD(&b->win_recip), &slot);
+        slot &= GWLB_BREAKER_MAX_WINDOW_CALLS - 1;
+        const uint64_t *g = &b->window[(slot >> 6) * 3];
+        uint64_t bit = UINT64_C(1) << (slot & 63);
+        if (GWLB__LIKELY((LOAD(&g[0]) & bit) && !((LOAD(&g[1]) | LOAD(&g[2])) & bit)))
+            return GWLB_OK;
+    }
+    return window_success(b, cfg, wn, seq, now, c); /* tail call */
+}
+
 int gwlb_breaker_record(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t ticket,
                         int outcome, uint64_t duration_ns, uint64_t now)
 {
-    if (GWLB__UNLIKELY(b == NULL || cfg == NULL))
+    if (GWLB__UNLIKELY(b == NULL))
+        return GWLB_EINVAL;
+    if (GWLB__UNLIKELY(cfg == NULL))
         return GWLB_EINVAL;
     uint64_t c = LOADA(&b->ctl);
-    /* fast path: a success that is not slow, in closed or metrics-only state,
-     * from the current generation (a ticket equal to the current one is
-     * well-formed by construction) */
-    if (GWLB__LIKELY(outcome == GWLB_BREAKER_SUCCESS && ticket == mk_ticket(c) &&
-                     window_state(c_state(c)) &&
-                     (cfg->slow_call_ns == 0 || duration_ns <= cfg->slow_call_ns))) {
+    /* fast path: a success that is not slow, in closed state, from the
+     * current generation (a ticket equal to the current one is well-formed
+     * by construction). Metrics-only successes take record_slow(), which
+     * does the same bookkeeping. */
+    if (GWLB__LIKELY(outcome == GWLB_BREAKER_SUCCESS) &&
+        GWLB__LIKELY(c_state(c) == GWLB_BREAKER_CLOSED) &&
+        GWLB__LIKELY(ticket == (((c >> GEN_SHIFT) << 8) | 1u)) &&
+        GWLB__LIKELY(cfg->slow_call_ns == 0 || duration_ns <= cfg->slow_call_ns)) {
+        if (GWLB__LIKELY(c & M_EXCL)) {
+            /* one mutating thread: plain loads and stores, no lock prefix */
+            uint64_t seq = LOAD(&b->recorded);
+            STORE(&b->recorded, seq + 1);
+            uint64_t failures = LOAD(&b->failures);
+            if (LOAD(&b->fail_mark) != failures)
+                STORE(&b->fail_mark, failures);
+            uint64_t wn = LOAD(&b->win_n);
+            if (wn != 0)
+                return success_window(b, cfg, wn, seq, now, c);
+            return GWLB_OK;
+        }
         /* loads first: a locked add holds back every later load */
         uint64_t failures = LOAD(&b->failures);
         uint64_t fm = LOAD(&b->fail_mark);
         uint64_t wn = LOAD(&b->win_n);
-        uint64_t seq = bump(&b->recorded, c, 1);
+        uint64_t seq = ADD(&b->recorded, 1);
         if (fm != failures)
             STORE(&b->fail_mark, failures);
-        if (wn != 0) {
-            if (GWLB__LIKELY(cfg->window_kind == GWLB_BREAKER_WINDOW_COUNT)) {
-                /* steady state: the slot already says "valid, not failed,
-                 * not slow", so the entry needs no write at all */
-                uint64_t slot;
-                div_by(seq, wn, LOAD(&b->win_recip), &slot);
-                slot &= GWLB_BREAKER_MAX_WINDOW_CALLS - 1;
-                const uint64_t *g = &b->window[(slot >> 6) * 3];
-                uint64_t bit = UINT64_C(1) << (slot & 63);
-                if (GWLB__LIKELY((LOAD(&g[0]) & bit) && !((LOAD(&g[1]) | LOAD(&g[2])) & bit)))
-                    return GWLB_OK;
-            }
-            return window_success(b, cfg, wn, seq, now, c); /* tail call */
-        }
+        if (wn != 0)
+            return success_window(b, cfg, wn, seq, now, c);
         return GWLB_OK;
     }
     return record_slow(b, cfg, ticket, outcome, duration_ns, now);

@@ -727,6 +727,26 @@ START_TEST(test_metrics_only_records_but_never_trips)
 }
 END_TEST
 
+/* metrics-only successes take record()'s general path: same bookkeeping as
+ * closed-state successes (window entry, consecutive counts) */
+START_TEST(test_metrics_only_successes_overwrite_failed_window_slots)
+{
+    gwlb_breaker_config cfg = count_cfg(50, 4, 4);
+    gwlb_breaker b;
+    gwlb_breaker_init(&b, &cfg, 1, NULL);
+    gwlb_breaker_transition(&b, &cfg, GWLB_BREAKER_METRICS_ONLY, T0);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(fail_call(&b, &cfg, T0), 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(call(&b, &cfg, T0, GWLB_BREAKER_SUCCESS, 0), 0);
+    gwlb_breaker_stats st = stats_at(&b, &cfg, T0);
+    ck_assert_uint_eq(st.window_calls, 4);
+    ck_assert_uint_eq(st.window_failures, 1);
+    ASSERT_COUNTS(&b, 7, 3, 4, 3, 0);
+    ck_assert_int_eq(gwlb_breaker_state(&b), GWLB_BREAKER_METRICS_ONLY);
+}
+END_TEST
+
 START_TEST(test_ignored_outcome_counts_nowhere)
 {
     gwlb_breaker_config cfg = count_cfg(50, 10, 2);
@@ -1054,6 +1074,7 @@ static Suite *breaker_suite(void)
     tcase_add_test(tc, test_forced_open_rejects_until_the_host_releases_it);
     tcase_add_test(tc, test_disabled_admits_everything_and_never_trips);
     tcase_add_test(tc, test_metrics_only_records_but_never_trips);
+    tcase_add_test(tc, test_metrics_only_successes_overwrite_failed_window_slots);
     tcase_add_test(tc, test_ignored_outcome_counts_nowhere);
     tcase_add_test(tc, test_ignored_probe_returns_its_permit);
     tcase_add_test(tc, test_half_open_is_not_stuck_after_its_maximum_wait);
