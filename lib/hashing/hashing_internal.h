@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "gwlb/hashing.h"
+#include "hash_inline.h"
 #include "internal.h"
 
 #define GWLB__HASH_STEPS 8
@@ -141,46 +142,6 @@ static inline uint32_t gwlb__maglev_at(const gwlb_hash_table *t, uint32_t slot)
  * no 32-byte-stripe setup. The tests compare it with gwlb_hash64 for every
  * length. */
 
-#define GWLB__XXH_P1 UINT64_C(0x9E3779B185EBCA87)
-#define GWLB__XXH_P2 UINT64_C(0xC2B2AE3D27D4EB4F)
-#define GWLB__XXH_P3 UINT64_C(0x165667B19E3779F9)
-#define GWLB__XXH_P4 UINT64_C(0x85EBCA77C2B2AE63)
-#define GWLB__XXH_P5 UINT64_C(0x27D4EB2F165667C5)
-
-static inline uint64_t gwlb__rotl64(uint64_t x, int r)
-{
-    return (x << r) | (x >> (64 - r));
-}
-
-static inline uint64_t gwlb__le64(const uint8_t *p)
-{
-    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
-           (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
-           (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
-}
-
-static inline uint64_t gwlb__le32(const uint8_t *p)
-{
-    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
-}
-
-/* One 8-byte lane folded into the running XXH64 state. */
-static inline uint64_t gwlb__xxh_lane8(uint64_t h, uint64_t v)
-{
-    h ^= gwlb__rotl64(v * GWLB__XXH_P2, 31) * GWLB__XXH_P1;
-    return gwlb__rotl64(h, 27) * GWLB__XXH_P1 + GWLB__XXH_P4;
-}
-
-static inline uint64_t gwlb__xxh_avalanche(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= GWLB__XXH_P2;
-    h ^= h >> 29;
-    h *= GWLB__XXH_P3;
-    h ^= h >> 32;
-    return h;
-}
-
 /* Keys of 4, 8 or 16 bytes (the inline cases). */
 static inline int gwlb__hash_key_is_short(size_t len)
 {
@@ -198,8 +159,7 @@ static inline uint64_t gwlb__hash_key_short(const uint8_t *p, size_t len)
     }
     if (len == 8)
         return gwlb__xxh_avalanche(gwlb__xxh_lane8(h, gwlb__le64(p)));
-    h ^= gwlb__le32(p) * GWLB__XXH_P1;
-    return gwlb__xxh_avalanche(gwlb__rotl64(h, 23) * GWLB__XXH_P2 + GWLB__XXH_P3);
+    return gwlb__xxh_avalanche(gwlb__xxh_lane4(h, gwlb__le32(p)));
 }
 
 /* gwlb_hash64(key, len, 0). */

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "gwlb/limiter.h"
+#include "hash_inline.h"
 #include "internal.h"
 #include "limiter_internal.h"
 
@@ -187,67 +188,11 @@ static void count(uint64_t *counter)
 
 /* ---- hashing a key to its probe ---------------------------------------- */
 
-static inline uint64_t rd64le(const unsigned char *p)
-{
-    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
-           (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
-           (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
-}
-
-#define ROTL(x, b) (((x) << (b)) | ((x) >> (64 - (b))))
-#define SIP_ROUND()                                                                          \
-    do {                                                                                     \
-        v0 += v1;                                                                            \
-        v1 = ROTL(v1, 13) ^ v0;                                                              \
-        v0 = ROTL(v0, 32);                                                                   \
-        v2 += v3;                                                                            \
-        v3 = ROTL(v3, 16) ^ v2;                                                              \
-        v0 += v3;                                                                            \
-        v3 = ROTL(v3, 21) ^ v0;                                                              \
-        v2 += v1;                                                                            \
-        v1 = ROTL(v1, 17) ^ v2;                                                              \
-        v2 = ROTL(v2, 32);                                                                   \
-    } while (0)
-
-/*
- * SipHash-1-3, the same function as gwlb_siphash13 (a test compares them on
- * every length up to 64), written here so the hot path inlines it: one
- * compression round per 8 bytes, three finalisation rounds, no call.
- */
+/* SipHash-1-3, the shared inline core of gwlb_siphash13 (lib/hash_inline.h),
+ * so the hot path pays no call. */
 static inline uint64_t key_hash(const uint8_t hash_key[16], const void *data, size_t len)
 {
-    const unsigned char *p = data;
-    uint64_t k0 = rd64le(hash_key), k1 = rd64le(hash_key + 8);
-    uint64_t v0 = UINT64_C(0x736f6d6570736575) ^ k0;
-    uint64_t v1 = UINT64_C(0x646f72616e646f6d) ^ k1;
-    uint64_t v2 = UINT64_C(0x6c7967656e657261) ^ k0;
-    uint64_t v3 = UINT64_C(0x7465646279746573) ^ k1;
-    const unsigned char *end = p + (len & ~(size_t)7);
-    for (; p != end; p += 8) {
-        uint64_t m = rd64le(p);
-        v3 ^= m;
-        SIP_ROUND();
-        v0 ^= m;
-    }
-    uint64_t b = (uint64_t)len << 56;
-    switch (len & 7) {
-    case 7: b |= (uint64_t)p[6] << 48; /* fall through */
-    case 6: b |= (uint64_t)p[5] << 40; /* fall through */
-    case 5: b |= (uint64_t)p[4] << 32; /* fall through */
-    case 4: b |= (uint64_t)p[3] << 24; /* fall through */
-    case 3: b |= (uint64_t)p[2] << 16; /* fall through */
-    case 2: b |= (uint64_t)p[1] << 8;  /* fall through */
-    case 1: b |= (uint64_t)p[0]; break;
-    default: break;
-    }
-    v3 ^= b;
-    SIP_ROUND();
-    v0 ^= b;
-    v2 ^= 0xff;
-    SIP_ROUND();
-    SIP_ROUND();
-    SIP_ROUND();
-    return v0 ^ v1 ^ v2 ^ v3;
+    return gwlb__siphash(hash_key, data, len, 1, 3);
 }
 
 uint64_t gwlb__limiter_table_key_hash(const uint8_t hash_key[16], const void *key, size_t len)
