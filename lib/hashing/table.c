@@ -129,6 +129,33 @@ static void *scratch(const gwlb_allocator *a, size_t n, size_t size, size_t *byt
 
 /* ---- sorting ------------------------------------------------------------ */
 
+/* Scratch for sorting n (key, value) pairs: the arrays and the merge
+ * sort's second buffers, all freed together. */
+typedef struct pairs {
+    uint64_t *key, *tk;
+    uint32_t *val, *tv;
+    size_t key_bytes, tk_bytes, val_bytes, tv_bytes;
+} pairs;
+
+static int pairs_alloc(pairs *p, const gwlb_allocator *a, size_t n)
+{
+    p->key = scratch(a, n, sizeof *p->key, &p->key_bytes);
+    p->tk = scratch(a, n, sizeof *p->tk, &p->tk_bytes);
+    p->val = scratch(a, n, sizeof *p->val, &p->val_bytes);
+    p->tv = scratch(a, n, sizeof *p->tv, &p->tv_bytes);
+    if (p->key == NULL || p->tk == NULL || p->val == NULL || p->tv == NULL)
+        return GWLB_ENOMEM;
+    return GWLB_OK;
+}
+
+static void pairs_free(pairs *p, const gwlb_allocator *a)
+{
+    gwlb__free(a, p->key, p->key_bytes);
+    gwlb__free(a, p->tk, p->tk_bytes);
+    gwlb__free(a, p->val, p->val_bytes);
+    gwlb__free(a, p->tv, p->tv_bytes);
+}
+
 /* Stable bottom-up merge sort of (key, value) pairs by key. */
 static void sort_pairs(uint64_t *key, uint32_t *val, uint32_t n, uint64_t *tk, uint32_t *tv)
 {
@@ -225,14 +252,13 @@ static int build_nginx_points(build *b)
     gwlb_hash_table *t = b->t;
     uint64_t total = t->total_weight * GWLB_HASH_NGINX_POINTS_PER_WEIGHT;
     uint32_t n = (uint32_t)total;
-    size_t kb, vb, tkb, tvb;
-    uint64_t *key = scratch(&t->alloc, n, sizeof *key, &kb);
-    uint32_t *val = scratch(&t->alloc, n, sizeof *val, &vb);
-    uint64_t *tk = scratch(&t->alloc, n, sizeof *tk, &tkb);
-    uint32_t *tv = scratch(&t->alloc, n, sizeof *tv, &tvb);
-    int rc = GWLB_ENOMEM;
-    if (key == NULL || val == NULL || tk == NULL || tv == NULL)
+    pairs pr;
+    int rc = pairs_alloc(&pr, &t->alloc, n);
+    uint64_t *key = pr.key;
+    uint32_t *val = pr.val;
+    if (rc != GWLB_OK)
         goto out;
+    rc = GWLB_ENOMEM;
 
     uint32_t k = 0;
     for (uint32_t h = 0; h < t->count; h++) {
@@ -254,7 +280,7 @@ static int build_nginx_points(build *b)
             prev = p;
         }
     }
-    sort_pairs(key, val, n, tk, tv);
+    sort_pairs(key, val, n, pr.tk, pr.tv);
     /* Drop repeated points, keeping the first (host order among equals). */
     uint32_t m = 0;
     for (uint32_t j = 0; j < n; j++) {
@@ -274,10 +300,7 @@ static int build_nginx_points(build *b)
     }
     rc = build_point_index(b, 32);
 out:
-    gwlb__free(&t->alloc, key, kb);
-    gwlb__free(&t->alloc, val, vb);
-    gwlb__free(&t->alloc, tk, tkb);
-    gwlb__free(&t->alloc, tv, tvb);
+    pairs_free(&pr, &t->alloc);
     return rc;
 }
 
@@ -360,14 +383,13 @@ static int build_ring(build *b, uint64_t min_ring, uint64_t max_ring, gwlb_error
             return gwlb__detail(d, GWLB_ERANGE, -1, -1, -1, "ring_max_size",
                                 "ring would exceed %u points", GWLB_HASH_POINTS_MAX);
     }
-    size_t kb, vb, tkb, tvb;
-    uint64_t *key = scratch(&t->alloc, n, sizeof *key, &kb);
-    uint32_t *val = scratch(&t->alloc, n, sizeof *val, &vb);
-    uint64_t *tk = scratch(&t->alloc, n, sizeof *tk, &tkb);
-    uint32_t *tv = scratch(&t->alloc, n, sizeof *tv, &tvb);
-    int rc = GWLB_ENOMEM;
-    if (key == NULL || val == NULL || tk == NULL || tv == NULL)
+    pairs pr;
+    int rc = pairs_alloc(&pr, &t->alloc, n);
+    uint64_t *key = pr.key;
+    uint32_t *val = pr.val;
+    if (rc != GWLB_OK)
         goto out;
+    rc = GWLB_ENOMEM;
     current = 0.0;
     target = 0.0;
     uint64_t k = 0;
@@ -386,7 +408,7 @@ static int build_ring(build *b, uint64_t min_ring, uint64_t max_ring, gwlb_error
             current += 1.0;
         }
     }
-    sort_pairs(key, val, (uint32_t)n, tk, tv);
+    sort_pairs(key, val, (uint32_t)n, pr.tk, pr.tv);
     t->point_count = (uint32_t)n;
     t->point64 = take(b, n, sizeof *t->point64);
     t->point_host = take(b, n, sizeof *t->point_host);
@@ -396,10 +418,7 @@ static int build_ring(build *b, uint64_t min_ring, uint64_t max_ring, gwlb_error
     memcpy(t->point_host, val, (size_t)n * sizeof *val);
     rc = build_point_index(b, 64);
 out:
-    gwlb__free(&t->alloc, key, kb);
-    gwlb__free(&t->alloc, val, vb);
-    gwlb__free(&t->alloc, tk, tkb);
-    gwlb__free(&t->alloc, tv, tvb);
+    pairs_free(&pr, &t->alloc);
     return rc;
 }
 
@@ -612,19 +631,18 @@ static int build_sticky(build *b, gwlb_error_detail *d)
 {
     gwlb_hash_table *t = b->t;
     uint32_t n = t->count;
-    size_t kb, vb, tkb, tvb;
-    uint64_t *key = scratch(&t->alloc, n, sizeof *key, &kb);
-    uint32_t *val = scratch(&t->alloc, n, sizeof *val, &vb);
-    uint64_t *tk = scratch(&t->alloc, n, sizeof *tk, &tkb);
-    uint32_t *tv = scratch(&t->alloc, n, sizeof *tv, &tvb);
-    int rc = GWLB_ENOMEM;
-    if (key == NULL || val == NULL || tk == NULL || tv == NULL)
+    pairs pr;
+    int rc = pairs_alloc(&pr, &t->alloc, n);
+    uint64_t *key = pr.key;
+    uint32_t *val = pr.val;
+    if (rc != GWLB_OK)
         goto out;
+    rc = GWLB_ENOMEM;
     for (uint32_t h = 0; h < n; h++) {
         key[h] = gwlb_siphash24(t->sticky_key, t->id_bytes + t->id_offset[h], t->id_len[h]);
         val[h] = h;
     }
-    sort_pairs(key, val, n, tk, tv);
+    sort_pairs(key, val, n, pr.tk, pr.tv);
     for (uint32_t i = 1; i < n; i++) {
         if (key[i] == key[i - 1]) {
             rc = gwlb__detail(d, GWLB_ECONFLICT, (int32_t)val[i], (int32_t)val[i - 1], -1,
@@ -642,10 +660,7 @@ static int build_sticky(build *b, gwlb_error_detail *d)
     }
     rc = GWLB_OK;
 out:
-    gwlb__free(&t->alloc, key, kb);
-    gwlb__free(&t->alloc, val, vb);
-    gwlb__free(&t->alloc, tk, tkb);
-    gwlb__free(&t->alloc, tv, tvb);
+    pairs_free(&pr, &t->alloc);
     return rc;
 }
 

@@ -24,6 +24,32 @@
 #include "internal.h"
 #include "redis_internal.h"
 
+/*
+ * The head both scripts share: split() turns a decimal ns count into
+ * (seconds, nanoseconds) so Lua's doubles stay exact, idiv() is an exact
+ * floor division, and now comes from ARGV[1] or Redis TIME.
+ */
+/* clang-format off */
+#define GCRA_SCRIPT_HEAD \
+    "local function split(v)\n" \
+    "  local n = string.len(v)\n" \
+    "  if n <= 9 then return 0, tonumber(v) end\n" \
+    "  return tonumber(string.sub(v, 1, n - 9)), tonumber(string.sub(v, n - 8))\n" \
+    "end\n" \
+    "local function idiv(a, b)\n" \
+    "  local q = math.floor(a / b)\n" \
+    "  if q * b > a then q = q - 1 elseif (q + 1) * b <= a then q = q + 1 end\n" \
+    "  return q\n" \
+    "end\n" \
+    "local now_s, now_n\n" \
+    "if ARGV[1] == '' then\n" \
+    "  local t = redis.call('TIME')\n" \
+    "  now_s, now_n = tonumber(t[1]), tonumber(t[2]) * 1000\n" \
+    "else\n" \
+    "  now_s, now_n = split(ARGV[1])\n" \
+    "end\n"
+/* clang-format on */
+
 /* clang-format off */
 static const char gcra_script[] =
 "-- libgwlb GCRA v1: gwlb_gcra_decide() atomically in Redis\n"
@@ -31,23 +57,7 @@ static const char gcra_script[] =
 "-- ARGV now_ns ('' = Redis TIME), emission_ns, tolerance_ns, cost,\n"
 "--      charge ('1' = add cost without a limit check)\n"
 "-- reply {allowed, limit, remaining, reset_after_ns, retry_after_ns, tat}\n"
-"local function split(v)\n"
-"  local n = string.len(v)\n"
-"  if n <= 9 then return 0, tonumber(v) end\n"
-"  return tonumber(string.sub(v, 1, n - 9)), tonumber(string.sub(v, n - 8))\n"
-"end\n"
-"local function idiv(a, b)\n"
-"  local q = math.floor(a / b)\n"
-"  if q * b > a then q = q - 1 elseif (q + 1) * b <= a then q = q + 1 end\n"
-"  return q\n"
-"end\n"
-"local now_s, now_n\n"
-"if ARGV[1] == '' then\n"
-"  local t = redis.call('TIME')\n"
-"  now_s, now_n = tonumber(t[1]), tonumber(t[2]) * 1000\n"
-"else\n"
-"  now_s, now_n = split(ARGV[1])\n"
-"end\n"
+GCRA_SCRIPT_HEAD
 "local t = tonumber(ARGV[2])\n"
 "local dvt = tonumber(ARGV[3])\n"
 "local cost = tonumber(ARGV[4])\n"
@@ -93,23 +103,7 @@ static const char gcra_all_script[] =
 "-- KEYS[1..n] the buckets (in Redis Cluster: one slot, use one hash tag)\n"
 "-- ARGV now_ns ('' = Redis TIME), cost, then emission_ns, tolerance_ns per key\n"
 "-- reply {allowed, limit, remaining, reset_after_ns, retry_after_ns, tat, failed_index}\n"
-"local function split(v)\n"
-"  local n = string.len(v)\n"
-"  if n <= 9 then return 0, tonumber(v) end\n"
-"  return tonumber(string.sub(v, 1, n - 9)), tonumber(string.sub(v, n - 8))\n"
-"end\n"
-"local function idiv(a, b)\n"
-"  local q = math.floor(a / b)\n"
-"  if q * b > a then q = q - 1 elseif (q + 1) * b <= a then q = q + 1 end\n"
-"  return q\n"
-"end\n"
-"local now_s, now_n\n"
-"if ARGV[1] == '' then\n"
-"  local t = redis.call('TIME')\n"
-"  now_s, now_n = tonumber(t[1]), tonumber(t[2]) * 1000\n"
-"else\n"
-"  now_s, now_n = split(ARGV[1])\n"
-"end\n"
+GCRA_SCRIPT_HEAD
 "local cost = tonumber(ARGV[2])\n"
 "local written, writes, best = {}, {}, nil\n"
 "for i = 1, #KEYS do\n"
