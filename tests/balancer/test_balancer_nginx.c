@@ -9,30 +9,23 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <check.h>
-#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "gwlb.h"
+#include "nginx_harness.h"
 
-#define NGINX "/usr/sbin/nginx"
 #define FRONT_PORT 18100
 #define RET_BASE 18101  /* `return 200 $server_port` backends: 18101..18106 */
 #define HOLD_BASE 18121 /* our own silent backends (held connections): 18121..18123 */
 #define NREQ 60
 
-static char prefix[256];
-static pid_t nginx_pid = -1;
+static test_nginx nginx = {.pid = -1};
 static int hold_fd[3] = {-1, -1, -1};
 
 typedef struct upstream_def {
@@ -53,12 +46,6 @@ static const upstream_def ups[] = {
 };
 #define NUPS (int)(sizeof ups / sizeof ups[0])
 
-static void msleep(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static int listen_on(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -75,165 +62,72 @@ static int listen_on(int port)
     return fd;
 }
 
-static int connect_front(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(FRONT_PORT);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 static int send_request(const char *name)
 {
-    int fd = connect_front();
-    if (fd < 0)
-        return -1;
-    char req[128];
-    int n = snprintf(req, sizeof req, "GET /%s HTTP/1.0\r\nHost: t\r\n\r\n", name);
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return -1;
-    }
-    return fd;
+    char path[64];
+    snprintf(path, sizeof path, "/%s", name);
+    return test_http_send(0, FRONT_PORT, path);
 }
 
 /* One sequential request; returns the backend port from the body, or -1. */
 static int request_port(const char *name)
 {
-    int fd = send_request(name);
-    if (fd < 0)
-        return -1;
     char buf[2048];
-    size_t len = 0;
-    for (int i = 0; i < 200 && len < sizeof buf - 1; i++) { /* bounded */
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, 2000) <= 0)
-            break;
-        ssize_t r = read(fd, buf + len, sizeof buf - 1 - len);
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-    }
-    close(fd);
-    buf[len] = 0;
-    char *body = strstr(buf, "\r\n\r\n");
-    if (body == NULL || strncmp(buf, "HTTP/1.1 200", 12) != 0)
+    const char *body;
+    int fd = send_request(name);
+    if (fd < 0 || test_http_read(fd, buf, sizeof buf, &body) != 200)
         return -1;
-    return atoi(body + 4);
-}
-
-static void write_conf(void)
-{
-    char path[300];
-    snprintf(path, sizeof path, "%s/nginx.conf", prefix);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fprintf(f,
-            "worker_processes 1;\ndaemon off;\nmaster_process on;\n"
-            "pid %s/nginx.pid;\nerror_log %s/error.log warn;\n"
-            "events { worker_connections 256; }\n"
-            "http {\n  access_log off;\n"
-            "  client_body_temp_path %s/body;\n  proxy_temp_path %s/proxy;\n"
-            "  fastcgi_temp_path %s/fcgi;\n  uwsgi_temp_path %s/uwsgi;\n"
-            "  scgi_temp_path %s/scgi;\n",
-            prefix, prefix, prefix, prefix, prefix, prefix, prefix);
-    fprintf(f, "  server {\n");
-    for (int p = 0; p < 6; p++)
-        fprintf(f, "    listen 127.0.0.1:%d;\n", RET_BASE + p);
-    fprintf(f, "    return 200 $server_port;\n  }\n");
-    for (int u = 0; u < NUPS; u++) {
-        fprintf(f, "  upstream %s {\n    %s\n", ups[u].name, ups[u].method);
-        for (int i = 0; i < ups[u].n; i++)
-            fprintf(f, "    server 127.0.0.1:%d weight=%u;\n",
-                    (ups[u].hold ? HOLD_BASE : RET_BASE) + i, (unsigned)ups[u].weight[i]);
-        fprintf(f, "  }\n");
-    }
-    fprintf(f, "  server {\n    listen 127.0.0.1:%d;\n", FRONT_PORT);
-    for (int u = 0; u < NUPS; u++)
-        fprintf(f,
-                "    location = /%s { proxy_pass http://%s; proxy_read_timeout 30s; "
-                "proxy_next_upstream off; }\n",
-                ups[u].name, ups[u].name);
-    fprintf(f, "  }\n}\n");
-    fclose(f);
+    return atoi(body);
 }
 
 static void stop_nginx(void)
 {
-    if (nginx_pid > 0) {
-        kill(nginx_pid, SIGTERM);
-        int st;
-        for (int i = 0; i < 250; i++) { /* bounded: 5 s */
-            if (waitpid(nginx_pid, &st, WNOHANG) == nginx_pid) {
-                nginx_pid = -1;
-                break;
-            }
-            msleep(20);
-        }
-        if (nginx_pid > 0) {
-            kill(nginx_pid, SIGKILL);
-            waitpid(nginx_pid, &st, 0);
-            nginx_pid = -1;
-        }
-    }
+    test_nginx_stop(&nginx);
     for (int i = 0; i < 3; i++)
         if (hold_fd[i] >= 0) {
             close(hold_fd[i]);
             hold_fd[i] = -1;
         }
-    if (prefix[0]) {
-        char cmd[300];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", prefix);
-        if (system(cmd) != 0)
-            fprintf(stderr, "could not remove %s\n", prefix);
-        prefix[0] = 0;
-    }
 }
 
 static int start_nginx(void)
 {
-    snprintf(prefix, sizeof prefix, "/tmp/gwlb-balancer-nginx-XXXXXX");
-    if (mkdtemp(prefix) == NULL)
-        return -1;
-    chmod(prefix, 0755);
     static int registered;
     if (!registered) {
         registered = 1;
         atexit(stop_nginx); /* also on a failed assertion */
     }
+    if (test_nginx_prepare(&nginx, "balancer-nginx") != 0)
+        return -1;
     for (int i = 0; i < 3; i++)
         if ((hold_fd[i] = listen_on(HOLD_BASE + i)) < 0)
             return -1;
-    write_conf();
-    nginx_pid = fork();
-    if (nginx_pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive the test */
-        char conf[300], err[300];
-        snprintf(conf, sizeof conf, "%s/nginx.conf", prefix);
-        snprintf(err, sizeof err, "%s/error.log", prefix);
-        execl(NGINX, NGINX, "-p", prefix, "-e", err, "-c", conf, (char *)NULL);
-        _exit(127);
+    char conf[8192];
+    size_t o = 0;
+    o += (size_t)snprintf(conf + o, sizeof conf - o, "  server {\n");
+    for (int p = 0; p < 6; p++)
+        o += (size_t)snprintf(conf + o, sizeof conf - o, "    listen 127.0.0.1:%d;\n", RET_BASE + p);
+    o += (size_t)snprintf(conf + o, sizeof conf - o, "    return 200 $server_port;\n  }\n");
+    for (int u = 0; u < NUPS; u++) {
+        o += (size_t)snprintf(conf + o, sizeof conf - o, "  upstream %s {\n    %s\n", ups[u].name,
+                              ups[u].method);
+        for (int i = 0; i < ups[u].n; i++)
+            o += (size_t)snprintf(conf + o, sizeof conf - o, "    server 127.0.0.1:%d weight=%u;\n",
+                                  (ups[u].hold ? HOLD_BASE : RET_BASE) + i,
+                                  (unsigned)ups[u].weight[i]);
+        o += (size_t)snprintf(conf + o, sizeof conf - o, "  }\n");
     }
-    for (int i = 0; i < 250; i++) { /* bounded: 5 s */
-        int fd = connect_front();
-        if (fd >= 0) {
-            close(fd);
-            return 0;
-        }
-        int st;
-        if (waitpid(nginx_pid, &st, WNOHANG) == nginx_pid) {
-            nginx_pid = -1;
-            return -1;
-        }
-        msleep(20);
-    }
-    return -1;
+    o += (size_t)snprintf(conf + o, sizeof conf - o, "  server {\n    listen 127.0.0.1:%d;\n",
+                          FRONT_PORT);
+    for (int u = 0; u < NUPS; u++)
+        o += (size_t)snprintf(conf + o, sizeof conf - o,
+                              "    location = /%s { proxy_pass http://%s; proxy_read_timeout 30s; "
+                              "proxy_next_upstream off; }\n",
+                              ups[u].name, ups[u].name);
+    o += (size_t)snprintf(conf + o, sizeof conf - o, "  }\n");
+    if (o >= sizeof conf - 1)
+        return -1;
+    return test_nginx_start(&nginx, conf, FRONT_PORT);
 }
 
 static gwlb_balancer *our_balancer(gwlb_balancer_state **st, const upstream_def *u, int alg)
@@ -332,8 +226,8 @@ END_TEST
 
 int main(void)
 {
-    if (access(NGINX, X_OK) != 0) {
-        printf("SKIP: %s not installed\n", NGINX);
+    if (access(TEST_NGINX, X_OK) != 0) {
+        printf("SKIP: %s not installed\n", TEST_NGINX);
         return 77;
     }
     Suite *s = suite_create("balancer_nginx");

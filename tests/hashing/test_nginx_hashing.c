@@ -12,29 +12,21 @@
  * (all of 127/8 is local on Linux), so nginx sees many /24 prefixes.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <check.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "gwlb/balancer.h"
 #include "gwlb/hashing.h"
+#include "nginx_harness.h"
 
-#define NGINX "/usr/sbin/nginx"
 #define FRONT_PORT 18200
 #define DEAD_PORT 18250 /* nothing listens here */
 
-static char prefix[256];
-static pid_t nginx_pid = -1;
+static test_nginx nginx = {.pid = -1};
 
 /* One upstream under test. */
 typedef struct server_def {
@@ -90,89 +82,22 @@ static const upstream_def upstreams[] = {
 };
 #define UPSTREAMS ((int)(sizeof upstreams / sizeof upstreams[0]))
 
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-static int connect_from(uint32_t src_host_order, int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    if (src_host_order != 0) {
-        struct sockaddr_in s = {0};
-        s.sin_family = AF_INET;
-        s.sin_addr.s_addr = htonl(src_host_order);
-        if (bind(fd, (struct sockaddr *)&s, sizeof s) != 0) {
-            close(fd);
-            return -1;
-        }
-    }
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* GET path from source address src; returns the backend port in the body, or -1. */
 static int backend_port(uint32_t src, const char *path)
 {
-    int fd = connect_from(src, FRONT_PORT);
-    if (fd < 0)
-        return -1;
-    char req[512];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n", path);
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return -1;
-    }
     char buf[2048];
-    size_t got = 0;
-    for (;;) {
-        ssize_t r = read(fd, buf + got, sizeof buf - 1 - got);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-        if (got == sizeof buf - 1)
-            break;
-    }
-    close(fd);
-    buf[got] = '\0';
-    int status = -1;
-    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1 || status != 200)
+    const char *body;
+    int fd = test_http_send(src, FRONT_PORT, path);
+    if (fd < 0 || test_http_read(fd, buf, sizeof buf, &body) != 200)
         return -1;
-    const char *body = strstr(buf, "\r\n\r\n");
-    return body != NULL ? atoi(body + 4) : -1;
+    return atoi(body);
 }
 
 static void start_nginx(void)
 {
-    strcpy(prefix, "/tmp/gwlb-hashing-nginx-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(prefix));
-    char path[512];
-    snprintf(path, sizeof path, "%s/logs", prefix);
-    mkdir(path, 0755);
-
+    ck_assert_int_eq(test_nginx_prepare(&nginx, "hashing-nginx"), 0);
     static char conf[32768];
     size_t o = 0;
-    o += (size_t)snprintf(conf + o, sizeof conf - o,
-                          "daemon off;\nmaster_process off;\nworker_processes 1;\n"
-                          "error_log %s/logs/error.log;\npid %s/logs/nginx.pid;\n"
-                          "events { worker_connections 256; }\n"
-                          "http {\n access_log off;\n"
-                          " client_body_temp_path %s/logs/cb; proxy_temp_path %s/logs/px;\n"
-                          " fastcgi_temp_path %s/logs/fc; uwsgi_temp_path %s/logs/uw;\n"
-                          " scgi_temp_path %s/logs/sc;\n",
-                          prefix, prefix, prefix, prefix, prefix, prefix, prefix);
     for (int port = 18201; port <= 18220; port++)
         o += (size_t)snprintf(conf + o, sizeof conf - o,
                               " server { listen 127.0.0.1:%d; return 200 $server_port; }\n",
@@ -194,55 +119,14 @@ static void start_nginx(void)
         o += (size_t)snprintf(conf + o, sizeof conf - o,
                               "  location /%s { proxy_pass http://%s; }\n", upstreams[u].name,
                               upstreams[u].name);
-    o += (size_t)snprintf(conf + o, sizeof conf - o, " }\n}\n");
+    o += (size_t)snprintf(conf + o, sizeof conf - o, " }\n");
     ck_assert_uint_lt(o, sizeof conf - 1);
-    snprintf(path, sizeof path, "%s/nginx.conf", prefix);
-    write_file(path, conf);
-
-    nginx_pid = fork();
-    ck_assert_int_ge(nginx_pid, 0);
-    if (nginx_pid == 0) {
-        execl(NGINX, NGINX, "-p", prefix, "-c", path, (char *)NULL);
-        _exit(127);
-    }
-    /* Bounded wait for the front listener: up to 5 s in 10 ms steps. */
-    for (int i = 0; i < 500; i++) {
-        int fd = connect_from(0, FRONT_PORT);
-        if (fd >= 0) {
-            close(fd);
-            return;
-        }
-        int st;
-        if (waitpid(nginx_pid, &st, WNOHANG) == nginx_pid) {
-            nginx_pid = -1;
-            ck_abort_msg("nginx exited at startup (see %s/logs/error.log)", prefix);
-        }
-        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
-    }
-    ck_abort_msg("nginx did not listen on 127.0.0.1:%d", FRONT_PORT);
+    ck_assert_int_eq(test_nginx_start(&nginx, conf, FRONT_PORT), 0);
 }
 
 static void stop_nginx(void)
 {
-    if (nginx_pid > 0) {
-        kill(nginx_pid, SIGTERM);
-        int st, reaped = 0;
-        for (int i = 0; i < 500 && !reaped; i++) {
-            if (waitpid(nginx_pid, &st, WNOHANG) == nginx_pid)
-                reaped = 1;
-            else
-                nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
-        }
-        if (!reaped) {
-            kill(nginx_pid, SIGKILL);
-            waitpid(nginx_pid, &st, 0);
-        }
-        nginx_pid = -1;
-    }
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", prefix);
-    if (strncmp(prefix, "/tmp/gwlb-hashing-nginx-", 24) == 0)
-        (void)!system(cmd);
+    test_nginx_stop(&nginx);
 }
 
 /* ---- the model ------------------------------------------------------------- */
@@ -548,8 +432,8 @@ END_TEST
 
 int main(void)
 {
-    if (access(NGINX, X_OK) != 0) {
-        fprintf(stderr, "%s not installed\n", NGINX);
+    if (access(TEST_NGINX, X_OK) != 0) {
+        fprintf(stderr, "%s not installed\n", TEST_NGINX);
         return 77; /* meson: skipped */
     }
     Suite *s = suite_create("hashing-nginx");

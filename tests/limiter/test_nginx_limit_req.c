@@ -14,90 +14,27 @@
  * (test_limit_req.c), which nginx's own test suite asserts.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <check.h>
-#include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "gwlb/limiter.h"
+#include "nginx_harness.h"
 
-#define NGINX "/usr/sbin/nginx"
 #define PORT 18401
 
-static char prefix[256];
-static pid_t nginx_pid = -1;
-
-static void write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
+static test_nginx nginx = {.pid = -1};
 
 static int http_status(const char *path)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(PORT);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    char req[256];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n", path);
-    if (write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return -1;
-    }
-    char buf[64] = {0};
-    size_t got = 0;
-    while (got < 12) {
-        ssize_t r = read(fd, buf + got, sizeof buf - 1 - got);
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    close(fd);
-    int status = -1;
-    if (got >= 12 && sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
-        status = -1;
-    return status;
-}
-
-
-/* Send a request; return the connected socket without reading. */
-static int http_start(const char *path)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in a = {0};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(PORT);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    char req[256];
-    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: localhost\r\n\r\n", path);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0 || write(fd, req, (size_t)n) != n) {
-        close(fd);
-        return -1;
-    }
-    return fd;
+    char buf[512];
+    int fd = test_http_send(0, PORT, path);
+    return fd < 0 ? -1 : test_http_read(fd, buf, sizeof buf, NULL);
 }
 
 /* 1 if the socket has a response byte within ms milliseconds. */
@@ -109,27 +46,12 @@ static int answered_within(int fd, int ms)
 
 static void start_nginx(void)
 {
-    strcpy(prefix, "/tmp/gwlb-limiter-nginx-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(prefix));
-    char path[512], conf[4096];
-    snprintf(path, sizeof path, "%s/html", prefix);
-    mkdir(path, 0755);
-    snprintf(path, sizeof path, "%s/logs", prefix);
-    mkdir(path, 0755);
-    snprintf(path, sizeof path, "%s/html/a", prefix);
-    write_file(path, "ok\n");
-    snprintf(path, sizeof path, "%s/html/multi", prefix);
-    write_file(path, "ok\n");
-    snprintf(path, sizeof path, "%s/html/d", prefix);
-    write_file(path, "ok\n");
-    snprintf(conf, sizeof conf,
-             "daemon off;\nmaster_process off;\nworker_processes 1;\n"
-             "error_log %s/logs/error.log;\npid %s/logs/nginx.pid;\n"
-             "events { worker_connections 64; }\n"
-             "http {\n access_log off;\n"
-             " client_body_temp_path %s/logs/cb; proxy_temp_path %s/logs/px;\n"
-             " fastcgi_temp_path %s/logs/fc; uwsgi_temp_path %s/logs/uw;\n"
-             " scgi_temp_path %s/logs/sc;\n"
+    ck_assert_int_eq(test_nginx_prepare(&nginx, "limiter-nginx"), 0);
+    ck_assert_int_eq(test_nginx_write(&nginx, "html/a", "ok\n"), 0);
+    ck_assert_int_eq(test_nginx_write(&nginx, "html/multi", "ok\n"), 0);
+    ck_assert_int_eq(test_nginx_write(&nginx, "html/d", "ok\n"), 0);
+    char http[2048];
+    snprintf(http, sizeof http,
              " limit_req_zone $arg_k zone=perkey:1m rate=1r/m;\n"
              " limit_req_zone $arg_k zone=multikey:1m rate=1r/m;\n"
              " limit_req_zone $server_name zone=global:1m rate=1r/m;\n"
@@ -140,60 +62,14 @@ static void start_nginx(void)
              "  location = /multi { limit_req zone=multikey burst=2 nodelay;\n"
              "                      limit_req zone=global burst=4 nodelay; }\n"
              "  location = /d { limit_req zone=delayed burst=2 delay=1; }\n"
-             " }\n}\n",
-             prefix, prefix, prefix, prefix, prefix, prefix, prefix, PORT, prefix);
-    snprintf(path, sizeof path, "%s/nginx.conf", prefix);
-    write_file(path, conf);
-
-    nginx_pid = fork();
-    ck_assert_int_ge(nginx_pid, 0);
-    if (nginx_pid == 0) {
-        execl(NGINX, NGINX, "-p", prefix, "-c", path, (char *)NULL);
-        _exit(127);
-    }
-    /* Bounded wait for the listener: up to 5 s in 10 ms steps. */
-    for (int i = 0; i < 500; i++) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {0};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(PORT);
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-        close(fd);
-        if (ok)
-            return;
-        int st;
-        if (waitpid(nginx_pid, &st, WNOHANG) == nginx_pid) {
-            nginx_pid = -1;
-            ck_abort_msg("nginx exited at startup (see %s/logs/error.log)", prefix);
-        }
-        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
-    }
-    ck_abort_msg("nginx did not listen on 127.0.0.1:%d", PORT);
+             " }\n",
+             PORT, nginx.prefix);
+    ck_assert_int_eq(test_nginx_start(&nginx, http, PORT), 0);
 }
 
 static void stop_nginx(void)
 {
-    if (nginx_pid > 0) {
-        kill(nginx_pid, SIGTERM);
-        int st;
-        int reaped = 0;
-        for (int i = 0; i < 500 && !reaped; i++) {
-            if (waitpid(nginx_pid, &st, WNOHANG) == nginx_pid)
-                reaped = 1;
-            else
-                nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
-        }
-        if (!reaped) {
-            kill(nginx_pid, SIGKILL);
-            waitpid(nginx_pid, &st, 0);
-        }
-        nginx_pid = -1;
-    }
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", prefix);
-    if (prefix[0] == '/' && strncmp(prefix, "/tmp/gwlb-limiter-nginx-", 24) == 0)
-        (void)!system(cmd);
+    test_nginx_stop(&nginx);
 }
 
 static uint64_t now_ns(void)
@@ -286,7 +162,7 @@ START_TEST(test_real_nginx_delay1_burst2_delays_the_third_and_rejects_the_fourth
     ck_assert_int_eq(http_status("/d?k=x"), 200);
     gwlb_limit_req_allow(&model, now, &r);
     ck_assert_uint_eq(r.delay_ns, 0);
-    int pending = http_start("/d?k=x");
+    int pending = test_http_send(0, PORT, "/d?k=x");
     ck_assert_int_ge(pending, 0);
     gwlb_limit_req_allow(&model, now, &r);
     ck_assert_int_eq(r.allowed, 1);
@@ -314,8 +190,8 @@ static Suite *nginx_suite(void)
 
 int main(void)
 {
-    if (access(NGINX, X_OK) != 0) {
-        fprintf(stderr, "%s not installed: skipping\n", NGINX);
+    if (access(TEST_NGINX, X_OK) != 0) {
+        fprintf(stderr, "%s not installed: skipping\n", TEST_NGINX);
         return 77;
     }
     SRunner *sr = srunner_create(nginx_suite());
