@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "gwlb.h"
-#include "nginx_harness.h"
+#include "test_servers.h"
 
 #define FRONT_PORT 18100
 #define RET_BASE 18101  /* `return 200 $server_port` backends: 18101..18106 */

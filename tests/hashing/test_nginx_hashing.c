@@ -21,7 +21,7 @@
 
 #include "gwlb/balancer.h"
 #include "gwlb/hashing.h"
-#include "nginx_harness.h"
+#include "test_servers.h"
 
 #define FRONT_PORT 18200
 #define DEAD_PORT 18250 /* nothing listens here */

@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "gwlb/limiter.h"
-#include "nginx_harness.h"
+#include "test_servers.h"
 
 #define PORT 18401
 

@@ -1,10 +1,11 @@
 /*
- * The nginx harness of the compatibility tests (see nginx_harness.h): one
- * place for the temporary prefix, the configuration head, the fork/exec
- * of nginx with a bounded wait for its listener, and the teardown.
+ * Loopback servers and clients of the compatibility tests (see
+ * test_servers.h): one place for nginx's temporary prefix, configuration
+ * head, fork/exec with a bounded wait for its listener and teardown, and
+ * for connecting to 127.0.0.1 from a chosen 127.x.y.z source.
  */
 #define _GNU_SOURCE
-#include "nginx_harness.h"
+#include "test_servers.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

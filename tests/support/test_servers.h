@@ -1,11 +1,12 @@
 /*
- * Start and stop Debian's nginx (/usr/sbin/nginx) for the compatibility
- * tests: a temporary prefix under /tmp, a configuration whose common head
- * (one process, logs and temp paths inside the prefix) is written here,
- * loopback only, and every wait a bounded loop.
+ * Real servers on loopback for the compatibility tests: start and stop
+ * Debian's nginx (/usr/sbin/nginx) in a temporary prefix under /tmp with a
+ * configuration whose common head (one process, logs and temp paths inside
+ * the prefix) is written here, and plain HTTP/TCP clients. Loopback only;
+ * every wait is a bounded loop.
  */
-#ifndef GWLB_TEST_NGINX_HARNESS_H
-#define GWLB_TEST_NGINX_HARNESS_H
+#ifndef GWLB_TEST_SERVERS_H
+#define GWLB_TEST_SERVERS_H
 
 #include <stdint.h>
 #include <sys/types.h>
