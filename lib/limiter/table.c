@@ -47,6 +47,7 @@
 #define FREQ_MASK (UINT64_C(3) << FREQ_SHIFT)
 #define FP_MASK (~(AGE_MASK | FREQ_MASK))
 #define AGE_SHIFT_NS 30
+#define TABLE_ALIGN 64u /* bucket = one cache line when the table starts on a line */
 
 typedef struct slot {
     uint64_t meta;
@@ -72,8 +73,9 @@ struct gwlb_limiter_table {
     uint64_t pad1[3];
     /* owner bookkeeping for _new/_free (meaningful only in the allocating process) */
     gwlb_allocator allocator;
-    uint64_t owned;
-    uint64_t pad2[3];
+    uint64_t owned;       /* bytes allocated by _new (0: host memory) */
+    uint64_t owned_shift; /* header address - allocated address (64-byte alignment) */
+    uint64_t pad2[2];
 };
 
 _Static_assert(sizeof(struct gwlb_limiter_table) == GWLB_LIMITER_TABLE_HEADER,
@@ -149,19 +151,28 @@ int gwlb_limiter_table_new(size_t bytes, const gwlb_limiter_policy *policy,
     if ((policy->flags & ~(uint32_t)GWLB_LIMITER_DRY_RUN) != 0 ||
         gwlb__limiter_policy_check(policy) != GWLB_OK)
         return GWLB_EINVAL;
+    /* One bucket per cache line: allocate 63 bytes more and start the
+     * table on a 64-byte boundary (a large malloc block starts 16 bytes
+     * past a page, which would split every bucket over two lines: two
+     * misses per bucket instead of one). */
+    if (bytes > SIZE_MAX - (TABLE_ALIGN - 1))
+        return GWLB_ENOMEM;
+    size_t alloc_bytes = bytes + (TABLE_ALIGN - 1);
     gwlb_allocator a;
     gwlb__allocator_resolve(&a, allocator);
-    void *mem = gwlb__alloc(&a, bytes);
+    void *mem = gwlb__alloc(&a, alloc_bytes);
     if (mem == NULL)
         return GWLB_ENOMEM;
+    size_t shift = (size_t)(-(uintptr_t)mem & (TABLE_ALIGN - 1));
     gwlb_limiter_table *t;
-    int rc = gwlb_limiter_table_init(mem, bytes, policy, hash_key, &t);
-    if (rc != GWLB_OK) { /* e.g. an allocator returning unaligned memory */
-        gwlb__free(&a, mem, bytes);
+    int rc = gwlb_limiter_table_init((unsigned char *)mem + shift, bytes, policy, hash_key, &t);
+    if (rc != GWLB_OK) { /* not reached: the policy was checked above */
+        gwlb__free(&a, mem, alloc_bytes);
         return rc;
     }
     t->allocator = a;
-    t->owned = bytes;
+    t->owned = alloc_bytes;
+    t->owned_shift = shift;
     *out = t;
     return GWLB_OK;
 }
@@ -172,8 +183,9 @@ void gwlb_limiter_table_free(gwlb_limiter_table *table)
         return;
     gwlb_allocator a = table->allocator;
     size_t bytes = (size_t)table->owned;
+    unsigned char *mem = (unsigned char *)table - table->owned_shift;
     table->magic = 0;
-    gwlb__free(&a, table, bytes);
+    gwlb__free(&a, mem, bytes);
 }
 
 const gwlb_limiter_policy *gwlb_limiter_table_policy(const gwlb_limiter_table *table)

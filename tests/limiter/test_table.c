@@ -263,6 +263,24 @@ START_TEST(test_table_attach_checks_magic_version_and_size)
 }
 END_TEST
 
+START_TEST(test_table_new_starts_on_a_cache_line)
+{
+    /* A large malloc block starts 16 bytes past a page: without the
+     * alignment every 64-byte bucket would straddle two cache lines. */
+    gwlb_limiter_policy p = gcra_policy(1, SEC, 0);
+    size_t sizes[] = {4096, 1u << 20, 8u << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        gwlb_limiter_table *t;
+        ck_assert_int_eq(gwlb_limiter_table_new(sizes[i], &p, hkey, NULL, &t), GWLB_OK);
+        ck_assert_uint_eq((uintptr_t)t % 64, 0);
+        gwlb_limiter_table_stats st;
+        gwlb_limiter_table_stats_get(t, &st);
+        ck_assert_uint_eq(st.capacity, (sizes[i] - 256) / 64 * 4);
+        gwlb_limiter_table_free(t);
+    }
+}
+END_TEST
+
 START_TEST(test_table_new_allocation_failure_is_enomem_and_leaks_nothing)
 {
     gwlb_limiter_policy p = gcra_policy(1, SEC, 0);
@@ -694,6 +712,7 @@ static Suite *table_suite(void)
     tcase_add_test(tc, test_table_too_small_for_one_bucket_is_enospc);
     tcase_add_test(tc, test_table_rejects_invalid_policy_and_misaligned_memory);
     tcase_add_test(tc, test_table_attach_checks_magic_version_and_size);
+    tcase_add_test(tc, test_table_new_starts_on_a_cache_line);
     tcase_add_test(tc, test_table_new_allocation_failure_is_enomem_and_leaks_nothing);
     tcase_add_test(tc, test_table_uses_16_bytes_per_tracked_key);
     tcase_add_test(tc, test_table_at_32_bytes_per_key_keeps_all_but_one_in_100k_live_keys);
