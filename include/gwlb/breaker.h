@@ -19,7 +19,8 @@
  * makes a system call. Hot paths are a handful of C11 atomic loads and at
  * most two atomic read-modify-writes: closed-state allow + success record
  * is 2 (1 with fast_counters), an open-state rejection is 1 (0 with
- * fast_counters), resource acquire + release is 2. The opt-in exclusive
+ * fast_counters), resource acquire + release is 2 (a compare-and-swap
+ * and an atomic subtract). The opt-in exclusive
  * modes (gwlb_breaker_set_exclusive, gwlb_resources_*_exclusive) replace
  * them with plain atomic load + store for single-writer use.
  *
@@ -478,7 +479,8 @@ GWLB_API int gwlb_resources_init(gwlb_resources *resources);
  * Take one unit of `kind`. Returns 0 (taken), GWLB_ELIMIT (the cap is
  * reached: nothing taken, overflows[kind] counted; gwlb_resource_name(kind)
  * names the limit for a response header or stat), GWLB_EINVAL (NULL,
- * unknown kind). Lock-free (one CAS); safe to call concurrently.
+ * unknown kind). Lock-free (one compare-and-swap, none when the resource
+ * is full); safe to call concurrently.
  */
 GWLB_API int gwlb_resources_acquire(gwlb_resources *resources,
                                     const gwlb_resource_config *config, int kind);
@@ -486,17 +488,20 @@ GWLB_API int gwlb_resources_acquire(gwlb_resources *resources,
 /**
  * Return one unit of `kind`. Returns 0, GWLB_ESTATE (nothing of that kind is
  * held: release without acquire; nothing changes), GWLB_EINVAL.
- * Lock-free; safe to call concurrently.
+ * Lock-free: one atomic subtract; a release without acquire adds its unit
+ * back and fails, so for that instant concurrent acquires of the same kind
+ * may see the resource as full (only a host bug can cause this). Safe to
+ * call concurrently.
  */
 GWLB_API int gwlb_resources_release(gwlb_resources *resources, int kind);
 
 /**
  * Exclusive variants of acquire/release (opt-in): the same decisions,
  * return codes and counts, with a relaxed atomic load + store instead of a
- * compare-and-swap (no locked instruction). The caller promises that one
- * thread at a time changes this gwlb_resources (nginx per-worker limits
- * without a shared zone, one event loop per object) and uses only these
- * variants on it then; counts stay readable from other threads
+ * compare-and-swap or atomic subtract (no locked instruction). The caller
+ * promises that one thread at a time changes this gwlb_resources (nginx
+ * per-worker limits without a shared zone, one event loop per object) and
+ * uses only these variants on it then; counts stay readable from other threads
  * (gwlb_resources_active). Mixing them with concurrent non-exclusive calls
  * may lose updates.
  */

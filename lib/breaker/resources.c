@@ -1,15 +1,20 @@
 /*
  * Envoy-style resource limits: concurrent connections, pending requests,
- * requests and retries of one target, each a counter taken with a CAS that
- * refuses to pass the cap (so a rejected acquire changes nothing and the
- * count never overshoots, even transiently), released with a CAS that
- * refuses to go below zero (release without acquire is an error, not an
- * underflow). The retry cap is either max_retries or Envoy's concurrency
- * retry budget, computed from the live request and pending counts.
+ * requests and retries of one target. The retry cap is either max_retries
+ * or Envoy's concurrency retry budget, computed from the live request and
+ * pending counts.
+ *
+ * Key idea: one locked instruction per operation. acquire() takes a unit
+ * with a compare-and-swap that refuses to pass the cap (a rejected acquire
+ * changes nothing and the count never overshoots, even transiently).
+ * release() returns it with one atomic subtract and no load before it (a
+ * load would wait for the caller's previous locked instruction); a count
+ * that was 0 means release without acquire, which adds the unit back and
+ * fails (an error, not an underflow).
  *
  * The _exclusive variants make the same decisions with a relaxed load +
- * store instead of the CAS (no lock prefix) for callers that promise one
- * mutating thread at a time (per-worker limits without a shared zone).
+ * store (no lock prefix) for callers that promise one mutating thread at a
+ * time (per-worker limits without a shared zone).
  */
 #include <stdatomic.h>
 #include <stddef.h>
@@ -63,9 +68,12 @@ static inline uint64_t limit_of(const gwlb_resources *r, const gwlb_resource_con
 {
     if (kind != GWLB_RESOURCE_RETRIES || !cfg->retry_budget)
         return cfg->max[kind];
-    uint64_t active =
-        atomic_load_explicit(A64(&r->active[GWLB_RESOURCE_REQUESTS]), memory_order_relaxed) +
+    uint64_t req =
+        atomic_load_explicit(A64(&r->active[GWLB_RESOURCE_REQUESTS]), memory_order_relaxed);
+    uint64_t pend =
         atomic_load_explicit(A64(&r->active[GWLB_RESOURCE_PENDING]), memory_order_relaxed);
+    /* a count seen below 0 is a release without acquire being undone: 0 */
+    uint64_t active = ((int64_t)req < 0 ? 0 : req) + ((int64_t)pend < 0 ? 0 : pend);
     uint64_t pct = cfg->retry_budget_percent > 100 ? 100 : cfg->retry_budget_percent;
     uint64_t budget = active / 100 * pct + active % 100 * pct / 100; /* floor, no overflow */
     return budget > cfg->min_retry_concurrency ? budget : cfg->min_retry_concurrency;
@@ -120,18 +128,24 @@ int gwlb_resources_acquire(gwlb_resources *r, const gwlb_resource_config *cfg, i
     }
 }
 
+static __attribute__((noinline)) int release_undo(gwlb_resources *r, int kind)
+{
+    atomic_fetch_add_explicit(A64(&r->active[kind]), 1, memory_order_relaxed);
+    return GWLB_ESTATE;
+}
+
 int gwlb_resources_release(gwlb_resources *r, int kind)
 {
     if (GWLB__UNLIKELY(r == NULL || (unsigned)kind >= GWLB_RESOURCE_COUNT))
         return GWLB_EINVAL;
     uint64_t *w = &r->active[kind];
-    uint64_t cur = atomic_load_explicit(A64(w), memory_order_relaxed);
-    do {
-        if (GWLB__UNLIKELY(cur == 0))
-            return GWLB_ESTATE;
-    } while (!atomic_compare_exchange_weak_explicit(A64(w), &cur, cur - 1, memory_order_release,
-                                                    memory_order_relaxed));
-    return GWLB_OK;
+    /* no load first: it would wait for the caller's previous locked
+     * instruction and delay this one. Counts never reach 2^63, so a count
+     * that was 0 or "negative" (another undo pending) is a release without
+     * acquire: put the unit back. */
+    if (GWLB__LIKELY((int64_t)atomic_fetch_sub_explicit(A64(w), 1, memory_order_release) > 0))
+        return GWLB_OK;
+    return release_undo(r, kind);
 }
 
 uint64_t gwlb_resources_active(const gwlb_resources *r, int kind)

@@ -184,6 +184,35 @@ static void resource_worker(shared *sh, int w)
     }
 }
 
+/* Every acquire is followed by two releases, the second one a host bug: the
+ * refused releases must put their unit back, so the successful releases
+ * equal the successful acquires and the count ends at zero. (An acquire
+ * made while a refused release is putting its unit back sees the resource
+ * as full: it is refused and counted as an overflow, as documented.) */
+static void bogus_release_worker(shared *sh, int w)
+{
+    (void)w;
+    for (int i = 0; i < N_PER_WORKER / 4; i++) {
+        int rc = gwlb_resources_acquire(&sh->resources, &g_rcfg, GWLB_RESOURCE_PENDING);
+        if (rc == GWLB_ELIMIT) {
+            atomic_fetch_add(&sh->attempts, 1);
+            continue;
+        }
+        if (rc != 0) {
+            note_error(sh);
+            continue;
+        }
+        atomic_fetch_add(&sh->admitted, 1);
+        for (int k = 0; k < 2; k++) {
+            int rc = gwlb_resources_release(&sh->resources, GWLB_RESOURCE_PENDING);
+            if (rc == 0)
+                atomic_fetch_add(&sh->withdrawn, 1);
+            else if (rc != GWLB_ESTATE)
+                note_error(sh);
+        }
+    }
+}
+
 static void budget_worker(shared *sh, int w)
 {
     (void)w;
@@ -390,6 +419,32 @@ START_TEST(test_resource_cap_holds_under_two_threads_and_two_processes)
 }
 END_TEST
 
+static void check_bogus_releases(shared *sh)
+{
+    ck_assert_int_eq(atomic_load(&sh->errors), 0);
+    ck_assert_int_eq(atomic_load(&sh->admitted) + atomic_load(&sh->attempts),
+                     2 * (N_PER_WORKER / 4));
+    ck_assert_int_eq(atomic_load(&sh->withdrawn), atomic_load(&sh->admitted));
+    ck_assert_uint_eq(gwlb_resources_active(&sh->resources, GWLB_RESOURCE_PENDING), 0);
+    ck_assert_uint_eq(sh->resources.overflows[GWLB_RESOURCE_PENDING],
+                      (uint64_t)atomic_load(&sh->attempts));
+}
+
+START_TEST(test_releases_without_acquire_racing_with_releases_change_no_count)
+{
+    gwlb_resource_config_init(&g_rcfg);
+    g_rcfg.max[GWLB_RESOURCE_PENDING] = 1000;
+    shared *sh = map_shared();
+    gwlb_resources_init(&sh->resources);
+    run_threads(bogus_release_worker, sh);
+    check_bogus_releases(sh);
+    memset(sh, 0, sizeof *sh);
+    run_processes(bogus_release_worker, sh);
+    check_bogus_releases(sh);
+    munmap(sh, sizeof *sh);
+}
+END_TEST
+
 START_TEST(test_retry_budget_is_never_overdrawn_concurrently)
 {
     gwlb_retry_budget_config_init(&g_bcfg); /* reserve: exactly 100 retries */
@@ -486,6 +541,7 @@ static Suite *concurrency_suite(void)
     tcase_add_test(tc, test_half_open_never_admits_more_than_its_permits_processes);
     tcase_add_test(tc, test_flapping_breaker_records_every_admitted_call_once);
     tcase_add_test(tc, test_resource_cap_holds_under_two_threads_and_two_processes);
+    tcase_add_test(tc, test_releases_without_acquire_racing_with_releases_change_no_count);
     tcase_add_test(tc, test_retry_budget_is_never_overdrawn_concurrently);
     tcase_add_test(tc, test_exclusive_writer_with_concurrent_readers_counts_exactly);
     suite_add_tcase(s, tc);
