@@ -766,21 +766,27 @@ static __attribute__((noinline)) int record_slow(gwlb_breaker *b, const gwlb_bre
     return GWLB_OK; /* DISABLED: counters only */
 }
 
+/* Does count-window slot `seq % wn` already say "valid, not failed, not
+ * slow" (the steady state of a success)? Then a success has nothing to write. */
+static inline int count_slot_clean(const gwlb_breaker *b, uint64_t wn, uint64_t seq)
+{
+    uint64_t slot;
+    div_by(seq, wn, LOAD(&b->win_recip), &slot);
+    slot &= GWLB_BREAKER_MAX_WINDOW_CALLS - 1;
+    const uint64_t *g = &b->window[(slot >> 6) * 3];
+    uint64_t bit = UINT64_C(1) << (slot & 63);
+    return (LOAD(&g[0]) & bit) && !((LOAD(&g[1]) | LOAD(&g[2])) & bit);
+}
+
 /* The count-window entry of a plain success at call number `seq`: nothing to
- * write when the slot already says "valid, not failed, not slow" (the steady
- * state); otherwise the out-of-line window_success() writes it. */
+ * write when the slot is clean; otherwise the out-of-line window_success()
+ * writes it. */
 static inline int success_window(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t wn,
                                  uint64_t seq, uint64_t now, uint64_t c)
 {
-    if (GWLB__LIKELY(cfg->window_kind == GWLB_BREAKER_WINDOW_COUNT)) {
-        uint64_t slot;
-        div_by(seq, wn, LOAD(&b->win_recip), &slot);
-        slot &= GWLB_BREAKER_MAX_WINDOW_CALLS - 1;
-        const uint64_t *g = &b->window[(slot >> 6) * 3];
-        uint64_t bit = UINT64_C(1) << (slot & 63);
-        if (GWLB__LIKELY((LOAD(&g[0]) & bit) && !((LOAD(&g[1]) | LOAD(&g[2])) & bit)))
-            return GWLB_OK;
-    }
+    if (GWLB__LIKELY(cfg->window_kind == GWLB_BREAKER_WINDOW_COUNT) &&
+        GWLB__LIKELY(count_slot_clean(b, wn, seq)))
+        return GWLB_OK;
     return window_success(b, cfg, wn, seq, now, c); /* tail call */
 }
 
@@ -812,15 +818,26 @@ int gwlb_breaker_record(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_
                 return success_window(b, cfg, wn, seq, now, c);
             return GWLB_OK;
         }
-        /* loads first: a locked add holds back every later load */
+        /* loads first: a locked add holds back every later load. A count
+         * window's slot is also checked before the add, for the call number
+         * the add will most likely return (the current count): then only a
+         * compare waits for the add. */
         uint64_t failures = LOAD(&b->failures);
         uint64_t fm = LOAD(&b->fail_mark);
         uint64_t wn = LOAD(&b->win_n);
+        uint64_t guess = UINT64_MAX; /* never a call number: 2^64 calls are never made */
+        if (wn != 0 && GWLB__LIKELY(cfg->window_kind == GWLB_BREAKER_WINDOW_COUNT)) {
+            uint64_t r = LOAD(&b->recorded);
+            if (GWLB__LIKELY(count_slot_clean(b, wn, r)))
+                guess = r;
+        }
         uint64_t seq = ADD(&b->recorded, 1);
         if (fm != failures)
             STORE(&b->fail_mark, failures);
+        if (GWLB__LIKELY(seq == guess))
+            return GWLB_OK; /* clean slot of this very call number */
         if (wn != 0)
-            return success_window(b, cfg, wn, seq, now, c);
+            return window_success(b, cfg, wn, seq, now, c); /* tail call */
         return GWLB_OK;
     }
     return record_slow(b, cfg, ticket, outcome, duration_ns, now);

@@ -481,6 +481,54 @@ START_TEST(test_count_window_of_any_size_holds_exactly_the_last_n_calls)
 }
 END_TEST
 
+/* The success fast paths (a slot that already says "success" is not
+ * written; the default mode checks it before its counter add) against a
+ * model ring of the last n outcomes, after every call, in the default,
+ * fast_counters and exclusive modes. */
+START_TEST(test_count_window_matches_a_model_ring_after_every_call)
+{
+    static const uint32_t sizes[] = {7, 64, 100, 1024};
+    static uint8_t ring[1024];
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        uint32_t n = sizes[k];
+        gwlb_breaker_config cfg = count_cfg(100, n, n);
+        cfg.slow_call_rate_percent = 100;
+        cfg.slow_call_ns = 1000;
+        cfg.fast_counters = (uint32_t)(_i & 1);
+        gwlb_breaker b;
+        ck_assert_int_eq(gwlb_breaker_init(&b, &cfg, 1, NULL), 0);
+        ck_assert_int_eq(gwlb_breaker_set_exclusive(&b, _i >> 1), 0);
+        memset(ring, 0, sizeof ring);
+        uint64_t rng = 99 + k, calls = 0, fails = 0, slows = 0, mism = 0;
+        for (uint32_t i = 0; i < 4 * n + 300; i++) {
+            rng = rng * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
+            unsigned r = (unsigned)(rng >> 33) % 100;
+            /* runs of successes, so that most slots are already "success" */
+            int fail = r < 6, slow = r >= 96;
+            call(&b, &cfg, T0, fail ? GWLB_BREAKER_FAILURE : GWLB_BREAKER_SUCCESS,
+                 slow ? 2000 : 10);
+            uint8_t *e = &ring[i % n];
+            if (*e) {
+                calls--;
+                fails -= (*e & 2) != 0;
+                slows -= (*e & 4) != 0;
+            }
+            *e = (uint8_t)(1 | (fail ? 2 : 0) | (slow ? 4 : 0));
+            calls++;
+            fails += fail;
+            slows += slow;
+            gwlb_breaker_stats st = stats_at(&b, &cfg, T0);
+            mism += st.window_calls != calls || st.window_failures != fails ||
+                    st.window_slow_calls != slows || st.state != GWLB_BREAKER_CLOSED;
+        }
+        ck_assert_uint_eq(mism, 0);
+        gwlb_breaker_stats st = stats_at(&b, &cfg, T0);
+        ck_assert_uint_eq(st.window_calls, n);
+        ck_assert_uint_eq(st.successes + st.failures, 4 * n + 300);
+    }
+}
+END_TEST
+
 START_TEST(test_time_window_with_odd_bucket_length)
 {
     gwlb_breaker_config cfg = time_cfg();
@@ -1059,6 +1107,7 @@ static Suite *breaker_suite(void)
     tcase_add_test(tc, test_count_window_stays_closed_below_the_rate);
     tcase_add_test(tc, test_count_window_of_100_keeps_only_the_last_100_calls);
     tcase_add_test(tc, test_count_window_of_any_size_holds_exactly_the_last_n_calls);
+    tcase_add_loop_test(tc, test_count_window_matches_a_model_ring_after_every_call, 0, 4);
     tcase_add_test(tc, test_time_window_with_odd_bucket_length);
     tcase_add_test(tc, test_window_is_cleared_when_the_breaker_closes_again);
     tcase_add_test(tc, test_time_window_counts_the_last_n_seconds);
