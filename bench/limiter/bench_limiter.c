@@ -3,9 +3,15 @@
  * on the same bucket), nginx limit_req mode, and the keyed table at 100k
  * and 1M keys (random key order, every key already tracked), each in the
  * default (concurrency-safe) mode and the opt-in exclusive mode; the
- * table also through the 16-request batch call.
+ * table also through the 16-request batch call. The table rows are
+ * repeated with the table in a zone the bench maps itself with transparent
+ * huge pages (params "...,hugepages"): what a host gets when it owns the
+ * zone memory (as nginx does) and backs it with 2 MiB pages; the plain
+ * rows use gwlb_limiter_table_new (malloc, 4 KiB pages).
  */
+#define _GNU_SOURCE /* MADV_HUGEPAGE */
 #include <string.h>
+#include <sys/mman.h>
 
 #include "bench.h"
 #include "gwlb.h"
@@ -200,9 +206,31 @@ static void b_table_allow_batch(void *arg, uint64_t n)
     bench_sink = acc;
 }
 
+/* A zone of `bytes` in 2 MiB-aligned anonymous memory with transparent
+ * huge pages requested (THP "madvise" mode is enough); map and map_len for
+ * munmap. NULL when mmap fails. */
+#define HUGE_2M ((size_t)2 << 20)
+static void *huge_zone(size_t bytes, void **map, size_t *map_len)
+{
+    size_t len = (bytes + HUGE_2M - 1) / HUGE_2M * HUGE_2M + HUGE_2M;
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    unsigned char *zone = (unsigned char *)(((uintptr_t)m + HUGE_2M - 1) & ~(uintptr_t)(HUGE_2M - 1));
+#ifdef MADV_HUGEPAGE
+    madvise(zone, len - (size_t)(zone - (unsigned char *)m), MADV_HUGEPAGE);
+#endif
+    *map = m;
+    *map_len = len;
+    return zone;
+}
+
+/* Table rows for nkeys keys, in memory from gwlb_limiter_table_new
+ * (hugepages 0) or in a huge-page zone (hugepages 1; default and batch
+ * rows only). */
 static void bench_table(bench_ctx *ctx, uint64_t nkeys, double target, const char *name,
                         const char *params, const char *params_exclusive,
-                        const char *params_batch)
+                        const char *params_batch, int hugepages)
 {
     if (!bench_selected(ctx, name))
         return;
@@ -214,8 +242,18 @@ static void bench_table(bench_ctx *ctx, uint64_t nkeys, double target, const cha
     gwlb_gcra_config_init(&p.u.gcra, 100, SEC, 10);
     static const uint8_t hkey[16] = {7, 7, 7};
     table_arg a = {0};
-    if (gwlb_limiter_table_new(bytes, &p, hkey, NULL, &a.table) != GWLB_OK)
+    void *map = NULL;
+    size_t map_len = 0;
+    if (hugepages) {
+        void *zone = huge_zone(bytes, &map, &map_len);
+        if (zone == NULL || gwlb_limiter_table_init(zone, bytes, &p, hkey, &a.table) != GWLB_OK) {
+            if (map != NULL)
+                munmap(map, map_len);
+            return;
+        }
+    } else if (gwlb_limiter_table_new(bytes, &p, hkey, NULL, &a.table) != GWLB_OK) {
         return;
+    }
     a.nkeys = nkeys;
     a.rng = 99;
     a.now = UINT64_C(1000) * SEC;
@@ -223,16 +261,21 @@ static void bench_table(bench_ctx *ctx, uint64_t nkeys, double target, const cha
         uint64_t k = gwlb_mix64(i);
         gwlb_limiter_table_allow(a.table, &k, sizeof k, a.now, 1, NULL);
     }
+    double per_key = (double)bytes / (double)nkeys;
     bench_run(ctx, &(bench_spec){.name = name, .params = params, .fn = b_table_allow, .arg = &a,
-                                 .target_ns = target, .bytes = (double)bytes / (double)nkeys,
-                                 .bytes_unit = "per_key"});
-    bench_run(ctx, &(bench_spec){.name = name, .params = params_exclusive,
-                                 .fn = b_table_allow_exclusive, .arg = &a, .target_ns = target,
-                                 .bytes = (double)bytes / (double)nkeys, .bytes_unit = "per_key"});
+                                 .target_ns = target, .bytes = per_key, .bytes_unit = "per_key"});
+    if (params_exclusive != NULL)
+        bench_run(ctx, &(bench_spec){.name = name, .params = params_exclusive,
+                                     .fn = b_table_allow_exclusive, .arg = &a,
+                                     .target_ns = target, .bytes = per_key,
+                                     .bytes_unit = "per_key"});
     bench_run(ctx, &(bench_spec){.name = name, .params = params_batch, .fn = b_table_allow_batch,
-                                 .arg = &a, .target_ns = target,
-                                 .bytes = (double)bytes / (double)nkeys, .bytes_unit = "per_key"});
-    gwlb_limiter_table_free(a.table);
+                                 .arg = &a, .target_ns = target, .bytes = per_key,
+                                 .bytes_unit = "per_key"});
+    if (hugepages)
+        munmap(map, map_len);
+    else
+        gwlb_limiter_table_free(a.table);
 }
 
 void bench_limiter(bench_ctx *ctx)
@@ -269,8 +312,13 @@ void bench_limiter(bench_ctx *ctx)
                                  .fn = b_limit_req_allow_exclusive, .arg = &ngx_excl,
                                  .target_ns = 12});
     bench_table(ctx, 100000, 60, "limiter.table.allow", "keys=100000",
-                "keys=100000,exclusive", "keys=100000,batch=16");
-    if (!bench_quick(ctx))
+                "keys=100000,exclusive", "keys=100000,batch=16", 0);
+    if (!bench_quick(ctx)) {
+        bench_table(ctx, 100000, 60, "limiter.table.allow", "keys=100000,hugepages", NULL,
+                    "keys=100000,batch=16,hugepages", 1);
         bench_table(ctx, 1000000, 120, "limiter.table.allow", "keys=1000000",
-                    "keys=1000000,exclusive", "keys=1000000,batch=16");
+                    "keys=1000000,exclusive", "keys=1000000,batch=16", 0);
+        bench_table(ctx, 1000000, 120, "limiter.table.allow", "keys=1000000,hugepages", NULL,
+                    "keys=1000000,batch=16,hugepages", 1);
+    }
 }
