@@ -868,7 +868,7 @@ static int flatten(builder *b, gwlb_router **out)
         for (size_t i = 0; i < nn; i++) {
             uint32_t c = AT(b->nodes, tnode, i).static_count;
             if (c > 0 && c <= RT_FB_MAX_STATICS)
-                nfb += 2 * ((c + 15) / 16);
+                nfb += 2 * ((c + 16) / 16);
         }
     size_t off_slots = ALIGN8(off_nodes + nn * sizeof(rt_node));
     size_t off_fb = ALIGN8(off_slots + nslots * sizeof(uint32_t));
@@ -943,7 +943,8 @@ static int flatten(builder *b, gwlb_router **out)
              * group is larger than RT_FB_MAX_GROUP (each candidate of a
              * group is compared in full). */
             sort(&statics[n->static_begin], n->static_count, sizeof(rt_static), fb_cmp, &ctx);
-            uint32_t words = 2 * ((n->static_count + 15) / 16), group = 0, worst = 0;
+            /* at least one '/' after the last first byte: it ends every group */
+            uint32_t words = 2 * ((n->static_count + 16) / 16), group = 0, worst = 0;
             unsigned char *fbb = (unsigned char *)(void *)(fbw + fi);
             memset(fbb, '/', (size_t)words * 8);
             for (uint32_t k = 0; k < n->static_count; k++) {

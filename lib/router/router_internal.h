@@ -84,7 +84,8 @@ enum {
 /* First-byte dispatch (exact-case routers): a node with at most
  * RT_FB_MAX_STATICS static edges, no more than RT_FB_MAX_GROUP of them
  * sharing a first byte, keeps its statics sorted by first byte and those
- * bytes in fb (8 per word, padded with '/'). The matcher finds the group
+ * bytes in fb (8 per word, padded with at least one '/', so a group ends
+ * at a byte that differs from its first byte). The matcher finds the group
  * of the request segment's first byte with a word-at-a-time byte search
  * (fb_words is even: 16 bytes per step with SSE2)
  * and compares each candidate in full, so a static segment costs no scan

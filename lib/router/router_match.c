@@ -400,28 +400,11 @@ static int class_ok(const rt_constraint *k, const char *s, size_t len)
  * bytes or more), shifted right so p's byte is the lowest: the zeros
  * shifted in read as '/' exactly at end, so the first flagged byte is the
  * first real '/' or end. */
-RT_INLINE const char *segment_end(const char *p, const char *end, const char *start)
+/* The word-at-a-time scan of segment_end (below) for targets without
+ * SSE2, and with SSE2 for paths shorter than sixteen bytes, out of line
+ * there so its constants do not occupy registers in the walks. */
+RT_INLINE const char *segment_end_words(const char *p, const char *end, const char *start)
 {
-#if defined(RT_SSE2) && defined(__GNUC__)
-    /* Sixteen bytes at a time; the last 1..15 from one load of the path's
-     * final sixteen bytes, the mask shifted so p's byte is bit 0 and bit
-     * (end - p) set for the end itself. */
-    const __m128i sl = _mm_set1_epi8('/');
-    while (end - p >= 16) {
-        unsigned m = (unsigned)_mm_movemask_epi8(
-            _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)p), sl));
-        if (m != 0)
-            return p + __builtin_ctz(m);
-        p += 16;
-    }
-    if (p != end && end - start >= 16) {
-        unsigned rem = (unsigned)(end - p);
-        unsigned m = (unsigned)_mm_movemask_epi8(
-            _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(end - 16)), sl));
-        m = (m >> (16 - rem)) | (1u << rem);
-        return p + __builtin_ctz(m);
-    }
-#endif
 #if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     const uint64_t slashes = UINT64_C(0x2f2f2f2f2f2f2f2f);
     const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
@@ -446,6 +429,50 @@ RT_INLINE const char *segment_end(const char *p, const char *end, const char *st
     while (p < end && *p != '/')
         p++;
     return p;
+}
+
+#if defined(RT_SSE2) && defined(__GNUC__)
+RT_NOINLINE const char *segment_end_short(const char *p, const char *end, const char *start)
+{
+    return segment_end_words(p, end, start);
+}
+#endif
+
+/* End of the segment starting at p: the next '/' or end. Eight bytes at a
+ * time where the byte order allows (the classic "has zero byte" trick on
+ * x ^ "////////": the lowest flagged byte is the first '/'). The last 1..7
+ * bytes come from one load of the path's final eight bytes (paths of eight
+ * bytes or more), shifted right so p's byte is the lowest: the zeros
+ * shifted in read as '/' exactly at end, so the first flagged byte is the
+ * first real '/' or end. */
+RT_INLINE const char *segment_end(const char *p, const char *end, const char *start)
+{
+#if defined(RT_SSE2) && defined(__GNUC__)
+    /* Sixteen bytes at a time; the last 1..15 from one load of the path's
+     * final sixteen bytes, the mask shifted so p's byte is bit 0 and bit
+     * (end - p) set for the end itself. Paths shorter than sixteen bytes:
+     * eight at a time, out of line. */
+    const __m128i sl = _mm_set1_epi8('/');
+    while (end - p >= 16) {
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)p), sl));
+        if (m != 0)
+            return p + __builtin_ctz(m);
+        p += 16;
+    }
+    if (p == end)
+        return p;
+    if (end - start >= 16) {
+        unsigned rem = (unsigned)(end - p);
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(end - 16)), sl));
+        m = (m >> (16 - rem)) | (1u << rem);
+        return p + __builtin_ctz(m);
+    }
+    return segment_end_short(p, end, start);
+#else
+    return segment_end_words(p, end, start);
+#endif
 }
 
 /*
@@ -576,14 +603,19 @@ RT_INLINE const rt_static *find_static_fb(const gwlb_router *r, const rt_node *n
     if (k == RT_NONE)
         return NULL;
 #endif
-    const rt_static *st = r->statics + n->static_begin;
-    const size_t rem = (size_t)(end - p);
-    do { /* padding is '/', never ch: k is a real edge */
-        size_t len = st[k].len;
-        if (len <= rem && (len == rem || p[len] == '/') && seg_eq(p, r->pool + st[k].str, len, 0))
-            return &st[k];
-        k++;
-    } while (k < n->static_count && fbb[k] == ch);
+    const rt_static *st = r->statics + n->static_begin + k;
+    const uint8_t *f = fbb + k;
+    do { /* padding is '/', never ch: f is a real edge, and a group ends before the padding */
+        const size_t len = st->len;
+        const char *const se = p + len; /* where the segment ends if st fits */
+        if (se < end) {
+            if (*se == '/' && seg_eq(p, r->pool + st->str, len, 0))
+                return st;
+        } else if (se == end && seg_eq(p, r->pool + st->str, len, 0)) {
+            return st;
+        }
+        st++;
+    } while (*++f == ch);
     return NULL;
 }
 

@@ -665,6 +665,36 @@ START_TEST(test_method_names_map_to_bits)
 }
 END_TEST
 
+/* Exactly the nine names map to their bits: every name in full, and no
+ * string that differs from one of them in one byte, is a proper prefix of
+ * one, or extends one by a byte. */
+START_TEST(test_method_names_exact_only)
+{
+    static const char *const names[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                        "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+    for (unsigned i = 0; i < 9; i++) {
+        const char *nm = names[i];
+        size_t len = strlen(nm);
+        char buf[16];
+        ck_assert_uint_eq(gwlb_method_from_string(nm, len), 1u << i);
+        for (size_t k = 1; k < len; k++)
+            ck_assert_uint_eq(gwlb_method_from_string(nm, k), 0);
+        memcpy(buf, nm, len);
+        buf[len] = 'X';
+        ck_assert_uint_eq(gwlb_method_from_string(buf, len + 1), 0);
+        for (size_t k = 0; k < len; k++) {
+            for (unsigned c = 0; c < 256; c++) {
+                if (c == (unsigned char)nm[k])
+                    continue;
+                memcpy(buf, nm, len);
+                buf[k] = (char)c;
+                ck_assert_uint_eq(gwlb_method_from_string(buf, len), 0);
+            }
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_any_method_route_and_unknown_method)
 {
     gwlb_route rs[] = {route(GWLB_METHOD_ANY, "/any")};
@@ -1130,6 +1160,7 @@ int main(void)
     tcase_add_test(cond, test_more_conditions_then_priority_then_insertion_order);
     tcase_add_test(cond, test_method_not_allowed_reports_the_allowed_set);
     tcase_add_test(cond, test_method_names_map_to_bits);
+    tcase_add_test(cond, test_method_names_exact_only);
     tcase_add_test(cond, test_any_method_route_and_unknown_method);
     tcase_add_test(cond, test_weighted_targets_are_deterministic_and_follow_weights);
     tcase_add_test(cond, test_match_returns_route_id_and_data_and_stats_report_memory);
