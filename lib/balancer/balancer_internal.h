@@ -226,6 +226,8 @@ struct gwlb_balancer {
     gwlb__bmember *members;         /* grouped: levels 0..7 then backup */
     uint32_t *alias_prob;           /* per member: accept threshold (32-bit) */
     uint32_t *alias_other;          /* per member: alias member (group-relative) */
+    uint32_t *strides;              /* WRR only: level 0's strides, dense (+3 repeated) */
+    uint32_t strides_n;             /* its entries */
     uint32_t *index;                /* identity hash table: host index + 1, 0 = empty */
     uint32_t index_mask;
     gwlb__bgroup groups[GWLB__GROUPS];
@@ -242,6 +244,13 @@ struct gwlb_balancer {
     uint64_t prio_fast;
     uint64_t prio_seq;
     gwlb__bprio prio;
+    /* WRR clean path: memo of which sequence positions accept (clean_wrr in
+     * pick.c): (position << 32) | mask, bit i = position + i accepts. A pure
+     * function of the position, so racing writers store equivalent words.
+     * Written once per ~WINDOW/probes picks, in a cache line of its own. */
+    uint64_t wrr_pad0[8];
+    uint64_t wrr_window;
+    uint64_t wrr_pad1[7];
 };
 
 /* Specialised picks (balancer.fast_kind). */

@@ -136,6 +136,7 @@ static void balancer_release_memory(gwlb_balancer *b)
     gwlb__free(&a, b->members, (size_t)n * sizeof *b->members);
     gwlb__free(&a, b->alias_prob, (size_t)n * sizeof *b->alias_prob);
     gwlb__free(&a, b->alias_other, (size_t)n * sizeof *b->alias_other);
+    gwlb__free(&a, b->strides, (size_t)b->strides_n * sizeof *b->strides);
     gwlb__free(&a, b->index, ((size_t)b->index_mask + 1) * sizeof *b->index);
     gwlb__free(&a, b, sizeof *b);
 }
@@ -321,6 +322,19 @@ static int compile(gwlb_balancer *b, const gwlb_balancer_host *hosts, const gwlb
         }
     }
     b->single = (count[GWLB__GROUP_BACKUP] == 0 && n == 1);
+    /* WRR clean path: level 0's strides, dense, the first three repeated at
+     * the end (four consecutive positions are read at once) */
+    if (alg == GWLB_BALANCER_WEIGHTED_ROUND_ROBIN && count[0] > 0) {
+        uint32_t c0 = count[0];
+        b->strides = gwlb__alloc(&b->alloc, ((size_t)c0 + 3) * sizeof *b->strides);
+        if (b->strides == NULL)
+            return gwlb__detail(d, GWLB_ENOMEM, -1, -1, -1, NULL, NULL);
+        b->strides_n = c0 + 3;
+        for (uint32_t k = 0; k < c0; k++)
+            b->strides[k] = b->members[k].stride;
+        for (uint32_t k = 0; k < 3; k++)
+            b->strides[c0 + k] = b->strides[k % c0];
+    }
     /* alias tables (only the random-draw algorithms use them) */
     if (largest > 0 && need_alias) {
         uint32_t *tmp = gwlb__calloc(&b->alloc, (size_t)largest, 2 * sizeof(uint32_t));

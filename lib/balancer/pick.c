@@ -14,6 +14,10 @@
  */
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "balancer_internal.h"
 
 __extension__ typedef unsigned __int128 u128;
@@ -946,17 +950,126 @@ static inline uint32_t clean_rr(const gwlb_balancer *b, gwlb_balancer_state *st)
     return g->count == 1 ? 0 : fastmod((uint32_t)(v + b->start), g);
 }
 
+/* Index of the lowest set bit of a non-zero word. */
+static inline uint32_t lowest_bit(uint32_t m)
+{
+#if defined(__GNUC__)
+    return (uint32_t)__builtin_ctz(m);
+#else
+    uint32_t i = 0;
+    while (!(m & 1u)) {
+        m >>= 1;
+        i++;
+    }
+    return i;
+#endif
+}
+
+/* Sequence positions one WRR acceptance window covers (bits of a mask). */
+#define WRR_WINDOW 32u
+#define WRR_GOLDEN UINT32_C(0x9e3779b9)
+
+/* Does sequence position (member k, generation gen) accept? (pick_wrr's
+ * test in 32 bits: only the low 24 bits of stride × gen + offset matter) */
+static inline uint32_t wrr_accepts(uint32_t stride, uint32_t k, uint32_t gen)
+{
+    return ((stride * gen + k * WRR_GOLDEN) & STRIDE_MASK) < stride;
+}
+
+/* Acceptance mask of the WRR_WINDOW positions from (member k < c, generation
+ * gen) of level 0, probe by probe. */
+static uint32_t wrr_mask_scalar(const uint32_t *sd, uint32_t c, uint32_t k, uint32_t gen)
+{
+    uint32_t mask = 0;
+    for (uint32_t i = 0; i < WRR_WINDOW; i++) {
+        mask |= wrr_accepts(sd[k], k, gen) << i;
+        if (++k == c) {
+            k = 0;
+            gen++;
+        }
+    }
+    return mask;
+}
+
+#if defined(__SSE2__)
+/* Low 32 bits of the lane-wise product (SSE2 has only 32x32->64 on two lanes). */
+static inline __m128i mul_lo32(__m128i a, __m128i b)
+{
+    __m128i even = _mm_mul_epu32(a, b);
+    __m128i odd = _mm_mul_epu32(_mm_srli_epi64(a, 32), _mm_srli_epi64(b, 32));
+    return _mm_unpacklo_epi32(_mm_shuffle_epi32(even, _MM_SHUFFLE(0, 0, 2, 0)),
+                              _mm_shuffle_epi32(odd, _MM_SHUFFLE(0, 0, 2, 0)));
+}
+
 /*
- * Stride WRR over level 0, as pick_wrr with every member usable: the
- * sequence position, member and generation advance incrementally (no
- * division per probe), and the cursor is stored once for all probes.
+ * The same mask four positions at a time (c >= 4, so four consecutive
+ * positions wrap to the next generation at most once; sd has c + 3
+ * entries, the last three repeating the first). Lanes past the wrap use
+ * member k + j - c and generation gen + 1. Signed compares are exact:
+ * every value compared is below 2^25.
  */
-static inline uint32_t clean_wrr(const gwlb_balancer *b)
+static uint32_t wrr_mask_sse2(const uint32_t *sd, uint32_t c, uint32_t k, uint32_t gen)
+{
+    const __m128i lane = _mm_set_epi32(3, 2, 1, 0);
+    const __m128i last = _mm_set1_epi32((int32_t)(c - 1));
+    const __m128i cgold = _mm_set1_epi32((int32_t)(c * WRR_GOLDEN));
+    const __m128i low24 = _mm_set1_epi32((int32_t)STRIDE_MASK);
+    const __m128i step = _mm_set1_epi32((int32_t)(4u * WRR_GOLDEN));
+    __m128i off = mul_lo32(_mm_add_epi32(_mm_set1_epi32((int32_t)k), lane),
+                           _mm_set1_epi32((int32_t)WRR_GOLDEN));
+    uint32_t mask = 0;
+    for (uint32_t i = 0; i < WRR_WINDOW; i += 4) {
+        __m128i wrap = _mm_cmpgt_epi32(_mm_add_epi32(_mm_set1_epi32((int32_t)k), lane), last);
+        __m128i gv = _mm_sub_epi32(_mm_set1_epi32((int32_t)gen), wrap);
+        __m128i s = _mm_loadu_si128((const __m128i *)(const void *)(sd + k));
+        __m128i ph = _mm_add_epi32(mul_lo32(s, gv), _mm_sub_epi32(off, _mm_and_si128(wrap, cgold)));
+        ph = _mm_and_si128(ph, low24);
+        mask |= (uint32_t)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmplt_epi32(ph, s))) << i;
+        k += 4;
+        off = _mm_add_epi32(off, step);
+        uint32_t w = k >= c;
+        k -= c & (0u - w);
+        gen += w;
+        off = _mm_sub_epi32(off, _mm_and_si128(_mm_set1_epi32(-(int32_t)w), cgold));
+    }
+    return mask;
+}
+#endif
+
+/* Acceptance mask of the window from position x = (member k, generation gen). */
+static inline uint32_t wrr_mask(const gwlb_balancer *b, uint32_t c, uint32_t k, uint32_t gen)
+{
+#if defined(__SSE2__)
+    if (c >= 4)
+        return wrr_mask_sse2(b->strides, c, k, gen);
+#endif
+    return wrr_mask_scalar(b->strides, c, k, gen);
+}
+
+/*
+ * Stride WRR over level 0, as pick_wrr with every member usable.
+ *
+ * Whether a position accepts is a pure function of the 32-bit position x,
+ * and to the branch predictor a coin flip once the hosts are many: probing
+ * with branches cost a mispredicted branch per pick at 1k hosts and more,
+ * and probing branch-free makes the next pick wait for this pick's whole
+ * computation (the cursor is a chain from pick to pick). So the
+ * acceptances of 32 consecutive positions are computed together (SSE2,
+ * four at a time), every ~17 picks, into a mask (b->wrr_window), and a pick
+ * is: cursor, shift, lowest set bit, cursor + distance (clean_wrr_fast).
+ * The member is the position modulo the count, off the cursor's chain.
+ * Decisions are exactly pick_wrr's: a pick inside the window takes the
+ * first accepting position from x, well before the probe limit; every
+ * other case is wrr_refill's.
+ *
+ * wrr_refill: compute and publish the window from x (unless the 32-bit
+ * position is about to wrap), pick from it, and past it probe one by one
+ * as pick_wrr does. Returns the positions consumed; *k_out the member.
+ */
+static GWLB__NOINLINE uint32_t wrr_refill(const gwlb_balancer *b, uint32_t x, uint32_t *k_out)
 {
     const gwlb__bgroup *g = &b->groups[0];
-    _Atomic uint64_t *seq = GWLB__A64(&b->state->h.sequence[0].value);
-    uint64_t v = atomic_load_explicit(seq, memory_order_relaxed);
-    uint32_t c = g->count, x = (uint32_t)(v + b->start), k, gen;
+    uint32_t c = g->count, k, gen, t = 1;
     if (c == 1) {
         k = 0;
         gen = x;
@@ -964,14 +1077,29 @@ static inline uint32_t clean_wrr(const gwlb_balancer *b)
         k = fastmod(x, g);
         gen = fastdiv(x, g);
     }
+    if (GWLB__LIKELY(x <= UINT32_MAX - WRR_WINDOW)) {
+        uint32_t mask = wrr_mask(b, c, k, gen);
+        gwlb_balancer *mb = (gwlb_balancer *)(uintptr_t)b;
+        atomic_store_explicit(GWLB__A64(&mb->wrr_window), (uint64_t)x << 32 | mask,
+                              memory_order_relaxed);
+        if (GWLB__LIKELY(mask != 0)) {
+            uint32_t j = lowest_bit(mask);
+            *k_out = c == 1 ? 0 : fastmod(x + j, g);
+            return j + 1;
+        }
+        x += WRR_WINDOW;
+        k = c == 1 ? 0 : fastmod(x, g);
+        gen = c == 1 ? x : fastdiv(x, g);
+        t = WRR_WINDOW + 1;
+    }
     const gwlb__bmember *mem = b->members;
     uint32_t limit = 2 * c + 64;
-    for (uint32_t t = 1;; t++) {
+    for (;; t++) {
         uint64_t stride = mem[k].stride;
         uint64_t offset = ((uint64_t)k * UINT64_C(0x9e3779b9)) & STRIDE_MASK;
         if (((stride * gen + offset) & STRIDE_MASK) < stride || t == limit) {
-            atomic_store_explicit(seq, v + t, memory_order_relaxed);
-            return k;
+            *k_out = k;
+            return t;
         }
         if (GWLB__UNLIKELY(++x == 0)) { /* 32-bit position wrapped */
             k = 0;
@@ -981,6 +1109,32 @@ static inline uint32_t clean_wrr(const gwlb_balancer *b)
             gen++;
         }
     }
+}
+
+/* The window's answer for the cursor value v: positions consumed (member in
+ * *k), or 0 when the window does not settle it. */
+static inline uint32_t clean_wrr_fast(const gwlb_balancer *b, uint64_t v, uint32_t *k)
+{
+    uint64_t w = atomic_load_explicit(GWLB__A64(&b->wrr_window), memory_order_relaxed);
+    uint32_t x = (uint32_t)(v + b->start), d = x - (uint32_t)(w >> 32);
+    uint32_t m = d < WRR_WINDOW ? (uint32_t)w >> d : 0;
+    if (GWLB__UNLIKELY(m == 0))
+        return 0;
+    uint32_t j = lowest_bit(m);
+    const gwlb__bgroup *g = &b->groups[0];
+    *k = g->count == 1 ? 0 : fastmod(x + j, g);
+    return j + 1;
+}
+
+static inline uint32_t clean_wrr(const gwlb_balancer *b)
+{
+    _Atomic uint64_t *seq = GWLB__A64(&b->state->h.sequence[0].value);
+    uint64_t v = atomic_load_explicit(seq, memory_order_relaxed);
+    uint32_t k, n = clean_wrr_fast(b, v, &k);
+    if (n == 0)
+        n = wrr_refill(b, (uint32_t)(v + b->start), &k);
+    atomic_store_explicit(seq, v + n, memory_order_relaxed);
+    return k;
 }
 
 /* Is the clean fast path valid now? (see above) */
@@ -1194,17 +1348,15 @@ static inline void prefetch_ahead(const gwlb_balancer *bal, const gwlb_balancer_
         GWLB__PREFETCH_W(&st->slots[bal->members[nk < c ? nk : nk - c].slot]);
 }
 
-static GWLB__NOINLINE int clean_wrr_pick(const gwlb_balancer *bal, gwlb_balancer_result *out)
+/* WRR clean pick when the acceptance window does not settle it. */
+static GWLB__NOINLINE int clean_wrr_slow(const gwlb_balancer *bal, gwlb_balancer_result *out,
+                                         int count)
 {
+    gwlb_balancer_state *st = bal->state;
     uint32_t k = clean_wrr(bal);
-    prefetch_ahead(bal, bal->state, k);
-    clean_take(bal, bal->state, k, out, 1);
-    return GWLB_OK;
-}
-
-static GWLB__NOINLINE int clean_wrr_choose(const gwlb_balancer *bal, gwlb_balancer_result *out)
-{
-    clean_take(bal, bal->state, clean_wrr(bal), out, 0);
+    if (count)
+        prefetch_ahead(bal, st, k);
+    clean_take(bal, st, k, out, count);
     return GWLB_OK;
 }
 
@@ -1229,8 +1381,18 @@ static inline int pick_entry(const gwlb_balancer *bal, uint64_t now, gwlb_balanc
                 clean_take(bal, st, k, out, count);
                 return GWLB_OK;
             }
-            if (bal->fast_kind == GWLB__FAST_WRR)
-                return count ? clean_wrr_pick(bal, out) : clean_wrr_choose(bal, out);
+            if (bal->fast_kind == GWLB__FAST_WRR) {
+                _Atomic uint64_t *seq = GWLB__A64(&st->h.sequence[0].value);
+                uint64_t v = atomic_load_explicit(seq, memory_order_relaxed);
+                uint32_t k, n = clean_wrr_fast(bal, v, &k);
+                if (GWLB__UNLIKELY(n == 0))
+                    return clean_wrr_slow(bal, out, count);
+                atomic_store_explicit(seq, v + n, memory_order_relaxed);
+                if (count)
+                    prefetch_ahead(bal, st, k);
+                clean_take(bal, st, k, out, count);
+                return GWLB_OK;
+            }
             if (bal->fast_kind == GWLB__FAST_LR)
                 return clean_lr_pick(bal, out, count);
             return clean_pick_other(bal, now, out, count);

@@ -1314,6 +1314,133 @@ START_TEST(test_wrr_fast_path_follows_the_general_path_across_the_32_bit_wrap)
 }
 END_TEST
 
+/* n hosts "h<i>" with weights from `w` (cycled), on a fresh state */
+typedef struct big_fixture {
+    gwlb_balancer_state *st;
+    gwlb_balancer_host *h;
+    char (*ids)[16];
+} big_fixture;
+
+static gwlb_balancer *big_build(big_fixture *f, int alg, const uint32_t *w, uint32_t nw,
+                                uint32_t n, uint64_t start)
+{
+    f->h = calloc(n, sizeof *f->h);
+    f->ids = calloc(n, sizeof *f->ids);
+    ck_assert_ptr_nonnull(f->h);
+    ck_assert_ptr_nonnull(f->ids);
+    for (uint32_t i = 0; i < n; i++) {
+        snprintf(f->ids[i], sizeof f->ids[i], "h%u", (unsigned)i);
+        gwlb_balancer_host_init(&f->h[i], f->ids[i]);
+        f->h[i].weight = w[i % nw];
+    }
+    f->st = new_state(2 * n);
+    gwlb_balancer_config c;
+    gwlb_balancer_config_init(&c, (gwlb_balancer_algorithm)alg);
+    c.start_mode = GWLB_BALANCER_START_FIXED;
+    c.start = start;
+    gwlb_balancer *b = NULL;
+    ck_assert_int_eq(gwlb_balancer_build(&c, f->h, n, f->st, 0, &b, NULL), GWLB_OK);
+    return b;
+}
+
+static void big_free(big_fixture *f, gwlb_balancer *b)
+{
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(f->st);
+    free(f->h);
+    free(f->ids);
+}
+
+/*
+ * The WRR clean path answers most picks from a memo of 32 positions'
+ * acceptances (four at a time with SSE2, one by one below 4 hosts): small
+ * host counts, larger ones, weight sets where most probes
+ * reject (a window without any accept, the probe loop after it), starts
+ * just before the 32-bit position wraps — host and cursor as the general
+ * path, pick after pick.
+ */
+START_TEST(test_wrr_window_decides_exactly_as_the_general_path)
+{
+    static const uint32_t mixed[] = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3, 8, 4};
+    static const uint32_t skewed[] = {1000000, 1, 1, 2, 1, 3, 1, 1, 1, 7, 1, 1, 1};
+    static const uint32_t equal[] = {4};
+    static const uint32_t counts[] = {1, 2, 3, 4, 5, 7, 9, 10, 33, 100, 1000};
+    static const uint64_t starts[] = {12345, UINT32_MAX - 40, UINT32_MAX - 3,
+                                      UINT64_C(0xfedcba9876543210)};
+    struct {
+        const uint32_t *w;
+        uint32_t nw;
+    } sets[] = {{mixed, 20}, {skewed, 13}, {equal, 1}};
+    uint64_t rs = 7;
+    for (size_t si = 0; si < 3; si++) {
+        for (size_t ci = 0; ci < sizeof counts / sizeof counts[0]; ci++) {
+            for (size_t st = 0; st < sizeof starts / sizeof starts[0]; st++) {
+                uint32_t n = counts[ci];
+                big_fixture fa, fg;
+                gwlb_balancer *a = big_build(&fa, GWLB_BALANCER_WEIGHTED_ROUND_ROBIN, sets[si].w,
+                                             sets[si].nw, n, starts[st]);
+                gwlb_balancer *g = big_build(&fg, GWLB_BALANCER_WEIGHTED_ROUND_ROBIN, sets[si].w,
+                                             sets[si].nw, n, starts[st]);
+                int picks = n >= 100 ? 1500 : 300;
+                for (int i = 0; i < picks; i++) {
+                    gwlb_balancer_result ra, rg;
+                    /* choose and pick share the path: alternate them at random */
+                    rs = rs * 6364136223846793005u + 1442695040888963407u;
+                    if (rs >> 63) {
+                        ck_assert_int_eq(gwlb_balancer_choose(a, 0, &ra), GWLB_OK);
+                    } else {
+                        ck_assert_int_eq(gwlb_balancer_pick(a, 0, &ra), GWLB_OK);
+                        ck_assert_int_eq(
+                            gwlb_balancer_release(a, &ra, GWLB_BALANCER_SUCCESS, 0, 0), GWLB_OK);
+                    }
+                    ck_assert_int_eq(gwlb_balancer_pick_excluding(g, 0, NULL, 0, &rg), GWLB_OK);
+                    ck_assert_msg(ra.host_index == rg.host_index,
+                                  "set %zu, %u hosts, start %zu, pick %d: window %u, general %u",
+                                  si, (unsigned)n, st, i, (unsigned)ra.host_index,
+                                  (unsigned)rg.host_index);
+                    ck_assert_int_eq(gwlb_balancer_release(g, &rg, GWLB_BALANCER_SUCCESS, 0, 0),
+                                     GWLB_OK);
+                    ck_assert_uint_eq(fa.st->h.sequence[0].value, fg.st->h.sequence[0].value);
+                }
+                ck_assert_uint_eq(a->clean_epoch, fa.st->h.flags_epoch + 1);
+                big_free(&fa, a);
+                big_free(&fg, g);
+            }
+        }
+    }
+}
+END_TEST
+
+/* Two balancers on one state (two processes, say) each keep their own
+ * window; picks interleaved at random on the shared cursor decide as one
+ * general-path balancer. */
+START_TEST(test_wrr_windows_of_two_balancers_on_one_state_stay_exact)
+{
+    static const uint32_t w[] = {3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9};
+    big_fixture fa, fg;
+    gwlb_balancer *a = big_build(&fa, GWLB_BALANCER_WEIGHTED_ROUND_ROBIN, w, 15, 300, 99);
+    gwlb_balancer *g = big_build(&fg, GWLB_BALANCER_WEIGHTED_ROUND_ROBIN, w, 15, 300, 99);
+    gwlb_balancer_config c;
+    gwlb_balancer_config_init(&c, GWLB_BALANCER_WEIGHTED_ROUND_ROBIN);
+    c.start_mode = GWLB_BALANCER_START_FIXED;
+    c.start = 99;
+    gwlb_balancer *a2 = NULL;
+    ck_assert_int_eq(gwlb_balancer_build(&c, fa.h, 300, fa.st, 0, &a2, NULL), GWLB_OK);
+    uint64_t rs = 3;
+    for (int i = 0; i < 5000; i++) {
+        gwlb_balancer_result ra, rg;
+        rs = rs * 6364136223846793005u + 1442695040888963407u;
+        ck_assert_int_eq(gwlb_balancer_choose((rs >> 62) == 0 ? a2 : a, 0, &ra), GWLB_OK);
+        ck_assert_int_eq(gwlb_balancer_pick_excluding(g, 0, NULL, 0, &rg), GWLB_OK);
+        ck_assert_uint_eq(ra.host_index, rg.host_index);
+        ck_assert_int_eq(gwlb_balancer_release(g, &rg, GWLB_BALANCER_SUCCESS, 0, 0), GWLB_OK);
+    }
+    gwlb_balancer_free(a2);
+    big_free(&fa, a);
+    big_free(&fg, g);
+}
+END_TEST
+
 START_TEST(test_exclusive_mode_makes_the_same_decisions)
 {
     static int a[SCRIPT_PICKS], e[SCRIPT_PICKS];
@@ -1456,6 +1583,8 @@ static Suite *balancer_suite(void)
     tcase_set_timeout(t, 60);
     tcase_add_test(t, test_fast_paths_decide_exactly_as_the_general_path);
     tcase_add_test(t, test_wrr_fast_path_follows_the_general_path_across_the_32_bit_wrap);
+    tcase_add_test(t, test_wrr_window_decides_exactly_as_the_general_path);
+    tcase_add_test(t, test_wrr_windows_of_two_balancers_on_one_state_stay_exact);
     tcase_add_test(t, test_exclusive_mode_makes_the_same_decisions);
     tcase_add_test(t, test_fast_paths_decide_exactly_as_the_general_path_with_equal_weights);
     tcase_add_test(t, test_exclusive_mode_is_set_read_and_validated);
