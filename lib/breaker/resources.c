@@ -10,7 +10,8 @@
  * release() returns it with one atomic subtract and no load before it (a
  * load would wait for the caller's previous locked instruction); a count
  * that was 0 means release without acquire, which adds the unit back and
- * fails (an error, not an underflow).
+ * fails (an error, not an underflow). The retry budget's cap is checked
+ * without a division (below_limit: one 128-bit product each side).
  *
  * The _exclusive variants make the same decisions with a relaxed load +
  * store (no lock prefix) for callers that promise one mutating thread at a
@@ -79,6 +80,29 @@ static inline uint64_t limit_of(const gwlb_resources *r, const gwlb_resource_con
     return budget > cfg->min_retry_concurrency ? budget : cfg->min_retry_concurrency;
 }
 
+/*
+ * cur < limit_of(r, cfg, kind) without dividing: for the retry budget,
+ * cur < floor(active * pct / 100) exactly when 100 * (cur + 1) <= active * pct
+ * (128-bit products, so nothing overflows).
+ */
+__extension__ typedef unsigned __int128 u128;
+
+static inline int below_limit(const gwlb_resources *r, const gwlb_resource_config *cfg,
+                              unsigned kind, uint64_t cur)
+{
+    if (kind != GWLB_RESOURCE_RETRIES || !cfg->retry_budget)
+        return cur < cfg->max[kind];
+    if (cur < cfg->min_retry_concurrency)
+        return 1;
+    uint64_t req =
+        atomic_load_explicit(A64(&r->active[GWLB_RESOURCE_REQUESTS]), memory_order_relaxed);
+    uint64_t pend =
+        atomic_load_explicit(A64(&r->active[GWLB_RESOURCE_PENDING]), memory_order_relaxed);
+    uint64_t active = ((int64_t)req < 0 ? 0 : req) + ((int64_t)pend < 0 ? 0 : pend);
+    uint64_t pct = cfg->retry_budget_percent > 100 ? 100 : cfg->retry_budget_percent;
+    return ((u128)cur + 1) * 100 <= (u128)active * pct;
+}
+
 #define LOAD(p) atomic_load_explicit(A64(p), memory_order_relaxed)
 #define STORE(p, v) atomic_store_explicit(A64(p), (v), memory_order_relaxed)
 
@@ -120,7 +144,7 @@ int gwlb_resources_acquire(gwlb_resources *r, const gwlb_resource_config *cfg, i
     uint64_t *w = &r->active[kind];
     uint64_t cur = atomic_load_explicit(A64(w), memory_order_relaxed);
     for (;;) {
-        if (GWLB__UNLIKELY(cur >= limit_of(r, cfg, (unsigned)kind)))
+        if (GWLB__UNLIKELY(!below_limit(r, cfg, (unsigned)kind, cur)))
             return overflow(r, kind);
         if (atomic_compare_exchange_weak_explicit(A64(w), &cur, cur + 1, memory_order_acquire,
                                                   memory_order_relaxed))

@@ -151,6 +151,62 @@ START_TEST(test_retry_budget_follows_active_requests_with_a_minimum)
 }
 END_TEST
 
+/* The retry acquire decides without dividing; it must agree with the
+ * limit gwlb_resources_limit() reports, on both sides of every budget edge. */
+START_TEST(test_retry_acquire_agrees_with_the_reported_limit)
+{
+    static const uint32_t pcts[] = {0, 1, 20, 33, 50, 99, 100};
+    static const uint32_t mins[] = {0, 1, 3, 10};
+    gwlb_resource_config cfg;
+    gwlb_resource_config_init(&cfg);
+    cfg.retry_budget = 1;
+    uint64_t checked = 0, taken = 0, mism = 0;
+    for (size_t p = 0; p < sizeof pcts / sizeof pcts[0]; p++) {
+        for (size_t m = 0; m < sizeof mins / sizeof mins[0]; m++) {
+            cfg.retry_budget_percent = pcts[p];
+            cfg.min_retry_concurrency = mins[m];
+            for (uint64_t req = 0; req < 260; req += 3) {
+                for (uint64_t pend = 0; pend < 40; pend += 13) {
+                    gwlb_resources r;
+                    gwlb_resources_init(&r);
+                    r.active[GWLB_RESOURCE_REQUESTS] = req;
+                    r.active[GWLB_RESOURCE_PENDING] = pend;
+                    uint64_t lim = gwlb_resources_limit(&r, &cfg, GWLB_RESOURCE_RETRIES);
+                    /* fill up to the limit and one past it */
+                    for (uint64_t cur = 0; cur <= lim + 1; cur++) {
+                        int rc = gwlb_resources_acquire(&r, &cfg, GWLB_RESOURCE_RETRIES);
+                        mism += rc != (cur < lim ? 0 : GWLB_ELIMIT);
+                        taken += rc == 0;
+                        checked++;
+                    }
+                    mism += gwlb_resources_active(&r, GWLB_RESOURCE_RETRIES) != lim;
+                }
+            }
+        }
+    }
+    ck_assert_uint_eq(mism, 0);
+    ck_assert_uint_gt(checked, 100000);
+    ck_assert_uint_gt(taken, 90000);
+    /* huge counts: the products do not overflow */
+    gwlb_resources r;
+    gwlb_resources_init(&r);
+    cfg.retry_budget_percent = 100;
+    cfg.min_retry_concurrency = 0;
+    r.active[GWLB_RESOURCE_REQUESTS] = UINT64_MAX / 2;
+    r.active[GWLB_RESOURCE_RETRIES] = UINT64_MAX / 2 - 1;
+    ck_assert_int_eq(gwlb_resources_acquire(&r, &cfg, GWLB_RESOURCE_RETRIES), 0);
+    ck_assert_int_eq(gwlb_resources_acquire(&r, &cfg, GWLB_RESOURCE_RETRIES), GWLB_ELIMIT);
+    cfg.retry_budget_percent = 99;
+    r.active[GWLB_RESOURCE_RETRIES] = 0;
+    ck_assert_uint_eq(gwlb_resources_limit(&r, &cfg, GWLB_RESOURCE_RETRIES),
+                      UINT64_MAX / 2 / 100 * 99 + UINT64_MAX / 2 % 100 * 99 / 100);
+    r.active[GWLB_RESOURCE_RETRIES] =
+        gwlb_resources_limit(&r, &cfg, GWLB_RESOURCE_RETRIES) - 1;
+    ck_assert_int_eq(gwlb_resources_acquire(&r, &cfg, GWLB_RESOURCE_RETRIES), 0);
+    ck_assert_int_eq(gwlb_resources_acquire(&r, &cfg, GWLB_RESOURCE_RETRIES), GWLB_ELIMIT);
+}
+END_TEST
+
 /* ---- token retry budget (Finagle) --------------------------------------- */
 
 START_TEST(test_retry_budget_defaults_are_finagles)
@@ -330,6 +386,7 @@ static Suite *limits_suite(void)
     tcase_add_test(tc, test_release_without_acquire_is_refused_and_changes_nothing);
     tcase_add_test(tc, test_resource_bad_arguments);
     tcase_add_test(tc, test_retry_budget_follows_active_requests_with_a_minimum);
+    tcase_add_test(tc, test_retry_acquire_agrees_with_the_reported_limit);
     suite_add_tcase(s, tc);
     tc = tcase_create("finagle");
     tcase_add_test(tc, test_retry_budget_defaults_are_finagles);
