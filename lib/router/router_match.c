@@ -772,8 +772,10 @@ RT_NOINLINE int resume_walk(const gwlb_router *r, const gwlb_router_request *req
 }
 
 /*
- * The exact-case walk (default policies), straight from gwlb_router_match
- * with everything in registers. Most nodes of real route tables offer no
+ * The exact-case walk (default policies), tail-called from
+ * gwlb_router_match once the arguments are checked (out of line: the
+ * checks then need no saved registers, and the loop gets the registers
+ * laid out for it alone). Most nodes of real route tables offer no
  * choice to come back to: only static edges (found by first byte), or a
  * single plain parameter. While the walk meets only such nodes it needs no
  * stack and runs here, in a tight loop; a dead end there is the final
@@ -788,8 +790,8 @@ RT_NOINLINE int resume_walk(const gwlb_router *r, const gwlb_router_request *req
  * routes with at least k parameters, so a parameter edge is followed at
  * most GWLB_ROUTER_MAX_PARAMS times (the builder's limit).
  */
-RT_INLINE int match_tight(const gwlb_router *const r, const gwlb_router_request *req,
-                          gwlb_route_match *m, const char *const path, const char *const end)
+RT_NOINLINE int match_tight(const gwlb_router *const r, const gwlb_router_request *req,
+                            gwlb_route_match *m, const char *const path, const char *const end)
 {
     const rt_node *const nodes = r->nodes;
     const char *q = path; /* path[0] == '/' */
