@@ -226,8 +226,8 @@ struct gwlb_balancer {
     gwlb__bmember *members;         /* grouped: levels 0..7 then backup */
     uint32_t *alias_prob;           /* per member: accept threshold (32-bit) */
     uint32_t *alias_other;          /* per member: alias member (group-relative) */
-    uint32_t *strides;              /* WRR only: level 0's strides, dense (+3 repeated) */
-    uint32_t strides_n;             /* its entries */
+    uint32_t *strides;              /* WRR only: level 0's window tables (wrr_mask) */
+    uint32_t strides_n;             /* their entries */
     uint32_t *index;                /* identity hash table: host index + 1, 0 = empty */
     uint32_t index_mask;
     gwlb__bgroup groups[GWLB__GROUPS];

@@ -322,18 +322,25 @@ static int compile(gwlb_balancer *b, const gwlb_balancer_host *hosts, const gwlb
         }
     }
     b->single = (count[GWLB__GROUP_BACKUP] == 0 && n == 1);
-    /* WRR clean path: level 0's strides, dense, the first three repeated at
-     * the end (four consecutive positions are read at once) */
+    /* WRR clean path (wrr_mask in pick.c): for i < c0 + 32, member m = i mod
+     * c0 of generation offset q = i / c0: strides[i] = its stride, and
+     * strides[c0 + 32 + i] = (stride × q + m × golden) mod 2^24 */
     if (alg == GWLB_BALANCER_WEIGHTED_ROUND_ROBIN && count[0] > 0) {
-        uint32_t c0 = count[0];
-        b->strides = gwlb__alloc(&b->alloc, ((size_t)c0 + 3) * sizeof *b->strides);
+        uint32_t c0 = count[0], len = c0 + 32;
+        b->strides = gwlb__alloc(&b->alloc, (size_t)2 * len * sizeof *b->strides);
         if (b->strides == NULL)
             return gwlb__detail(d, GWLB_ENOMEM, -1, -1, -1, NULL, NULL);
-        b->strides_n = c0 + 3;
-        for (uint32_t k = 0; k < c0; k++)
-            b->strides[k] = b->members[k].stride;
-        for (uint32_t k = 0; k < 3; k++)
-            b->strides[c0 + k] = b->strides[k % c0];
+        b->strides_n = 2 * len;
+        uint32_t *po = b->strides + len;
+        for (uint32_t i = 0, m = 0, q = 0; i < len; i++) {
+            uint32_t st = b->members[m].stride;
+            b->strides[i] = st;
+            po[i] = (st * q + m * UINT32_C(0x9e3779b9)) & (STRIDE_ONE - 1);
+            if (++m == c0) {
+                m = 0;
+                q++;
+            }
+        }
     }
     /* alias tables (only the random-draw algorithms use them) */
     if (largest > 0 && need_alias) {

@@ -967,83 +967,55 @@ static inline uint32_t lowest_bit(uint32_t m)
 
 /* Sequence positions one WRR acceptance window covers (bits of a mask). */
 #define WRR_WINDOW 32u
-#define WRR_GOLDEN UINT32_C(0x9e3779b9)
-
-/* Does sequence position (member k, generation gen) accept? (pick_wrr's
- * test in 32 bits: only the low 24 bits of stride × gen + offset matter) */
-static inline uint32_t wrr_accepts(uint32_t stride, uint32_t k, uint32_t gen)
-{
-    return ((stride * gen + k * WRR_GOLDEN) & STRIDE_MASK) < stride;
-}
-
-/* Acceptance mask of the WRR_WINDOW positions from (member k < c, generation
- * gen) of level 0, probe by probe. */
-static uint32_t wrr_mask_scalar(const uint32_t *sd, uint32_t c, uint32_t k, uint32_t gen)
-{
-    uint32_t mask = 0;
-    for (uint32_t i = 0; i < WRR_WINDOW; i++) {
-        mask |= wrr_accepts(sd[k], k, gen) << i;
-        if (++k == c) {
-            k = 0;
-            gen++;
-        }
-    }
-    return mask;
-}
-
-#if defined(__SSE2__)
-/* Low 32 bits of the lane-wise product (SSE2 has only 32x32->64 on two lanes). */
-static inline __m128i mul_lo32(__m128i a, __m128i b)
-{
-    __m128i even = _mm_mul_epu32(a, b);
-    __m128i odd = _mm_mul_epu32(_mm_srli_epi64(a, 32), _mm_srli_epi64(b, 32));
-    return _mm_unpacklo_epi32(_mm_shuffle_epi32(even, _MM_SHUFFLE(0, 0, 2, 0)),
-                              _mm_shuffle_epi32(odd, _MM_SHUFFLE(0, 0, 2, 0)));
-}
 
 /*
- * The same mask four positions at a time (c >= 4, so four consecutive
- * positions wrap to the next generation at most once; sd has c + 3
- * entries, the last three repeating the first). Lanes past the wrap use
- * member k + j - c and generation gen + 1. Signed compares are exact:
- * every value compared is below 2^25.
+ * Acceptance mask of the WRR_WINDOW positions from (member k < c,
+ * generation gen) of level 0. Position k + i is member m = (k + i) mod c
+ * of generation gen + q, q = (k + i) / c, and pick_wrr accepts it iff
+ * (s_m × (gen + q) + m × golden) mod 2^24 < s_m. The build laid out, for
+ * i < c + 32: wrr_s[i] = s_m and wrr_po[i] = (s_m × q + m × golden) mod 2^24
+ * (b->strides, two halves), so the test is (wrr_s × gen + wrr_po) mod 2^24
+ * < wrr_s for every lane, one generation for all: only the low 24 bits of
+ * each 32-bit product matter.
  */
-static uint32_t wrr_mask_sse2(const uint32_t *sd, uint32_t c, uint32_t k, uint32_t gen)
+#if !defined(__SSE2__)
+static uint32_t wrr_mask_scalar(const uint32_t *sd, const uint32_t *po, uint32_t gen)
 {
-    const __m128i lane = _mm_set_epi32(3, 2, 1, 0);
-    const __m128i last = _mm_set1_epi32((int32_t)(c - 1));
-    const __m128i cgold = _mm_set1_epi32((int32_t)(c * WRR_GOLDEN));
+    uint32_t mask = 0;
+    for (uint32_t i = 0; i < WRR_WINDOW; i++)
+        mask |= (uint32_t)(((sd[i] * gen + po[i]) & STRIDE_MASK) < sd[i]) << i;
+    return mask;
+}
+#else
+/* The same, four lanes at a time (SSE2 multiplies 32x32->64 on two lanes:
+ * even and odd lanes apart). Signed compares are exact: values < 2^25. */
+static uint32_t wrr_mask_sse2(const uint32_t *sd, const uint32_t *po, uint32_t gen)
+{
+    const __m128i gv = _mm_set1_epi32((int32_t)gen);
     const __m128i low24 = _mm_set1_epi32((int32_t)STRIDE_MASK);
-    const __m128i step = _mm_set1_epi32((int32_t)(4u * WRR_GOLDEN));
-    __m128i off = mul_lo32(_mm_add_epi32(_mm_set1_epi32((int32_t)k), lane),
-                           _mm_set1_epi32((int32_t)WRR_GOLDEN));
     uint32_t mask = 0;
     for (uint32_t i = 0; i < WRR_WINDOW; i += 4) {
-        __m128i wrap = _mm_cmpgt_epi32(_mm_add_epi32(_mm_set1_epi32((int32_t)k), lane), last);
-        __m128i gv = _mm_sub_epi32(_mm_set1_epi32((int32_t)gen), wrap);
-        __m128i s = _mm_loadu_si128((const __m128i *)(const void *)(sd + k));
-        __m128i ph = _mm_add_epi32(mul_lo32(s, gv), _mm_sub_epi32(off, _mm_and_si128(wrap, cgold)));
-        ph = _mm_and_si128(ph, low24);
+        __m128i s = _mm_loadu_si128((const __m128i *)(const void *)(sd + i));
+        __m128i p = _mm_loadu_si128((const __m128i *)(const void *)(po + i));
+        __m128i even = _mm_mul_epu32(s, gv);
+        __m128i odd = _mm_mul_epu32(_mm_srli_epi64(s, 32), gv);
+        __m128i prod = _mm_unpacklo_epi32(_mm_shuffle_epi32(even, _MM_SHUFFLE(0, 0, 2, 0)),
+                                          _mm_shuffle_epi32(odd, _MM_SHUFFLE(0, 0, 2, 0)));
+        __m128i ph = _mm_and_si128(_mm_add_epi32(prod, p), low24);
         mask |= (uint32_t)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmplt_epi32(ph, s))) << i;
-        k += 4;
-        off = _mm_add_epi32(off, step);
-        uint32_t w = k >= c;
-        k -= c & (0u - w);
-        gen += w;
-        off = _mm_sub_epi32(off, _mm_and_si128(_mm_set1_epi32(-(int32_t)w), cgold));
     }
     return mask;
 }
 #endif
 
-/* Acceptance mask of the window from position x = (member k, generation gen). */
 static inline uint32_t wrr_mask(const gwlb_balancer *b, uint32_t c, uint32_t k, uint32_t gen)
 {
+    const uint32_t *sd = b->strides + k, *po = b->strides + c + WRR_WINDOW + k;
 #if defined(__SSE2__)
-    if (c >= 4)
-        return wrr_mask_sse2(b->strides, c, k, gen);
+    return wrr_mask_sse2(sd, po, gen);
+#else
+    return wrr_mask_scalar(sd, po, gen);
 #endif
-    return wrr_mask_scalar(b->strides, c, k, gen);
 }
 
 /*
@@ -1055,7 +1027,7 @@ static inline uint32_t wrr_mask(const gwlb_balancer *b, uint32_t c, uint32_t k, 
  * and probing branch-free makes the next pick wait for this pick's whole
  * computation (the cursor is a chain from pick to pick). So the
  * acceptances of 32 consecutive positions are computed together (SSE2,
- * four at a time), every ~17 picks, into a mask (b->wrr_window), and a pick
+ * four at a time, see wrr_mask), every ~17 picks, into a mask (b->wrr_window), and a pick
  * is: cursor, shift, lowest set bit, cursor + distance (clean_wrr_fast).
  * The member is the position modulo the count, off the cursor's chain.
  * Decisions are exactly pick_wrr's: a pick inside the window takes the
@@ -1121,8 +1093,7 @@ static inline uint32_t clean_wrr_fast(const gwlb_balancer *b, uint64_t v, uint32
     if (GWLB__UNLIKELY(m == 0))
         return 0;
     uint32_t j = lowest_bit(m);
-    const gwlb__bgroup *g = &b->groups[0];
-    *k = g->count == 1 ? 0 : fastmod(x + j, g);
+    *k = fastmod(x + j, &b->groups[0]); /* 0 for one member: fastmod constant 0 */
     return j + 1;
 }
 
