@@ -257,6 +257,8 @@ static int pick_nginx_consistent(const gwlb_hash_table *t, const uint8_t *key, s
  * >= 1 - 2^-23. Such keys (about one turn in 8 million) take the reference
  * loop, so every result is the reference's, bit for bit; above the bucket
  * count both versions stop (rounding is monotonic and buckets is exact).
+ * That 128-bit form serves bucket counts above 65534; below, the cheaper
+ * fixed-point form of jump_fixed (one 64-bit multiply a turn) does.
  */
 static uint32_t jump_reference(uint64_t key, uint32_t buckets)
 {
@@ -272,18 +274,80 @@ static uint32_t jump_reference(uint64_t key, uint32_t buckets)
 /* Fraction of b1 * q from which rounding may reach the next integer. */
 #define JUMP_ROUNDING_RISK UINT64_C(0xFFFFFE0000000000) /* 1 - 2^-23 */
 
-/* Below this many buckets (a few turns) the reference loop, with fewer
- * instructions per turn, is as fast; both give the same bucket. */
-#define JUMP_SHORT_CHAIN 64u
+/* The reference's multiplier. */
+#define JUMP_LCG UINT64_C(2862933555777941757)
+
+/*
+ * Up to JUMP_FIXED_MAX buckets: q in fixed point, one 64-bit multiply a
+ * turn. Q = q * 2^31 = RN(2^62 / d) exactly (scaling by a power of two
+ * commutes with rounding), truncated to an integer and capped at
+ * (buckets + 1) * 2^31 (a q that large ends the walk in the reference
+ * too: its j >= b + 1 > buckets). Then for b1 = b + 1 <= buckets
+ *
+ *   P = b1 * Qt,  J = P >> 31,  F = P mod 2^31:   A = P / 2^31 <= b1 * q < A + b1 / 2^31
+ *
+ * so J is the reference's j unless b1 * q or its rounding to a double
+ * (half an ulp, at most 2^-23 below 2^31) can reach J + 1, which needs
+ * F >= 2^31 - b1 - 2^9 - 1: every turn adds F + W (W = buckets + 1024)
+ * into `risk`, and any sum reaching 2^31 (about one turn in 2^31 / W)
+ * sends the key to the reference loop. J >= buckets ends the walk exactly
+ * when the reference's does (J <= b1 * q, and rounding is monotonic).
+ * b1 * Qt < buckets * (buckets + 1) * 2^31 < 2^64: no overflow.
+ *
+ * The walk's exit branch is the costly part for few buckets (the number
+ * of turns varies per key, so it is mispredicted about once a key): up to
+ * JUMP_STRAIGHT_MAX buckets the first three turns run straight, without a
+ * branch, keeping the last J below buckets (j only grows, by at least 1 a
+ * turn, since q >= 1); turns past the end cannot overflow because their
+ * b1 stays below (buckets + 2)^2 <= 2^22. Three turns cover 70% of keys at
+ * 10 buckets (the expected count is the harmonic number H(buckets)).
+ */
+#define JUMP_FIXED_MAX 65534u
+#define JUMP_STRAIGHT_MAX 2045u /* (buckets + 2)^3 <= 2^33 */
+
+static inline uint64_t jump_q31(uint64_t k, uint64_t cap)
+{
+    uint64_t q = (uint64_t)(int64_t)(4611686018427387904.0 / (double)(int64_t)((k >> 33) + 1));
+    return q < cap ? q : cap;
+}
+
+static inline uint32_t jump_fixed(uint64_t key, uint32_t buckets)
+{
+    uint64_t n = buckets, cap = (n + 1) << 31, w = n + 1024;
+    uint64_t k = key * JUMP_LCG + 1;
+    uint64_t p = jump_q31(k, cap); /* b1 = 1 */
+    uint64_t risk = (p & 0x7fffffffu) + w;
+    uint64_t j = p >> 31, b = 0;
+    if (buckets <= JUMP_STRAIGHT_MAX) {
+        b = j < n ? j : b;
+        for (int t = 0; t < 2; t++) {
+            k = k * JUMP_LCG + 1;
+            p = (j + 1) * jump_q31(k, cap);
+            risk |= (p & 0x7fffffffu) + w;
+            j = p >> 31;
+            b = j < n ? j : b;
+        }
+    }
+    while (j < n) {
+        b = j;
+        k = k * JUMP_LCG + 1;
+        p = (b + 1) * jump_q31(k, cap);
+        risk |= (p & 0x7fffffffu) + w;
+        j = p >> 31;
+    }
+    if (GWLB__UNLIKELY(risk >> 31))
+        return jump_reference(key, buckets);
+    return (uint32_t)b;
+}
 
 static inline uint32_t jump(uint64_t key, uint32_t buckets)
 {
-    if (buckets < JUMP_SHORT_CHAIN)
-        return jump_reference(key, buckets);
+    if (GWLB__LIKELY(buckets <= JUMP_FIXED_MAX))
+        return jump_fixed(key, buckets);
     uint64_t k = key;
     uint64_t b1 = 1; /* b + 1; the reference's first turn always sets b = 0 */
     for (;;) {
-        k = k * UINT64_C(2862933555777941757) + 1;
+        k = k * JUMP_LCG + 1;
         double q = 2147483648.0 / (double)(int64_t)((k >> 33) + 1); /* 1 <= q <= 2^31 */
         uint64_t bits;
         memcpy(&bits, &q, sizeof bits);

@@ -15,6 +15,18 @@
 #include "hashing/hashing_internal.h"
 #include "test_alloc.h"
 
+/* Sanitized builds (CI's debug ASan build) run the big loops 20x shorter. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
 /* ---- helpers --------------------------------------------------------------- */
 
 static char ids[64][32];
@@ -115,6 +127,34 @@ START_TEST(test_jump_hash_equals_the_papers_loop_for_many_keys)
             ck_assert_int_eq(gwlb_jump_hash(key, buckets[i], &b), GWLB_OK);
             ck_assert_uint_eq(b, paper_jump(key, buckets[i]));
         }
+}
+END_TEST
+
+/* One million random keys (50000 when sanitized), each at one of the bucket counts where the
+ * library changes method or a bound sits (1, 2, 63/64/65, the straight
+ * three-turn limit 2045/2046, the fixed-point limit 65534/65535, 2^31 - 1)
+ * or at a random count: every bucket is the paper's. */
+START_TEST(test_jump_hash_equals_the_papers_loop_for_a_million_keys_at_edge_counts)
+{
+    static const uint32_t edge[] = {1,    2,     3,     10,    63,          64,
+                                    65,   1000,  2045,  2046,  65534,       65535,
+                                    65536, 1000000, 2147483646u, 2147483647u};
+    uint64_t s = 20140606;
+    uint32_t keys = SANITIZED ? 50000 : 1000000;
+    for (uint32_t i = 0; i < keys; i++) {
+        uint64_t key = gwlb_mix64(s += UINT64_C(0x9E3779B97F4A7C15));
+        uint64_t r = gwlb_mix64(key ^ 0x5555);
+        uint32_t buckets;
+        switch (i % 4) {
+        case 0: buckets = edge[r % (sizeof edge / sizeof edge[0])]; break;
+        case 1: buckets = 1 + (uint32_t)(r % 64); break;          /* straight turns */
+        case 2: buckets = 1 + (uint32_t)(r % 65534); break;       /* fixed point */
+        default: buckets = 1 + (uint32_t)(r % 2147483647u); break; /* any */
+        }
+        uint32_t b = UINT32_MAX;
+        ck_assert_int_eq(gwlb_jump_hash(key, buckets, &b), GWLB_OK);
+        ck_assert_uint_eq(b, paper_jump(key, buckets));
+    }
 }
 END_TEST
 
@@ -1376,6 +1416,7 @@ static Suite *hashing_suite(void)
     tcase_add_test(v, test_jump_hash_growing_buckets_moves_keys_only_to_the_new_bucket);
     tcase_add_test(v, test_jump_hash_rejects_zero_and_huge_bucket_counts);
     tcase_add_test(v, test_jump_hash_equals_the_papers_loop_for_many_keys);
+    tcase_add_test(v, test_jump_hash_equals_the_papers_loop_for_a_million_keys_at_edge_counts);
     tcase_add_test(v, test_jump_hash_follows_the_reference_rounding_where_exact_math_differs);
     tcase_add_test(v, test_jump_table_lookup_is_jump_hash_of_the_key_hash);
     tcase_add_test(v, test_inline_key_hash_equals_gwlb_hash64_for_every_length);
