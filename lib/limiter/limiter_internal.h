@@ -54,11 +54,13 @@ static inline uint64_t gwlb__gcra_remaining(const gwlb_gcra_config *cfg, uint64_
         n /= 1000;
         d /= 1000;
     }
-    uint64_t q;
+    uint64_t q, top = (cfg->limit - 1) * d; /* <= DVT: no overflow */
     if (n < d) /* a drained bucket, the usual state under load */
         q = 0;
     else if (n - d < d)
         q = 1;
+    else if (n >= top) /* a full bucket, the usual state of an occasional key: */
+        q = n - top < d ? cfg->limit - 1 : cfg->limit; /* limit - 1, or capped */
     else if (n <= UINT32_MAX) /* a cheap 32-bit divide */
         q = (uint32_t)n / (uint32_t)d;
     else if (n < (UINT64_C(1) << 53))

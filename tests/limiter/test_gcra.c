@@ -392,6 +392,30 @@ START_TEST(test_gcra_remaining_equals_integer_division_on_many_configs)
 }
 END_TEST
 
+/* A fresh (or long idle) bucket answers remaining without a divide
+ * (limit - cost, or the cap); the oracle must agree for every cost. */
+START_TEST(test_gcra_remaining_of_a_full_bucket_equals_integer_division)
+{
+    uint64_t s = 5;
+    for (int i = 0; i < 2000; i++) {
+        uint64_t x = seq_next(&s), y = seq_next(&s);
+        gwlb_gcra_config c;
+        uint64_t period = 1 + (x % 3 == 0 ? y % 1000000 : y % (UINT64_C(1) << (x % 45)));
+        uint64_t count = 1 + (x >> 8) % 1000;
+        uint64_t burst = (x >> 20) % 40;
+        if (gwlb_gcra_config_init(&c, count, period, burst) != GWLB_OK)
+            continue;
+        for (uint64_t cost = 0; cost <= c.limit; cost++) {
+            gwlb_limit_result r;
+            uint64_t next;
+            uint64_t tat = (y >> 40) % 2 ? 0 : START - 1; /* fresh, or idle */
+            ck_assert_int_eq(gwlb_gcra_decide(&c, tat, START, cost, &r, &next), GWLB_OK);
+            ck_assert_uint_eq(r.remaining, reference_remaining(&c, r.reset_after_ns));
+        }
+    }
+}
+END_TEST
+
 static Suite *gcra_suite(void)
 {
     Suite *s = suite_create("limiter-gcra");
@@ -411,6 +435,7 @@ static Suite *gcra_suite(void)
     tcase_add_test(tc, test_gcra_admit_gives_the_same_decisions_as_allow);
     tcase_add_test(tc, test_gcra_exclusive_mode_makes_the_same_decisions_and_numbers);
     tcase_add_test(tc, test_gcra_remaining_equals_integer_division_on_many_configs);
+    tcase_add_test(tc, test_gcra_remaining_of_a_full_bucket_equals_integer_division);
     tcase_add_test(tc, test_gcra_rejects_zero_rate);
     tcase_add_test(tc, test_gcra_rejects_negative_nan_and_infinite_rates);
     tcase_add_test(tc, test_gcra_rejects_burst_overflow);
