@@ -238,7 +238,7 @@ typedef struct gwlb_breaker {
     uint64_t stale;
     uint64_t transitions;
     /* per-generation marks */
-    uint64_t fail_mark;  /* failures at the last success */
+    uint64_t fail_mark;  /* failures before the current run of failures */
     uint64_t succ_mark;  /* successes at the last failure */
     uint64_t base_admitted;
     uint64_t base_recorded;

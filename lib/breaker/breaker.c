@@ -33,8 +33,12 @@
  * with a maximum wait have deadlines; no other transition writes a slot.
  *
  * Counters are monotonic (never cleared); "since the last change" counts
- * subtract a base snapshot taken at each transition. Consecutive failures =
- * failures - (failures at the last success), so a success path only loads.
+ * subtract a base snapshot taken at each transition. Only failures write
+ * the consecutive-count marks (a success writes nothing but its counter):
+ * succ_mark = successes at the last failure, fail_mark = failures before
+ * the current run of failures; a failure that sees successes != succ_mark
+ * starts a new run. Consecutive successes = successes - succ_mark;
+ * consecutive failures = failures - fail_mark while successes == succ_mark.
  *
  * Windows hold no running aggregate (which concurrent writers could skew
  * for good); they are summed when a failure or slow call asks for a verdict:
@@ -670,6 +674,26 @@ static __attribute__((noinline)) int window_success(gwlb_breaker *b,
     return GWLB_OK;
 }
 
+/*
+ * A failure's part of the consecutive counts (successes write nothing):
+ * `seq` is the call number, `failures` the failure count with this one,
+ * fm/sm the marks read before. When a success came since the last failure
+ * (or state change), i.e. the successes now differ from succ_mark, this
+ * failure starts a new run: fail_mark = the failures before it. Returns the
+ * consecutive failures ending with this one.
+ */
+static inline uint64_t failure_run(gwlb_breaker *b, uint64_t seq, uint64_t failures,
+                                   uint64_t fm, uint64_t sm)
+{
+    uint64_t succ = seq + 1 - failures; /* successes before this failure */
+    if (succ != sm) {
+        fm = failures - 1;
+        STORE(&b->fail_mark, fm);
+        STORE(&b->succ_mark, succ);
+    }
+    return failures > fm ? failures - fm : 0;
+}
+
 /* Everything record() does not settle on its fast path (a plain success). */
 static __attribute__((noinline)) int record_slow(gwlb_breaker *b, const gwlb_breaker_config *cfg,
                                                  uint64_t ticket, int outcome,
@@ -703,6 +727,7 @@ static __attribute__((noinline)) int record_slow(gwlb_breaker *b, const gwlb_bre
      * every later load, so reading after it costs its full latency */
     uint64_t failures = LOAD(&b->failures);
     uint64_t fm = LOAD(&b->fail_mark);
+    uint64_t sm = LOAD(&b->succ_mark);
     uint64_t wn = LOAD(&b->win_n);
     uint64_t seq = bump(&b->recorded, c, 1);
     if (fail)
@@ -713,12 +738,8 @@ static __attribute__((noinline)) int record_slow(gwlb_breaker *b, const gwlb_bre
     if (GWLB__LIKELY(window_state(s))) {
         uint64_t consec = 0;
         window_put(b, cfg, wn, seq, fail, slow, now, c);
-        if (fail) {
-            STORE(&b->succ_mark, seq + 1 - failures);
-            consec = failures > fm ? failures - fm : 0;
-        } else if (fm != failures) {
-            STORE(&b->fail_mark, failures);
-        }
+        if (fail)
+            consec = failure_run(b, seq, failures, fm, sm);
         unsigned cause;
         if (s == GWLB_BREAKER_CLOSED && (fail || slow) &&
             closed_verdict(b, cfg, consec, now, &cause))
@@ -728,9 +749,7 @@ static __attribute__((noinline)) int record_slow(gwlb_breaker *b, const gwlb_bre
     if (s == GWLB_BREAKER_HALF_OPEN) {
         int bad = fail || (slow && cfg->slow_call_rate_percent != 0);
         if (fail)
-            STORE(&b->succ_mark, seq + 1 - failures);
-        else if (fm != failures)
-            STORE(&b->fail_mark, failures);
+            failure_run(b, seq, failures, fm, sm);
         for (;;) {
             if (c_gen(c) != (uint32_t)(ticket >> 8) || c_state(c) != GWLB_BREAKER_HALF_OPEN)
                 return GWLB_OK; /* decided meanwhile by another probe */
@@ -810,9 +829,6 @@ int gwlb_breaker_record(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_
             /* one mutating thread: plain loads and stores, no lock prefix */
             uint64_t seq = LOAD(&b->recorded);
             STORE(&b->recorded, seq + 1);
-            uint64_t failures = LOAD(&b->failures);
-            if (LOAD(&b->fail_mark) != failures)
-                STORE(&b->fail_mark, failures);
             uint64_t wn = LOAD(&b->win_n);
             if (wn != 0)
                 return success_window(b, cfg, wn, seq, now, c);
@@ -822,8 +838,6 @@ int gwlb_breaker_record(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_
          * window's slot is also checked before the add, for the call number
          * the add will most likely return (the current count): then only a
          * compare waits for the add. */
-        uint64_t failures = LOAD(&b->failures);
-        uint64_t fm = LOAD(&b->fail_mark);
         uint64_t wn = LOAD(&b->win_n);
         uint64_t guess = UINT64_MAX; /* never a call number: 2^64 calls are never made */
         if (wn != 0 && GWLB__LIKELY(cfg->window_kind == GWLB_BREAKER_WINDOW_COUNT)) {
@@ -832,8 +846,6 @@ int gwlb_breaker_record(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_
                 guess = r;
         }
         uint64_t seq = ADD(&b->recorded, 1);
-        if (fm != failures)
-            STORE(&b->fail_mark, failures);
         if (GWLB__LIKELY(seq == guess))
             return GWLB_OK; /* clean slot of this very call number */
         if (wn != 0)
@@ -916,15 +928,20 @@ int gwlb_breaker_get_counts(const gwlb_breaker *b, gwlb_breaker_counts *out)
     uint64_t bf = LOAD(&b->base_failures);
     uint64_t fm = LOAD(&b->fail_mark), sm = LOAD(&b->succ_mark);
     uint64_t succ = recorded - failures, bsucc = br - bf;
+    uint64_t c = LOADA(&b->ctl);
     out->requests = admitted > ba ? admitted - ba : 0;
-    if (LOADA(&b->ctl) & M_FAST) { /* fast counters: admissions count when they end */
+    if (c & M_FAST) { /* fast counters: admissions count when they end */
         uint64_t ign = LOAD(&b->ignored), bi = LOAD(&b->base_ignored);
         out->requests += (recorded > br ? recorded - br : 0) + (ign > bi ? ign - bi : 0);
     }
     out->total_successes = succ > bsucc ? succ - bsucc : 0;
     out->total_failures = failures > bf ? failures - bf : 0;
     out->consecutive_successes = succ > sm ? succ - sm : 0;
-    out->consecutive_failures = failures > fm ? failures - fm : 0;
+    /* a success since the last failure ended the run (successes write no
+     * mark); in DISABLED the marks stay as the state change left them */
+    out->consecutive_failures =
+        failures > fm && (succ == sm || c_state(c) == GWLB_BREAKER_DISABLED) ? failures - fm
+                                                                             : 0;
     return GWLB_OK;
 }
 

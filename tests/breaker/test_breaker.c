@@ -364,6 +364,66 @@ START_TEST(test_malformed_ticket_and_outcome_are_invalid_and_change_nothing)
 }
 END_TEST
 
+/* gobreaker's Counts after every call against a model, through admin
+ * changes between closed, half-open, metrics-only and disabled (where the
+ * consecutive counts run since the change: successes and failures there do
+ * not end each other's runs), in every counter mode. */
+START_TEST(test_counts_match_a_model_after_every_call)
+{
+    gwlb_breaker_config cfg;
+    gwlb_breaker_config_init(&cfg);
+    cfg.consecutive_failures = 0; /* nothing trips by itself */
+    cfg.half_open_permits = 1000;
+    cfg.half_open_successes = 500;
+    cfg.half_open_failures = 500;
+    cfg.fast_counters = (uint32_t)(_i & 1);
+    gwlb_breaker b;
+    ck_assert_int_eq(gwlb_breaker_init(&b, &cfg, 1, NULL), 0);
+    ck_assert_int_eq(gwlb_breaker_set_exclusive(&b, _i >> 1), 0);
+    static const int states[] = {GWLB_BREAKER_CLOSED, GWLB_BREAKER_HALF_OPEN,
+                                 GWLB_BREAKER_METRICS_ONLY, GWLB_BREAKER_DISABLED};
+    uint64_t rng = 5, mism = 0, calls = 0;
+    gwlb_breaker_counts m = {0, 0, 0, 0, 0};
+    int st = GWLB_BREAKER_CLOSED;
+    for (int phase = 0; phase < 200; phase++) {
+        rng = rng * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
+        unsigned len = (unsigned)(rng >> 33) % 200;
+        if (phase > 0) {
+            st = states[(rng >> 20) % 4];
+            ck_assert_int_eq(gwlb_breaker_transition(&b, &cfg, st, T0), 0);
+            memset(&m, 0, sizeof m);
+        }
+        for (unsigned i = 0; i < len; i++) {
+            rng = rng * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
+            unsigned r = (unsigned)(rng >> 33) % 100;
+            int outcome = r < 60   ? GWLB_BREAKER_SUCCESS
+                          : r < 95 ? GWLB_BREAKER_FAILURE
+                                   : GWLB_BREAKER_IGNORED;
+            ck_assert_int_eq(call(&b, &cfg, T0, outcome, 0), 0);
+            calls++;
+            m.requests++;
+            if (outcome == GWLB_BREAKER_SUCCESS) {
+                m.total_successes++;
+                m.consecutive_successes++;
+                if (st != GWLB_BREAKER_DISABLED)
+                    m.consecutive_failures = 0;
+            } else if (outcome == GWLB_BREAKER_FAILURE) {
+                m.total_failures++;
+                m.consecutive_failures++;
+                if (st != GWLB_BREAKER_DISABLED)
+                    m.consecutive_successes = 0;
+            }
+            gwlb_breaker_counts c;
+            ck_assert_int_eq(gwlb_breaker_get_counts(&b, &c), 0);
+            mism += memcmp(&c, &m, sizeof c) != 0;
+        }
+        ck_assert_int_eq(gwlb_breaker_state(&b), st);
+    }
+    ck_assert_uint_eq(mism, 0);
+    ck_assert_uint_gt(calls, 15000);
+}
+END_TEST
+
 /* ---- resilience4j windows ---------------------------------------------- */
 
 START_TEST(test_resilience4j_defaults)
@@ -1116,6 +1176,7 @@ static Suite *breaker_suite(void)
     tcase_add_test(tc, test_slow_calls_trip_the_slow_call_rate);
     tcase_add_test(tc, test_slow_probe_reopens_when_slow_calls_trip);
     tcase_add_test(tc, test_conditions_combine_consecutive_or_rate);
+    tcase_add_loop_test(tc, test_counts_match_a_model_after_every_call, 0, 4);
     tcase_add_test(tc, test_resilience4j_half_open_decides_by_rate_over_permits);
     suite_add_tcase(s, tc);
 
