@@ -620,12 +620,10 @@ int gwlb_breaker_allow(gwlb_breaker *b, const gwlb_breaker_config *cfg, uint64_t
     /* closed (state 0) first: one test; disabled and metrics-only admit in
      * allow_slow, with the same counting and tickets */
     if (GWLB__LIKELY(c_state(c) == GWLB_BREAKER_CLOSED)) {
-        if (!(c & M_FAST)) {
-            if (c & M_EXCL)
-                STORE(&b->admitted, LOAD(&b->admitted) + 1);
-            else
-                ADD(&b->admitted, 1);
-        }
+        if (GWLB__LIKELY(!(c & M_MODES))) /* default mode: one test */
+            ADD(&b->admitted, 1);
+        else if (!(c & M_FAST))
+            STORE(&b->admitted, LOAD(&b->admitted) + 1); /* exclusive */
         *ticket = ((c >> GEN_SHIFT) << 8) | 1u; /* mk_ticket(c) of a closed word */
         return GWLB_OK;
     }
