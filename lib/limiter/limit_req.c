@@ -180,7 +180,12 @@ static inline void limit_req_rejected(const gwlb_limit_req_config *cfg, uint64_t
 {
     uint64_t r = cfg->rate;
     double rate = (double)(int64_t)r;
-    uint64_t need_ms = qrate(((state & EXCESS_MASK) + 1000 - burst) * 1000 + r - 1, rate);
+    /* need >= 1 milli-request here; when need * 1000 <= r (any rate of at
+     * least 1000 r/s), ceil(need * 1000 / r) is 1 without a divide. The
+     * divides of a rejection lie on the path to the next admitted
+     * request's CAS (it waits for these stores), so the shortcut counts. */
+    uint64_t need = ((state & EXCESS_MASK) + 1000 - burst) * 1000;
+    uint64_t need_ms = need <= r ? 1 : qrate(need + r - 1, rate);
     uint64_t wait_ms = need_ms > ms ? need_ms - ms : 0;
     result->allowed = 0;
     result->dry_run_limited = 0;

@@ -358,6 +358,45 @@ START_TEST(test_limit_req_numbers_equal_integer_division_on_many_rates)
 }
 END_TEST
 
+/* At 1000 r/s and more a rejected request's retry is 1 ms without a
+ * divide; through _allow and _allow_exclusive, a flood of requests (many
+ * per millisecond) gets the integer-division numbers on every rejection. */
+START_TEST(test_limit_req_high_rate_rejections_equal_integer_division_in_both_modes)
+{
+    static const uint64_t rates[] = {1000, 1001, 2000, 4999, 100000, 1000000000};
+    static const uint64_t bursts[] = {0, 1, 20, 33553};
+    for (size_t i = 0; i < sizeof rates / sizeof rates[0]; i++) {
+        for (size_t j = 0; j < sizeof bursts / sizeof bursts[0]; j++) {
+            gwlb_limit_req shared, excl;
+            ck_assert_int_eq(gwlb_limit_req_init(&shared, rates[i], GWLB_LIMIT_REQ_PER_SECOND,
+                                                 bursts[j], 10), GWLB_OK);
+            excl = shared;
+            uint64_t now = T0, rejected = 0;
+            for (int k = 0; k < 3000; k++) {
+                now += rates[i] <= 5000 ? 97 * GWLB_NS_PER_US : 1013; /* 10 or 987 per ms */
+                uint64_t before = shared.state, excess, last;
+                gwlb_limit_req_state_decode(before, &excess, &last);
+                gwlb_limit_result a, b;
+                ck_assert_int_eq(gwlb_limit_req_allow(&shared, now, &a), GWLB_OK);
+                ck_assert_int_eq(gwlb_limit_req_allow_exclusive(&excl, now, &b), GWLB_OK);
+                ck_assert_mem_eq(&a, &b, sizeof a);
+                if (a.allowed)
+                    continue;
+                rejected++;
+                uint64_t ms = now / MS - last, r = shared.config.rate;
+                uint64_t e = excess + 1000 - r * ms / 1000; /* > burst: no clamp */
+                uint64_t need = (excess + 1000 - shared.config.burst) * 1000;
+                uint64_t need_ms = need / r + (need % r != 0);
+                ck_assert_int_eq(a.retry_after_ns, (int64_t)((need_ms > ms ? need_ms - ms : 0) * MS));
+                ck_assert_uint_eq(a.reset_after_ns, (e - 1000) * 1000 / r * MS);
+            }
+            if (rates[i] <= 100000 && bursts[j] <= 20) /* else all admitted */
+                ck_assert_uint_gt(rejected, 0);
+        }
+    }
+}
+END_TEST
+
 static Suite *limit_req_suite(void)
 {
     Suite *s = suite_create("limiter-limit-req");
@@ -379,6 +418,7 @@ static Suite *limit_req_suite(void)
     tcase_add_test(tc, test_limit_req_hand_made_burst_above_max_is_capped);
     tcase_add_test(tc, test_limit_req_exclusive_mode_makes_the_same_decisions_and_numbers);
     tcase_add_test(tc, test_limit_req_numbers_equal_integer_division_on_many_rates);
+    tcase_add_test(tc, test_limit_req_high_rate_rejections_equal_integer_division_in_both_modes);
     suite_add_tcase(s, tc);
     return s;
 }
