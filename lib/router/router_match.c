@@ -240,8 +240,16 @@ static int extras_ok(const mctx *c, const rt_route *rt)
 RT_INLINE void emit_route(const gwlb_router *r, gwlb_route_match *m, uint32_t idx)
 {
     const rt_route *rt = &r->routes[idx];
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    _Static_assert(offsetof(gwlb_route_match, allowed_methods) ==
+                       offsetof(gwlb_route_match, route) + 4,
+                   "route and allowed_methods adjacent");
+    const uint64_t head = idx; /* route = idx, allowed_methods = 0: one store */
+    memcpy((char *)m + offsetof(gwlb_route_match, route), &head, 8);
+#else
     m->route = (int32_t)idx;
     m->allowed_methods = 0;
+#endif
     m->id = rt->id;
     m->data = rt->data;
     const uint32_t count = rt->param_count;
