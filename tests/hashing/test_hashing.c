@@ -130,15 +130,16 @@ START_TEST(test_jump_hash_equals_the_papers_loop_for_many_keys)
 }
 END_TEST
 
-/* One million random keys (50000 when sanitized), each at one of the bucket counts where the
- * library changes method or a bound sits (1, 2, 63/64/65, the straight
- * three-turn limit 2045/2046, the fixed-point limit 65534/65535, 2^31 - 1)
- * or at a random count: every bucket is the paper's. */
+/* One million random keys (50000 when sanitized), each at one of the
+ * bucket counts where the library changes method or a bound sits (1, 2,
+ * the straight three-turn limit 16/17, 63/64/65, the fixed-point limit
+ * 65534/65535, 2^31 - 1) or at a random count: every bucket is the
+ * paper's. */
 START_TEST(test_jump_hash_equals_the_papers_loop_for_a_million_keys_at_edge_counts)
 {
-    static const uint32_t edge[] = {1,    2,     3,     10,    63,          64,
-                                    65,   1000,  2045,  2046,  65534,       65535,
-                                    65536, 1000000, 2147483646u, 2147483647u};
+    static const uint32_t edge[] = {1,     2,     3,       10,          16,         17,
+                                    63,    64,    65,      1000,        2045,       2046,
+                                    65534, 65535, 65536,   1000000,     2147483646u, 2147483647u};
     uint64_t s = 20140606;
     uint32_t keys = SANITIZED ? 50000 : 1000000;
     for (uint32_t i = 0; i < keys; i++) {
