@@ -566,6 +566,18 @@ GWLB_API int gwlb_limiter_allow_all(const gwlb_limit_ref *limits, size_t n, uint
  * live entry can only make that key's limit more lenient (it restarts
  * fresh); stats count both kinds of eviction.
  *
+ * Memory and speed: a lookup reads the key's two candidate buckets (one
+ * cache line each, fetched in parallel), so a table larger than the CPU
+ * caches costs about one memory access per request, plus a page-table walk
+ * when the table spans more 4 KiB pages than the TLB covers (beyond a few
+ * MiB). Hosts that own the memory (an nginx-style zone) should start it
+ * on a 64-byte boundary (gwlb_limiter_table_new does) and, for large
+ * tables, back it with huge pages: e.g. mmap a 2 MiB-aligned region and
+ * madvise(MADV_HUGEPAGE) before gwlb_limiter_table_init (Linux THP in
+ * "madvise" or "always" mode). The library never maps memory itself. A
+ * host with several requests at hand can use gwlb_limiter_table_allow_batch
+ * to overlap their memory accesses (see the bench for the figures).
+ *
  * Concurrency: lookups and updates are lock-free (CAS on the meta and
  * state words). A known race: when a slot is evicted while another thread
  * is updating the evicted key, that one update may land on the newcomer's
