@@ -16,13 +16,15 @@
  *
  * Time is an input: every time-dependent call takes `now`, monotonic
  * nanoseconds from the host. Nothing here reads a clock, allocates, locks or
- * makes a system call. Hot paths are a handful of C11 atomic loads and at
- * most two atomic read-modify-writes: closed-state allow + success record
- * is 2 (1 with fast_counters), an open-state rejection is 1 (0 with
- * fast_counters), resource acquire + release is 2 (a compare-and-swap
- * and an atomic subtract). The opt-in exclusive
- * modes (gwlb_breaker_set_exclusive, gwlb_resources_*_exclusive) replace
- * them with plain atomic load + store for single-writer use.
+ * makes a system call. Hot paths are a handful of C11 atomic loads and
+ * few atomic read-modify-writes (locked instructions): closed-state allow +
+ * success record is 2, one per call (1 with fast_counters; a count-window
+ * success adds one only when its slot held a failed or slow call, a
+ * time-window success adds its bucket's compare-and-swap), an open-state
+ * rejection is 1 (0 with fast_counters), resource acquire + release is 2
+ * (a compare-and-swap and an atomic subtract). The opt-in exclusive modes
+ * (gwlb_breaker_set_exclusive, gwlb_resources_*_exclusive) replace them
+ * with plain atomic load + store for single-writer use.
  *
  * Time going backwards is clamped, never subtracted: deadlines are compared
  * as now > deadline, so an earlier `now` simply keeps a breaker open (or a
