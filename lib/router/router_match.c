@@ -409,8 +409,8 @@ static int class_ok(const rt_constraint *k, const char *s, size_t len)
  * shifted in read as '/' exactly at end, so the first flagged byte is the
  * first real '/' or end. */
 /* The word-at-a-time scan of segment_end (below) for targets without
- * SSE2, and with SSE2 for paths shorter than sixteen bytes, out of line
- * there so its constants do not occupy registers in the walks. */
+ * SSE2, and with SSE2 for paths shorter than sixteen bytes (out of line
+ * in the tight walk, so its constants do not occupy registers there). */
 RT_INLINE const char *segment_end_words(const char *p, const char *end, const char *start)
 {
 #if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -453,13 +453,14 @@ RT_NOINLINE const char *segment_end_short(const char *p, const char *end, const 
  * bytes or more), shifted right so p's byte is the lowest: the zeros
  * shifted in read as '/' exactly at end, so the first flagged byte is the
  * first real '/' or end. */
-RT_INLINE const char *segment_end(const char *p, const char *end, const char *start)
+RT_INLINE const char *segment_end_at(const char *p, const char *end, const char *start,
+                                     const int short_out_of_line)
 {
 #if defined(RT_SSE2) && defined(__GNUC__)
     /* Sixteen bytes at a time; the last 1..15 from one load of the path's
      * final sixteen bytes, the mask shifted so p's byte is bit 0 and bit
      * (end - p) set for the end itself. Paths shorter than sixteen bytes:
-     * eight at a time, out of line. */
+     * eight at a time. */
     const __m128i sl = _mm_set1_epi8('/');
     while (end - p >= 16) {
         unsigned m = (unsigned)_mm_movemask_epi8(
@@ -477,10 +478,17 @@ RT_INLINE const char *segment_end(const char *p, const char *end, const char *st
         m = (m >> (16 - rem)) | (1u << rem);
         return p + __builtin_ctz(m);
     }
-    return segment_end_short(p, end, start);
+    return short_out_of_line ? segment_end_short(p, end, start)
+                             : segment_end_words(p, end, start);
 #else
+    (void)short_out_of_line;
     return segment_end_words(p, end, start);
 #endif
+}
+
+RT_INLINE const char *segment_end(const char *p, const char *end, const char *start)
+{
+    return segment_end_at(p, end, start, 0);
 }
 
 /*
@@ -817,7 +825,7 @@ RT_NOINLINE int match_tight(const gwlb_router *const r, const gwlb_router_reques
             continue;
         }
         if (flags & RT_NODE_PARAM1) {
-            q = segment_end(p, end, path);
+            q = segment_end_at(p, end, path, 1);
             if (q == p)
                 return not_found(m, 0); /* empty segment: the only edge does not apply */
             capture(cap, (uint32_t)(p - path), (uint32_t)(q - p));
