@@ -187,6 +187,13 @@ typedef struct gwlb__bmember {
     uint32_t stride;     /* weight scaled so the group's max is 2^24 */
 } gwlb__bmember;
 
+/* What a clean-path pick returns for member k of level 0 (one 16-byte read). */
+typedef struct gwlb__bpick {
+    uint32_t host;
+    uint32_t slot;
+    uint64_t user_data;
+} gwlb__bpick;
+
 typedef struct gwlb__bgroup {
     uint32_t first;      /* into bal->members */
     uint32_t count;
@@ -224,6 +231,8 @@ struct gwlb_balancer {
     char *ids;
     size_t ids_size;
     gwlb__bmember *members;         /* grouped: levels 0..7 then backup */
+    gwlb__bpick *picks;             /* level 0's members as picks return them */
+    uint32_t picks_n;
     uint32_t *alias_prob;           /* per member: accept threshold (32-bit) */
     uint32_t *alias_other;          /* per member: alias member (group-relative) */
     uint32_t *strides;              /* WRR only: level 0's window tables (wrr_mask) */

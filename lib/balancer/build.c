@@ -134,6 +134,7 @@ static void balancer_release_memory(gwlb_balancer *b)
     gwlb__free(&a, b->hosts, (size_t)n * sizeof *b->hosts);
     gwlb__free(&a, b->ids, b->ids_size);
     gwlb__free(&a, b->members, (size_t)n * sizeof *b->members);
+    gwlb__free(&a, b->picks, (size_t)b->picks_n * sizeof *b->picks);
     gwlb__free(&a, b->alias_prob, (size_t)n * sizeof *b->alias_prob);
     gwlb__free(&a, b->alias_other, (size_t)n * sizeof *b->alias_other);
     gwlb__free(&a, b->strides, (size_t)b->strides_n * sizeof *b->strides);
@@ -226,7 +227,8 @@ static int compile(gwlb_balancer *b, const gwlb_balancer_host *hosts, const gwlb
     while (isz < 2 * n)
         isz <<= 1;
     b->index_mask = isz - 1;
-    b->index = gwlb__calloc(&b->alloc, isz, sizeof *b->index);
+    /* zeroed below only when it is not a copy of prev's */
+    b->index = gwlb__alloc(&b->alloc, (size_t)isz * sizeof *b->index);
     b->members = gwlb__alloc(&b->alloc, (size_t)n * sizeof *b->members);
     uint32_t alg = b->cfg.algorithm;
     int need_alias = alg == GWLB_BALANCER_RANDOM || alg == GWLB_BALANCER_RANDOM_TWO_CHOICES ||
@@ -242,6 +244,7 @@ static int compile(gwlb_balancer *b, const gwlb_balancer_host *hosts, const gwlb
     uint32_t count[GWLB__GROUPS] = {0};
     int reused_all = prev != NULL && prev->n == n;
     uint32_t skipped = 0; /* hosts 0..skipped-1 not indexed yet (same as prev's) */
+    int index_zeroed = 0;
     for (uint32_t i = 0; i < n; i++) {
         const gwlb_balancer_host *h = &hosts[i];
         gwlb__bhost *bh = &b->hosts[i];
@@ -274,6 +277,10 @@ static int compile(gwlb_balancer *b, const gwlb_balancer_host *hosts, const gwlb
             skipped = i + 1;
             continue;
         }
+        if (!index_zeroed) { /* the index is ours to fill: start empty */
+            memset(b->index, 0, ((size_t)b->index_mask + 1) * sizeof *b->index);
+            index_zeroed = 1;
+        }
         for (uint32_t j = 0; j < skipped; j++) /* first divergence: index the prefix */
             index_insert(b, j);
         skipped = 0;
@@ -305,6 +312,26 @@ static int compile(gwlb_balancer *b, const gwlb_balancer_host *hosts, const gwlb
         if (m->weight > g->max_weight)
             g->max_weight = m->weight;
     }
+    /* level 0 as the clean paths return it (filled in with the slots) and,
+     * for WRR, the window tables of the clean path (wrr_mask in pick.c): for
+     * i < c0 + 32, member m = i mod c0 of generation offset q = i / c0:
+     * strides[i] = its stride, strides[c0 + 32 + i] = (stride × q + m ×
+     * golden) mod 2^24 */
+    uint32_t c0 = count[0], *sd = NULL, *po = NULL;
+    if (c0 > 0) {
+        b->picks = gwlb__alloc(&b->alloc, (size_t)c0 * sizeof *b->picks);
+        if (b->picks == NULL)
+            return gwlb__detail(d, GWLB_ENOMEM, -1, -1, -1, NULL, NULL);
+        b->picks_n = c0;
+        if (alg == GWLB_BALANCER_WEIGHTED_ROUND_ROBIN) {
+            b->strides = gwlb__alloc(&b->alloc, (size_t)2 * (c0 + 32) * sizeof *b->strides);
+            if (b->strides == NULL)
+                return gwlb__detail(d, GWLB_ENOMEM, -1, -1, -1, NULL, NULL);
+            b->strides_n = 2 * (c0 + 32);
+            sd = b->strides;
+            po = b->strides + c0 + 32;
+        }
+    }
     for (uint32_t gi = 0; gi < GWLB__GROUPS; gi++) {
         gwlb__bgroup *g = &b->groups[gi];
         g->all_equal = 1;
@@ -320,28 +347,22 @@ static int compile(gwlb_balancer *b, const gwlb_balancer_host *hosts, const gwlb
                 g->all_equal = 0;
             }
         }
+        if (gi == 0 && sd != NULL)
+            for (uint32_t k = 0, off = 0; k < c0; k++, off += UINT32_C(0x9e3779b9)) {
+                sd[k] = b->members[k].stride;
+                po[k] = off & (STRIDE_ONE - 1);
+            }
     }
-    b->single = (count[GWLB__GROUP_BACKUP] == 0 && n == 1);
-    /* WRR clean path (wrr_mask in pick.c): for i < c0 + 32, member m = i mod
-     * c0 of generation offset q = i / c0: strides[i] = its stride, and
-     * strides[c0 + 32 + i] = (stride × q + m × golden) mod 2^24 */
-    if (alg == GWLB_BALANCER_WEIGHTED_ROUND_ROBIN && count[0] > 0) {
-        uint32_t c0 = count[0], len = c0 + 32;
-        b->strides = gwlb__alloc(&b->alloc, (size_t)2 * len * sizeof *b->strides);
-        if (b->strides == NULL)
-            return gwlb__detail(d, GWLB_ENOMEM, -1, -1, -1, NULL, NULL);
-        b->strides_n = 2 * len;
-        uint32_t *po = b->strides + len;
-        for (uint32_t i = 0, m = 0, q = 0; i < len; i++) {
-            uint32_t st = b->members[m].stride;
-            b->strides[i] = st;
-            po[i] = (st * q + m * UINT32_C(0x9e3779b9)) & (STRIDE_ONE - 1);
+    if (sd != NULL)
+        for (uint32_t i = c0, m = 0, q = 1; i < c0 + 32; i++) {
+            sd[i] = sd[m];
+            po[i] = (sd[m] * q + po[m]) & (STRIDE_ONE - 1);
             if (++m == c0) {
                 m = 0;
                 q++;
             }
         }
-    }
+    b->single = (count[GWLB__GROUP_BACKUP] == 0 && n == 1);
     /* alias tables (only the random-draw algorithms use them) */
     if (largest > 0 && need_alias) {
         uint32_t *tmp = gwlb__calloc(&b->alloc, (size_t)largest, 2 * sizeof(uint32_t));
@@ -483,11 +504,16 @@ static int build_common(const gwlb_balancer_config *config, const gwlb_balancer_
         if (fresh && !first_build)
             gwlb__st64(&s->slow_start, (now >= UINT64_MAX - 2 ? UINT64_MAX - 3 : now) + 1);
     }
-    for (uint32_t gi = 0; gi < GWLB__GROUPS; gi++) {
-        gwlb__bgroup *g = &b->groups[gi];
-        for (uint32_t k = 0; k < g->count; k++)
-            b->members[g->first + k].slot = b->hosts[b->members[g->first + k].host].slot;
+    for (uint32_t k = 0; k < b->picks_n; k++) { /* level 0: members and picks */
+        uint32_t host = b->members[k].host;
+        const gwlb__bhost *bh = &b->hosts[host];
+        b->members[k].slot = bh->slot;
+        b->picks[k].host = host;
+        b->picks[k].slot = bh->slot;
+        b->picks[k].user_data = bh->user_data;
     }
+    for (uint32_t k = b->picks_n; k < n; k++)
+        b->members[k].slot = b->hosts[b->members[k].host].slot;
     /* success: the references taken over from prev are ours now */
     if (prev != NULL)
         for (uint32_t i = 0; i < n; i++)

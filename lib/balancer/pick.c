@@ -1028,7 +1028,7 @@ static inline uint32_t wrr_mask(const gwlb_balancer *b, uint32_t c, uint32_t k, 
  * computation (the cursor is a chain from pick to pick). So the
  * acceptances of 32 consecutive positions are computed together (SSE2,
  * four at a time, see wrr_mask), every ~17 picks, into a mask (b->wrr_window), and a pick
- * is: cursor, shift, lowest set bit, cursor + distance (clean_wrr_fast).
+ * is: cursor, shift, lowest set bit, cursor + distance (pick_entry).
  * The member is the position modulo the count, off the cursor's chain.
  * Decisions are exactly pick_wrr's: a pick inside the window takes the
  * first accepting position from x, well before the probe limit; every
@@ -1083,27 +1083,12 @@ static GWLB__NOINLINE uint32_t wrr_refill(const gwlb_balancer *b, uint32_t x, ui
     }
 }
 
-/* The window's answer for the cursor value v: positions consumed (member in
- * *k), or 0 when the window does not settle it. */
-static inline uint32_t clean_wrr_fast(const gwlb_balancer *b, uint64_t v, uint32_t *k)
-{
-    uint64_t w = atomic_load_explicit(GWLB__A64(&b->wrr_window), memory_order_relaxed);
-    uint32_t x = (uint32_t)(v + b->start), d = x - (uint32_t)(w >> 32);
-    uint32_t m = d < WRR_WINDOW ? (uint32_t)w >> d : 0;
-    if (GWLB__UNLIKELY(m == 0))
-        return 0;
-    uint32_t j = lowest_bit(m);
-    *k = fastmod(x + j, &b->groups[0]); /* 0 for one member: fastmod constant 0 */
-    return j + 1;
-}
-
+/* Pick member k at cursor v without the window (wrr_refill), store the cursor. */
 static inline uint32_t clean_wrr(const gwlb_balancer *b)
 {
     _Atomic uint64_t *seq = GWLB__A64(&b->state->h.sequence[0].value);
     uint64_t v = atomic_load_explicit(seq, memory_order_relaxed);
-    uint32_t k, n = clean_wrr_fast(b, v, &k);
-    if (n == 0)
-        n = wrr_refill(b, (uint32_t)(v + b->start), &k);
+    uint32_t k, n = wrr_refill(b, (uint32_t)(v + b->start), &k);
     atomic_store_explicit(seq, v + n, memory_order_relaxed);
     return k;
 }
@@ -1201,9 +1186,9 @@ static inline int64_t clean_other(const gwlb_balancer *b, uint64_t now)
 static inline void clean_take(const gwlb_balancer *b, gwlb_balancer_state *st, uint32_t k,
                               gwlb_balancer_result *out, int count)
 {
-    const gwlb__bmember *m = &b->members[k];
-    uint32_t host = m->host, slot = m->slot;
-    uint64_t ud = b->hosts[host].user_data;
+    const gwlb__bpick *p = &b->picks[k];
+    uint32_t host = p->host, slot = p->slot;
+    uint64_t ud = p->user_data;
     if (count)
         rmw_add32(b, &st->slots[slot].in_flight, 1);
     out->host_index = host;
@@ -1316,7 +1301,7 @@ static inline void prefetch_ahead(const gwlb_balancer *bal, const gwlb_balancer_
 {
     uint32_t c = bal->groups[0].count, nk = k + 4;
     if (c > 8)
-        GWLB__PREFETCH_W(&st->slots[bal->members[nk < c ? nk : nk - c].slot]);
+        GWLB__PREFETCH_W(&st->slots[bal->picks[nk < c ? nk : nk - c].slot]);
 }
 
 /* WRR clean pick when the acceptance window does not settle it. */
@@ -1329,6 +1314,19 @@ static GWLB__NOINLINE int clean_wrr_slow(const gwlb_balancer *bal, gwlb_balancer
         prefetch_ahead(bal, st, k);
     clean_take(bal, st, k, out, count);
     return GWLB_OK;
+}
+
+/*
+ * The window also tells the picks to come (on this cursor): `rest` holds
+ * the accepting positions from the current pick's at bit 0. The distance
+ * to the third pick after this one (near the window's end: a guess).
+ */
+static inline uint32_t wrr_ahead(uint32_t rest)
+{
+    rest &= rest - 1;
+    rest &= rest - 1;
+    rest &= rest - 1;
+    return rest != 0 ? lowest_bit(rest) : 6;
 }
 
 /*
@@ -1353,14 +1351,27 @@ static inline int pick_entry(const gwlb_balancer *bal, uint64_t now, gwlb_balanc
                 return GWLB_OK;
             }
             if (bal->fast_kind == GWLB__FAST_WRR) {
+                /* stride WRR from the acceptance window (see clean_wrr_slow
+                 * and wrr_refill for the rest) */
                 _Atomic uint64_t *seq = GWLB__A64(&st->h.sequence[0].value);
                 uint64_t v = atomic_load_explicit(seq, memory_order_relaxed);
-                uint32_t k, n = clean_wrr_fast(bal, v, &k);
-                if (GWLB__UNLIKELY(n == 0))
+                uint64_t w = atomic_load_explicit(GWLB__A64(&bal->wrr_window),
+                                                  memory_order_relaxed);
+                uint32_t x = (uint32_t)(v + bal->start), d = x - (uint32_t)(w >> 32);
+                uint32_t m = d < WRR_WINDOW ? (uint32_t)w >> d : 0;
+                if (GWLB__UNLIKELY(m == 0))
                     return clean_wrr_slow(bal, out, count);
-                atomic_store_explicit(seq, v + n, memory_order_relaxed);
-                if (count)
-                    prefetch_ahead(bal, st, k);
+                uint32_t j = lowest_bit(m);
+                atomic_store_explicit(seq, v + j + 1, memory_order_relaxed);
+                /* the member: 0 for one member (fastmod constant 0) */
+                uint32_t k = fastmod(x + j, &bal->groups[0]);
+                /* start fetching the slot of the third pick after this
+                 * one (slots are placed by identity hash: the hardware
+                 * prefetcher cannot guess them) */
+                if (count && bal->groups[0].count > 8)
+                    GWLB__PREFETCH_W(
+                        &st->slots[bal->picks[fastmod(x + j + wrr_ahead(m >> j), &bal->groups[0])]
+                                       .slot]);
                 clean_take(bal, st, k, out, count);
                 return GWLB_OK;
             }
