@@ -1032,6 +1032,18 @@ static int flatten(builder *b, gwlb_router **out)
             }
         }
     }
+    /* The tight walk's next dispatch words, known with the next node: an
+     * edge of a first-byte node keeps its child's fb_begin in place of its
+     * key (the hash lookups compare such edges by their bytes), a
+     * RT_NODE_PARAM1 node its child's in slot_begin (it has no statics). */
+    for (size_t i = 0; i < nn; i++) {
+        rt_node *n = &nodes[i];
+        if (n->fb_words)
+            for (uint32_t k = n->static_begin; k < n->static_begin + n->static_count; k++)
+                statics[k].key = nodes[statics[k].child].fb_begin;
+        if (n->flags & RT_NODE_PARAM1)
+            n->slot_begin = nodes[n->fb_begin].fb_begin;
+    }
     for (uint32_t k = 0; k < li; k++) {
         const rt_route *ro = &routes[lists[k]];
         lmeth[k] = !ro->simple ? RT_LM_SLOW : ro->methods ? ro->methods : RT_LM_ANY;

@@ -46,7 +46,8 @@
 typedef struct rt_node {
     uint32_t static_begin;
     uint32_t static_count;
-    uint32_t slot_begin; /* open-addressing table over this node's statics */
+    uint32_t slot_begin; /* open-addressing table over this node's statics; on a
+                            RT_NODE_PARAM1 node: its child's fb_begin */
     uint32_t slot_shift; /* 32 - log2(table size) */
     uint32_t flags;      /* RT_NODE_* */
     uint32_t param_begin;
@@ -94,7 +95,8 @@ enum {
 #define RT_FB_MAX_GROUP 16
 
 typedef struct rt_static {
-    uint32_t key;   /* rt_static_key, or rt_strong_key on a strong node */
+    uint32_t key;   /* rt_static_key, or rt_strong_key on a strong node; on a
+                       first-byte node (fb_words != 0): the child's fb_begin */
     uint32_t str;   /* pool offset */
     uint32_t len;
     uint32_t child; /* node index */
