@@ -279,18 +279,17 @@ static uint32_t jump_reference(uint64_t key, uint32_t buckets)
 
 /*
  * Up to JUMP_FIXED_MAX buckets: q in fixed point, one 64-bit multiply a
- * turn. With s = 32 (s = 31 in the straight turns below), x = q * 2^s =
- * RN(2^(31+s) / d) exactly (scaling by a power of two commutes with
- * rounding). x >= (buckets + 1) * 2^s means q >= buckets + 1, which ends
- * the walk in the reference too (its j >= b1 * q > buckets). Else
- * Q = trunc(x), and for b1 = b + 1 <= buckets
+ * turn. x = q * 2^32 = RN(2^63 / d) exactly (scaling by a power of two
+ * commutes with rounding). x >= (buckets + 1) * 2^32 means q >= buckets +
+ * 1, which ends the walk in the reference too (its j >= b1 * q > buckets).
+ * Else Q = trunc(x), and for b1 = b + 1 <= buckets
  *
- *   P = b1 * Q,  J = P >> s,  F = P mod 2^s:   A = P / 2^s <= b1 * q < A + b1 / 2^s
+ *   P = b1 * Q,  J = P >> 32,  F = P mod 2^32:   A = P / 2^32 <= b1 * q < A + b1 / 2^32
  *
  * so J is the reference's j unless b1 * q or its rounding to a double
  * (half an ulp: at most 2^-23 below 2^31) can reach J + 1, which needs
- * F >= 2^s - b1 - 2^(s-22) - 1: every turn adds F + W (W = buckets + 1024)
- * into a risk word, and a sum reaching 2^s (about one turn in 2^s / W)
+ * F >= 2^32 - b1 - 2^10 - 1: every turn ORs F + W (W = buckets + 1024)
+ * into a risk word, and a term reaching 2^32 (about one turn in 2^32 / W)
  * sends the key to the reference loop. J >= buckets ends the walk exactly
  * when the reference's does (J <= b1 * q, and rounding is monotonic).
  * P < buckets * (buckets + 1) * 2^32 < 2^64: no overflow.
@@ -299,57 +298,46 @@ static uint32_t jump_reference(uint64_t key, uint32_t buckets)
  * of turns varies per key, so it is mispredicted about once a key): up to
  * JUMP_STRAIGHT_MAX buckets the first three turns run straight, without a
  * branch, keeping the last J below buckets (J only grows, by at least 1 a
- * turn, since q >= 1). There Q is capped at (buckets + 1) * 2^31 instead
- * (a capped turn ends the walk either way), so turns past the end stay
- * below 2^64: b1 < (buckets + 2)^2. Three turns cover 70% of keys at 10
- * buckets (the expected count is the harmonic number H(buckets)); from
- * about 30 buckets the straight turns cost more than the branch they save.
+ * turn, since q >= 1). There x is capped at (buckets + 1) * 2^32 (a capped
+ * turn ends the walk either way), so turns past the end stay below 2^64:
+ * b1 < (buckets + 2)^2. Three turns cover 70% of keys at 10 buckets (the
+ * expected count is the harmonic number H(buckets)); from about 30
+ * buckets the straight turns cost more than the branch they save.
  */
 #define JUMP_FIXED_MAX 65534u   /* buckets * (buckets + 1) < 2^32 */
-#define JUMP_STRAIGHT_MAX 16u   /* measured; the bound allows 2045 */
-
-/* A straight turn: Q (s = 31) capped at cap, no branch. */
-static inline uint64_t jump_q31(uint64_t k, uint64_t cap)
-{
-    uint64_t q = (uint64_t)(int64_t)(4611686018427387904.0 / (double)(int64_t)((k >> 33) + 1));
-    return q < cap ? q : cap;
-}
+#define JUMP_STRAIGHT_MAX 16u   /* measured; (buckets + 2)^3 < 2^32 allows 1623 */
 
 static inline uint32_t jump_fixed(uint64_t key, uint32_t buckets)
 {
-    uint64_t n = buckets, w = n + 1024, k = key, b1 = 1, risk31 = 0, risk32 = 0;
-    uint64_t j = 0;
+    uint64_t n = buckets, w = n + 1024, k = key, b1 = 1, risk = 0, j = 0;
+    double cap = (double)((n + 1) << 32);
     if (buckets <= JUMP_STRAIGHT_MAX) {
-        uint64_t cap = (n + 1) << 31, p, b;
-        k = k * JUMP_LCG + 1;
-        p = jump_q31(k, cap); /* b1 = 1 */
-        risk31 = (p & 0x7fffffffu) + w;
-        j = p >> 31;
-        b = j < n ? j : 0;
-        for (int t = 0; t < 2; t++) {
+        uint64_t b = 0;
+        for (int t = 0; t < 3; t++) {
             k = k * JUMP_LCG + 1;
-            p = (j + 1) * jump_q31(k, cap);
-            risk31 |= (p & 0x7fffffffu) + w;
-            j = p >> 31;
+            double x = 9223372036854775808.0 / (double)(int64_t)((k >> 33) + 1);
+            x = x < cap ? x : cap; /* a min, not a branch */
+            uint64_t p = (j + 1) * (uint64_t)(int64_t)x;
+            risk |= (uint64_t)(uint32_t)p + w;
+            j = p >> 32;
             b = j < n ? j : b;
         }
         b1 = b + 1;
     }
     if (j < n) {
-        double cap = (double)((n + 1) << 32);
         for (;;) {
             k = k * JUMP_LCG + 1;
             double x = 9223372036854775808.0 / (double)(int64_t)((k >> 33) + 1);
             if (x >= cap)
                 break;
             uint64_t p = b1 * (uint64_t)(int64_t)x;
-            risk32 |= (uint64_t)(uint32_t)p + w;
+            risk |= (uint64_t)(uint32_t)p + w;
             if ((p >> 32) >= n)
                 break;
             b1 = (p >> 32) + 1;
         }
     }
-    if (GWLB__UNLIKELY((risk31 >> 31) | (risk32 >> 32)))
+    if (GWLB__UNLIKELY(risk >> 32))
         return jump_reference(key, buckets);
     return (uint32_t)(b1 - 1);
 }
