@@ -1002,8 +1002,13 @@ int gwlb_router_match(const gwlb_router *router, const gwlb_router_request *requ
         !(router->flags & (GWLB_ROUTER_CASE_INSENSITIVE | GWLB_ROUTER_IGNORE_TRAILING_SLASH))) {
         const char *path = request->path;
         const size_t len = request->path_len;
-        if (path != NULL && len - 1 < GWLB_ROUTER_PATH_MAX && path[0] == '/')
+        if (path != NULL && len - 1 < GWLB_ROUTER_PATH_MAX && path[0] == '/') {
+            /* A root with choices (a large table's root has too many
+             * statics for the first-byte dispatch): the general walk at once. */
+            if (!(router->nodes[0].flags & (RT_NODE_FB_ONLY | RT_NODE_PARAM1)))
+                return resume_walk(router, request, match, 0, path + 1, 0);
             return match_tight(router, request, match, path, path + len);
+        }
     }
     return match_general(router, request, match);
 }
