@@ -176,7 +176,7 @@ static inline void limit_req_admitted(const gwlb_limit_req_config *cfg, uint64_t
  */
 static inline void limit_req_rejected(const gwlb_limit_req_config *cfg, uint64_t burst,
                                       uint64_t state, uint64_t excess, uint64_t ms,
-                                      gwlb_limit_result *result)
+                                      int via_config, gwlb_limit_result *result)
 {
     uint64_t r = cfg->rate;
     double rate = (double)(int64_t)r;
@@ -187,12 +187,26 @@ static inline void limit_req_rejected(const gwlb_limit_req_config *cfg, uint64_t
     uint64_t need = ((state & EXCESS_MASK) + 1000 - burst) * 1000;
     uint64_t need_ms = need <= r ? 1 : qrate(need + r - 1, rate);
     uint64_t wait_ms = need_ms > ms ? need_ms - ms : 0;
+    /* reset = floor(n / r), n = queued * 1000, queued = excess - 1000
+     * (>= 0). A rejection leaves queued within 1000 of the burst: with
+     * top = burst * 1000 and qb = floor(top / r), n in [top - r, top]
+     * gives qb when n >= qb * r, else qb - 1 (n >= top - r >= (qb - 1) r).
+     * qb depends on the config alone, so its divide does not wait for the
+     * state word (measured: 12.2 -> 11.1 ns per call in the bench's mix,
+     * where a rejection's divide delays the next CAS; via_config is set by
+     * the CAS mode only: without a CAS the direct divide is cheaper);
+     * otherwise (a rate below 1000 r/s, a hand-made state) the direct one. */
+    uint64_t queued = excess > 1000 ? excess - 1000 : 0, reset_ms;
+    uint64_t top = burst * 1000, qb = qrate(top, rate), n = queued * 1000;
+    if (via_config && queued <= burst && n + r >= top)
+        reset_ms = qb - (n < qb * r);
+    else
+        reset_ms = qrate(n, rate);
     result->allowed = 0;
     result->dry_run_limited = 0;
     result->limit = div1000(burst) + 1;
     result->remaining = 0;
-    result->reset_after_ns = qrate((excess > 1000 ? excess - 1000 : 0) * 1000, rate) *
-                             GWLB_NS_PER_MS;
+    result->reset_after_ns = reset_ms * GWLB_NS_PER_MS;
     result->retry_after_ns = (int64_t)(wait_ms * GWLB_NS_PER_MS);
     result->delay_ns = 0;
 }
@@ -208,7 +222,7 @@ int gwlb_limit_req_decide(const gwlb_limit_req_config *cfg, uint64_t state, uint
         limit_req_admitted(cfg, burst, excess, result);
         *new_state = next;
     } else {
-        limit_req_rejected(cfg, burst, state, excess, ms, result);
+        limit_req_rejected(cfg, burst, state, excess, ms, 0, result);
         *new_state = state;
     }
     return GWLB_OK;
@@ -228,7 +242,7 @@ static inline int limit_req_allow(const gwlb_limit_req_config *cfg, uint64_t *wo
         uint64_t next = limit_req_step(cfg, old, stamp, &excess, &ms);
         if (excess > burst) {
             if (result != NULL)
-                limit_req_rejected(cfg, burst, old, excess, ms, result);
+                limit_req_rejected(cfg, burst, old, excess, ms, !exclusive, result);
             return 0;
         }
         if (exclusive) {

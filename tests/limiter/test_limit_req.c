@@ -339,6 +339,14 @@ START_TEST(test_limit_req_numbers_equal_integer_division_on_many_rates)
         uint64_t next;
         ck_assert_int_eq(gwlb_limit_req_decide(&c, state, (last + ms) * MS, &r, &next),
                          GWLB_OK);
+        /* The CAS path (its own shortcuts) gives the same bytes and word. */
+        uint64_t word = state;
+        gwlb_limit_result via_cas;
+        memset(&via_cas, 0x5a, sizeof via_cas);
+        ck_assert_int_eq(gwlb_limit_req_state_allow(&c, &word, (last + ms) * MS, &via_cas),
+                         GWLB_OK);
+        ck_assert_mem_eq(&via_cas, &r, sizeof r);
+        ck_assert_uint_eq(word, next);
         uint64_t decay = c.rate * ms / 1000;
         uint64_t e = excess + 1000 > decay ? excess + 1000 - decay : 0;
         if (e > c.burst) {
