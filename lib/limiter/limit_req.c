@@ -16,7 +16,10 @@
  * the word's upper bits equal to now's "stamp" and stores word + 1000 (one
  * compare, one add, one CAS); the once-per-ms step does nginx's decay. The
  * result numbers (divisions by the rate) are exact double divides computed
- * after the decision; a rejection stores nothing.
+ * after the decision; a rejection stores nothing. In CAS mode a rejection's
+ * numbers avoid dividing anything read from the state word (1 ms retry at
+ * high rates, reset from the config's quotient): the next CAS waits for
+ * this call's stores, so a divide there would sit on every caller's path.
  */
 #include <stdatomic.h>
 
