@@ -244,6 +244,7 @@ struct gwlb_balancer {
     uint32_t fast_kind;             /* GWLB__FAST_*: the specialised pick, fixed at build */
     uint32_t exclusive;             /* gwlb_balancer_set_exclusive: plain load+store RMWs */
     double inv_decay;               /* 1 / ewma_decay_ns */
+    double ewma_initial;            /* (double)ewma_initial_rtt_ns */
     /* fast-path key: flags epoch + 1 for which level 0 takes all traffic and
      * every level-0 host is healthy; with header.hazards == 0 a pick needs
      * no per-host check at all */

@@ -422,6 +422,7 @@ static int build_common(const gwlb_balancer_config *config, const gwlb_balancer_
     b->bias_mode = bias == 0.0 ? 0 : bias == 1.0 ? 1 : 2;
     gwlb_rng_seed(&b->rng, gwlb_mix64(config->seed ^ UINT64_C(0x62616c616e636572)));
     b->inv_decay = 1.0 / (double)config->ewma_decay_ns;
+    b->ewma_initial = (double)config->ewma_initial_rtt_ns;
     int no_slow = config->slow_start_window_ns == 0;
     switch (config->algorithm) {
     case GWLB_BALANCER_ROUND_ROBIN:

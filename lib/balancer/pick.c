@@ -526,32 +526,46 @@ static int64_t pick_least_request(const gwlb_balancer *b, uint32_t gi, const fil
  * load = cost × exp(-age/tau) × (pending + 1) / weight. Comparing two loads
  * needs only one exp: exp(-(age1 - age2)/tau) on one side.
  */
-static void ewma_parts(const gwlb_balancer *b, const gwlb__bmember *m, uint64_t now,
-                       double *base, uint64_t *age)
+static inline double ewma_slot_parts(const gwlb_balancer *b, const gwlb__bslot *s, uint64_t now,
+                                     uint64_t *age)
 {
-    const gwlb__bslot *s = slot_of(b, m->slot);
     uint64_t stamp = gwlb__ld64(&s->ewma_stamp);
     double cost;
     if (stamp == 0) {
-        cost = (double)b->cfg.ewma_initial_rtt_ns;
+        cost = b->ewma_initial;
         *age = 0;
     } else {
         uint64_t bits = gwlb__ld64(&s->ewma_cost);
         memcpy(&cost, &bits, sizeof cost);
         *age = gwlb__elapsed(now, stamp - 1);
     }
-    *base = cost * ((double)gwlb__ld32(&s->in_flight) + 1.0);
+    return cost * ((double)gwlb__ld32(&s->in_flight) + 1.0);
 }
 
-/* Is the load of member a strictly below that of member c? */
-static int ewma_less(const gwlb_balancer *b, const gwlb__bmember *a, const gwlb__bmember *c,
-                     uint64_t now)
+static void ewma_parts(const gwlb_balancer *b, const gwlb__bmember *m, uint64_t now,
+                       double *base, uint64_t *age)
 {
-    double la, lc;
-    uint64_t aa, ac;
-    ewma_parts(b, a, now, &la, &aa);
-    ewma_parts(b, c, now, &lc, &ac);
-    double wa = eff_weight(b, a, now), wc = eff_weight(b, c, now);
+    *base = ewma_slot_parts(b, slot_of(b, m->slot), now, age);
+}
+
+/* (double)x - (double)y, exactly as written: when both are below 2^53 they
+ * convert exactly and so does their integer difference (one signed
+ * conversion instead of two unsigned ones). */
+static inline double u64_diff(uint64_t x, uint64_t y)
+{
+    if (GWLB__LIKELY(((x | y) >> 53) == 0))
+        return (double)(int64_t)(x - y);
+    return (double)x - (double)y;
+}
+
+/*
+ * Is load (la at age aa, weight wa) strictly below load (lc, ac, wc)?
+ * (cost × in-flight parts la/lc, ages in ns, effective weights.)
+ * 1 or 0 when the bounds settle it, 2 when ewma_exact must (near-ties).
+ */
+static inline int ewma_bounds(const gwlb_balancer *b, double la, uint64_t aa, double wa,
+                              double lc, uint64_t ac, double wc)
+{
     if (aa != ac) {
         /*
          * The decay factor f = exp(-d) (d = age difference / tau) is in
@@ -561,8 +575,8 @@ static int ewma_less(const gwlb_balancer *b, const gwlb__bmember *a, const gwlb_
          * exp; only near-ties compute it, with the original formula.
          */
         /* the bounds have a 1e-9 margin: d by the reciprocal (1 ulp off) is
-         * plenty for them; the exp below uses the exactly divided d */
-        double d = ((double)aa - (double)ac) * b->inv_decay;
+         * plenty for them; the exp uses the exactly divided d */
+        double d = u64_diff(aa, ac) * b->inv_decay;
         double x = la * wc, y = lc * wa;
         if (d > 0) {
             /* x·f < y ? certainly when x / (1 + d) < y, never when x·(1 - d) >= y */
@@ -578,10 +592,36 @@ static int ewma_less(const gwlb_balancer *b, const gwlb__bmember *a, const gwlb_
             if (d > -1.0 && x < y * (1.0 + d) * (1.0 - 1e-9))
                 return 1;
         }
-        la *= gwlb__exp(-(((double)aa - (double)ac) / (double)b->cfg.ewma_decay_ns));
+        return 2;
     }
     /* la / wa < lc / wc without dividing */
     return la * wc < lc * wa;
+}
+
+/* The comparison with the decay computed (aa != ac). */
+static int ewma_exact(const gwlb_balancer *b, double la, uint64_t aa, double wa, double lc,
+                      uint64_t ac, double wc)
+{
+    la *= gwlb__exp(-(u64_diff(aa, ac) / (double)b->cfg.ewma_decay_ns));
+    return la * wc < lc * wa;
+}
+
+static inline int ewma_less_parts(const gwlb_balancer *b, double la, uint64_t aa, double wa,
+                                  double lc, uint64_t ac, double wc)
+{
+    int r = ewma_bounds(b, la, aa, wa, lc, ac, wc);
+    return r != 2 ? r : ewma_exact(b, la, aa, wa, lc, ac, wc);
+}
+
+/* Is the load of member a strictly below that of member c? */
+static int ewma_less(const gwlb_balancer *b, const gwlb__bmember *a, const gwlb__bmember *c,
+                     uint64_t now)
+{
+    double la, lc;
+    uint64_t aa, ac;
+    ewma_parts(b, a, now, &la, &aa);
+    ewma_parts(b, c, now, &lc, &ac);
+    return ewma_less_parts(b, la, aa, eff_weight(b, a, now), lc, ac, eff_weight(b, c, now));
 }
 
 static int64_t pick_peak_ewma(const gwlb_balancer *b, uint32_t gi, const filter *f, uint64_t now,
@@ -1295,6 +1335,46 @@ static GWLB__NOINLINE int clean_lr_pick(const gwlb_balancer *b, gwlb_balancer_re
     return GWLB_OK;
 }
 
+/* clean_ewma_pick's near-tie: k2 (high half of k21) against k1 with the exp. */
+static GWLB__NOINLINE int clean_ewma_tie(const gwlb_balancer *b, gwlb_balancer_result *out,
+                                         int count, uint64_t k21, uint64_t a2, uint64_t a1,
+                                         double l2, double w2, double l1, double w1)
+{
+    uint32_t k = ewma_exact(b, l2, a2, w2, l1, a1, w1) ? (uint32_t)(k21 >> 32) : (uint32_t)k21;
+    clean_take(b, b->state, k, out, count);
+    return GWLB_OK;
+}
+
+/* Peak EWMA over level 0 with every member usable: clean_ewma (the first
+ * round of pick_peak_ewma: two distinct members from one draw, the lower
+ * load wins, ties to the first) without the general dispatch; the rare
+ * near-tie that needs the exp is a tail call (no stack frame here). */
+static GWLB__NOINLINE int clean_ewma_pick(const gwlb_balancer *b, uint64_t now,
+                                          gwlb_balancer_result *out, int count)
+{
+    const gwlb__bgroup *g = &b->groups[0];
+    uint32_t c = g->count, k = 0;
+    gwlb_balancer_state *st = b->state;
+    if (GWLB__LIKELY(c > 1)) {
+        uint64_t r = fast_rand((gwlb_rng *)(uintptr_t)&b->rng);
+        uint32_t k1 = (uint32_t)(((r >> 32) * c) >> 32);
+        uint32_t k2 = (uint32_t)(((r & 0xffffffffu) * (c - 1)) >> 32);
+        k2 += k2 >= k1;
+        const gwlb__bmember *m1 = &b->members[k1], *m2 = &b->members[k2];
+        uint64_t a1, a2;
+        double l2 = ewma_slot_parts(b, &st->slots[m2->slot], now, &a2);
+        double l1 = ewma_slot_parts(b, &st->slots[m1->slot], now, &a1);
+        double w2 = (double)m2->weight, w1 = (double)m1->weight;
+        int less = ewma_bounds(b, l2, a2, w2, l1, a1, w1);
+        if (GWLB__UNLIKELY(less == 2))
+            return clean_ewma_tie(b, out, count, (uint64_t)k2 << 32 | k1, a2, a1, l2, w2, l1,
+                                  w1);
+        k = less ? k2 : k1;
+    }
+    clean_take(b, st, k, out, count);
+    return GWLB_OK;
+}
+
 /* Start fetching the slot of member k + 4 of level 0 (see pick_entry). */
 static inline void prefetch_ahead(const gwlb_balancer *bal, const gwlb_balancer_state *st,
                                   uint32_t k)
@@ -1377,6 +1457,8 @@ static inline int pick_entry(const gwlb_balancer *bal, uint64_t now, gwlb_balanc
             }
             if (bal->fast_kind == GWLB__FAST_LR)
                 return clean_lr_pick(bal, out, count);
+            if (bal->fast_kind == GWLB__FAST_EWMA)
+                return clean_ewma_pick(bal, now, out, count);
             return clean_pick_other(bal, now, out, count);
         }
     }
@@ -1435,24 +1517,38 @@ int gwlb_balancer_acquire_host(const gwlb_balancer *bal, uint32_t host_index, ui
 /* e^x for the EWMA decay: x = -dt/tau is usually tiny (dt of a request,
  * tau seconds); below 2^-11 the Taylor polynomial to x^4 is exact to well
  * under an ulp (x^5/120 < 2^-62), above it the general exp. */
+static inline double decay_poly(double x)
+{
+    return 1.0 + x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0))));
+}
+
 static inline double decay_exp(double x)
 {
     if (x > -0x1p-11)
-        return 1.0 + x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0))));
+        return decay_poly(x);
     return gwlb__exp(x);
 }
 
-static GWLB__NOINLINE void ewma_observe(const gwlb_balancer *b, gwlb__bslot *s, uint64_t rtt_ns,
-                                        uint64_t now)
+/* (double)x for a count of ns: one signed conversion below 2^63 (the same
+ * value), the unsigned sequence above. */
+static inline double u64_to_double(uint64_t x)
 {
-    double rtt = (double)rtt_ns;
-    uint64_t stamp = gwlb__ld64(&s->ewma_stamp);
+    if (GWLB__LIKELY((int64_t)x >= 0))
+        return (double)(int64_t)x;
+    return (double)x;
+}
+
+/* Peak EWMA sample, general form: w = exp(-dt/tau) from the given stamp
+ * (the last sample's time + 1, 0 = none), then the cost moves by CAS. */
+static GWLB__NOINLINE int ewma_observe_from(const gwlb_balancer *b, gwlb__bslot *s, double rtt,
+                                            uint64_t stamp, uint64_t now)
+{
     _Atomic uint64_t *cp = GWLB__A64(&s->ewma_cost);
     uint64_t old_bits = atomic_load_explicit(cp, memory_order_relaxed);
     double w = 0.0;
     if (stamp != 0) {
         uint64_t dt = gwlb__elapsed(now, stamp - 1);
-        w = dt == 0 ? 1.0 : decay_exp(-(double)dt * b->inv_decay);
+        w = dt == 0 ? 1.0 : decay_exp(-u64_to_double(dt) * b->inv_decay);
     }
     for (;;) {
         double cost;
@@ -1469,6 +1565,48 @@ static GWLB__NOINLINE void ewma_observe(const gwlb_balancer *b, gwlb__bslot *s, 
             break;
     }
     gwlb__st64(&s->ewma_stamp, (now >= UINT64_MAX - 1 ? UINT64_MAX - 2 : now) + 1);
+    return GWLB_OK;
+}
+
+/*
+ * Peak EWMA sample (Finagle): a slower sample replaces the cost,
+ * otherwise cost·w + rtt·(1 - w) with w = exp(-dt/tau) since the last
+ * sample. The common case in one pass without a stack frame: w only when
+ * needed, by the polynomial (dt of requests, tau of seconds); a large dt
+ * or a lost CAS goes on in ewma_observe_from with the same stamp, as one
+ * loop would. Returns GWLB_OK (release ends with a tail call to it).
+ */
+static GWLB__NOINLINE int ewma_observe(const gwlb_balancer *b, gwlb__bslot *s, uint64_t rtt_ns,
+                                       uint64_t now)
+{
+    double rtt = u64_to_double(rtt_ns);
+    uint64_t stamp = gwlb__ld64(&s->ewma_stamp);
+    _Atomic uint64_t *cp = GWLB__A64(&s->ewma_cost);
+    uint64_t old_bits = atomic_load_explicit(cp, memory_order_relaxed);
+    double cost, next;
+    memcpy(&cost, &old_bits, sizeof cost);
+    if (stamp == 0 || rtt > cost) {
+        next = rtt;
+    } else {
+        uint64_t dt = gwlb__elapsed(now, stamp - 1);
+        double w = 1.0;
+        if (dt != 0) {
+            double x = -u64_to_double(dt) * b->inv_decay;
+            if (GWLB__UNLIKELY(!(x > -0x1p-11)))
+                return ewma_observe_from(b, s, rtt, stamp, now);
+            w = decay_poly(x);
+        }
+        next = cost * w + rtt * (1.0 - w);
+    }
+    uint64_t nb;
+    memcpy(&nb, &next, sizeof nb);
+    if (b->exclusive)
+        atomic_store_explicit(cp, nb, memory_order_relaxed);
+    else if (GWLB__UNLIKELY(!atomic_compare_exchange_strong_explicit(
+                 cp, &old_bits, nb, memory_order_relaxed, memory_order_relaxed)))
+        return ewma_observe_from(b, s, rtt, stamp, now);
+    gwlb__st64(&s->ewma_stamp, (now >= UINT64_MAX - 1 ? UINT64_MAX - 2 : now) + 1);
+    return GWLB_OK;
 }
 
 /* nginx failure accounting at release (off the common path: a failure, or
@@ -1518,7 +1656,7 @@ static GWLB__NOINLINE int release_rest(const gwlb_balancer *bal, gwlb_balancer_r
         release_accounting(bal, s, outcome, now);
     pick->token = 1;
     if (latency_ns != GWLB_BALANCER_NO_LATENCY && bal->cfg.algorithm == GWLB_BALANCER_PEAK_EWMA)
-        ewma_observe(bal, s, (uint64_t)latency_ns, now);
+        return ewma_observe(bal, s, (uint64_t)latency_ns, now);
     return GWLB_OK;
 }
 
@@ -1550,10 +1688,17 @@ int gwlb_balancer_release(const gwlb_balancer *bal, gwlb_balancer_result *pick, 
         return GWLB_ESTATE;
     }
     /* clean release (a success, no nginx failures on the host, no EWMA to
-     * feed): the decrement above and the ticket reset are all there is */
-    if (GWLB__UNLIKELY(((uint32_t)outcome | gwlb__ld32(&s->fails)) != 0 ||
-                       bal->cfg.algorithm == GWLB_BALANCER_PEAK_EWMA))
-        return release_rest(bal, pick, outcome, latency_ns, now);
+     * feed): the decrement above and the ticket reset are all there is; a
+     * clean peak-EWMA release adds the sample (a tail call) */
+    uint32_t bad = (uint32_t)outcome | gwlb__ld32(&s->fails);
+    if (GWLB__UNLIKELY(bad != 0 || bal->cfg.algorithm == GWLB_BALANCER_PEAK_EWMA)) {
+        if (bad != 0)
+            return release_rest(bal, pick, outcome, latency_ns, now);
+        pick->token = 1;
+        if (latency_ns != GWLB_BALANCER_NO_LATENCY)
+            return ewma_observe(bal, s, (uint64_t)latency_ns, now);
+        return GWLB_OK;
+    }
     pick->token = 1;
     return GWLB_OK;
 }

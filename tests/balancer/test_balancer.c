@@ -425,6 +425,36 @@ START_TEST(test_peak_ewma_cost_jumps_up_and_decays_exactly)
 }
 END_TEST
 
+/* Samples close together (dt of microseconds, as under load: the decay
+ * by its polynomial) and far apart (exp): each step follows Finagle's
+ * cost·w + rtt·(1 - w), w = exp(-dt/tau), computed here with libm. */
+START_TEST(test_peak_ewma_decay_follows_the_formula_for_short_and_long_gaps)
+{
+    gwlb_balancer_state *st = new_state(8);
+    gwlb_balancer *b = build_w(st, GWLB_BALANCER_PEAK_EWMA, NULL, 2);
+    static const uint64_t gaps[] = {1000, 7, 250000, 3 * SEC, 1, 40 * MS, 999};
+    double expect = 0.0;
+    uint64_t now = 5 * SEC;
+    for (int i = 0; i < 40; i++) {
+        uint64_t gap = gaps[i % 7];
+        int64_t rtt = (int64_t)(i % 5 == 0 ? 90 * MS : (uint64_t)(1 + i % 3) * MS);
+        now += gap;
+        gwlb_balancer_result r;
+        ck_assert_int_eq(gwlb_balancer_acquire_host(b, 0, now, &r), GWLB_OK);
+        ck_assert_int_eq(gwlb_balancer_release(b, &r, GWLB_BALANCER_SUCCESS, rtt, now), GWLB_OK);
+        if (i == 0 || (double)rtt > expect) {
+            expect = (double)rtt;
+        } else {
+            double w = exp(-(double)gap / (10.0 * SEC));
+            expect = expect * w + (double)rtt * (1.0 - w);
+        }
+        ck_assert_double_eq_tol(hstats(b, 0).ewma_cost_ns, expect, expect * 1e-13);
+    }
+    gwlb_balancer_free(b);
+    gwlb_balancer_state_free(st);
+}
+END_TEST
+
 START_TEST(test_peak_ewma_prefers_the_faster_host)
 {
     gwlb_balancer_state *st = new_state(8);
@@ -1441,6 +1471,61 @@ START_TEST(test_wrr_windows_of_two_balancers_on_one_state_stay_exact)
 }
 END_TEST
 
+/*
+ * Peak EWMA's clean path (its own pick, the sample in one pass) against
+ * the general path: 20 hosts, requests held and released out of order with
+ * latencies from a few values (equal costs: near-ties that need the exp),
+ * the clock stepping by nanoseconds to seconds — the same hosts, and the
+ * same cost bits on every host at the end, in both modes.
+ */
+START_TEST(test_peak_ewma_fast_path_decides_exactly_as_the_general_path)
+{
+    static const uint32_t w[] = {1, 1, 2, 1, 3};
+    static const uint64_t steps[] = {1, 3, 800, 20000, 1000000, 2 * SEC};
+    for (int excl = 0; excl <= 1; excl++) {
+        big_fixture fa, fg;
+        gwlb_balancer *a = big_build(&fa, GWLB_BALANCER_PEAK_EWMA, w, 5, 20, 0);
+        gwlb_balancer *g = big_build(&fg, GWLB_BALANCER_PEAK_EWMA, w, 5, 20, 0);
+        ck_assert_int_eq(gwlb_balancer_set_exclusive(a, excl), GWLB_OK);
+        ck_assert_int_eq(gwlb_balancer_set_exclusive(g, excl), GWLB_OK);
+        gwlb_balancer_result ha[8], hg[8];
+        int n = 0;
+        uint64_t now = 0, rs = 11;
+        for (int i = 0; i < 6000; i++) {
+            rs = rs * 6364136223846793005u + 1442695040888963407u;
+            now += steps[(rs >> 33) % 6];
+            ck_assert_int_eq(gwlb_balancer_pick(a, now, &ha[n]), GWLB_OK);
+            ck_assert_int_eq(gwlb_balancer_pick_excluding(g, now, NULL, 0, &hg[n]), GWLB_OK);
+            ck_assert_msg(ha[n].host_index == hg[n].host_index, "mode %d pick %d: fast %u, general %u",
+                          excl, i, (unsigned)ha[n].host_index, (unsigned)hg[n].host_index);
+            n++;
+            if (n == 8 || (rs >> 40) % 3 == 0) {
+                int j = (int)((rs >> 20) % (uint64_t)n);
+                int64_t lat = (int64_t)((1 + (rs >> 50) % 4) * 1000 * ((rs >> 45) % 2 ? 1 : 1000));
+                ck_assert_int_eq(gwlb_balancer_release(a, &ha[j], GWLB_BALANCER_SUCCESS, lat, now),
+                                 GWLB_OK);
+                ck_assert_int_eq(gwlb_balancer_release(g, &hg[j], GWLB_BALANCER_SUCCESS, lat, now),
+                                 GWLB_OK);
+                ha[j] = ha[n - 1];
+                hg[j] = hg[n - 1];
+                n--;
+            }
+        }
+        for (uint32_t i = 0; i < 20; i++) {
+            double ca = hstats(a, i).ewma_cost_ns, cg = hstats(g, i).ewma_cost_ns;
+            ck_assert_mem_eq(&ca, &cg, sizeof ca);
+        }
+        ck_assert_uint_eq(a->clean_epoch, fa.st->h.flags_epoch + 1);
+        for (int j = 0; j < n; j++) {
+            ck_assert_int_eq(gwlb_balancer_release(a, &ha[j], GWLB_BALANCER_SUCCESS, 5, now), GWLB_OK);
+            ck_assert_int_eq(gwlb_balancer_release(g, &hg[j], GWLB_BALANCER_SUCCESS, 5, now), GWLB_OK);
+        }
+        big_free(&fa, a);
+        big_free(&fg, g);
+    }
+}
+END_TEST
+
 START_TEST(test_exclusive_mode_makes_the_same_decisions)
 {
     static int a[SCRIPT_PICKS], e[SCRIPT_PICKS];
@@ -1573,6 +1658,7 @@ static Suite *balancer_suite(void)
     tcase_add_test(t, test_least_request_full_scan_uses_weight_over_active_plus_one);
     tcase_add_test(t, test_peak_ewma_cost_jumps_up_and_decays_exactly);
     tcase_add_test(t, test_peak_ewma_prefers_the_faster_host);
+    tcase_add_test(t, test_peak_ewma_decay_follows_the_formula_for_short_and_long_gaps);
     tcase_add_test(t, test_peak_ewma_time_going_backwards_does_not_decay_or_underflow);
     tcase_add_test(t, test_slow_start_factor_matches_envoy_values);
     tcase_add_test(t, test_slow_start_scales_a_new_hosts_share);
@@ -1585,6 +1671,7 @@ static Suite *balancer_suite(void)
     tcase_add_test(t, test_wrr_fast_path_follows_the_general_path_across_the_32_bit_wrap);
     tcase_add_test(t, test_wrr_window_decides_exactly_as_the_general_path);
     tcase_add_test(t, test_wrr_windows_of_two_balancers_on_one_state_stay_exact);
+    tcase_add_test(t, test_peak_ewma_fast_path_decides_exactly_as_the_general_path);
     tcase_add_test(t, test_exclusive_mode_makes_the_same_decisions);
     tcase_add_test(t, test_fast_paths_decide_exactly_as_the_general_path_with_equal_weights);
     tcase_add_test(t, test_exclusive_mode_is_set_read_and_validated);
