@@ -1365,11 +1365,25 @@ static GWLB__NOINLINE int clean_ewma_pick(const gwlb_balancer *b, uint64_t now,
         double l2 = ewma_slot_parts(b, &st->slots[m2->slot], now, &a2);
         double l1 = ewma_slot_parts(b, &st->slots[m1->slot], now, &a1);
         double w2 = (double)m2->weight, w1 = (double)m1->weight;
-        int less = ewma_bounds(b, l2, a2, w2, l1, a1, w1);
-        if (GWLB__UNLIKELY(less == 2))
-            return clean_ewma_tie(b, out, count, (uint64_t)k2 << 32 | k1, a2, a1, l2, w2, l1,
-                                  w1);
-        k = less ? k2 : k1;
+        uint32_t less;
+        if (GWLB__LIKELY(a2 != a1)) {
+            /* ewma_bounds without a branch on the outcome (which of two
+             * random hosts is less loaded is a coin flip to the branch
+             * predictor): lo = "certainly less" (its test with the guard
+             * of either sign of d), hi = "certainly not less"; for d > 0
+             * ewma_bounds tests lo first, for d <= 0 hi first */
+            double d = u64_diff(a2, a1) * b->inv_decay;
+            double x = l2 * w1, y = l1 * w2;
+            uint32_t lo = (uint32_t)(x < y * (1.0 + d) * (1.0 - 1e-9)) & (uint32_t)(d > -1.0);
+            uint32_t hi = (uint32_t)(x * (1.0 - d) > y * (1.0 + 1e-9)) & (uint32_t)(d < 1.0);
+            if (GWLB__UNLIKELY(lo + hi == 0)) /* (+: one test, not two branches) */
+                return clean_ewma_tie(b, out, count, (uint64_t)k2 << 32 | k1, a2, a1, l2, w2,
+                                      l1, w1);
+            less = lo & ((uint32_t)(d > 0) | (hi ^ 1u));
+        } else {
+            less = (uint32_t)(l2 * w1 < l1 * w2);
+        }
+        k = k1 ^ ((k1 ^ k2) & (0u - less));
     }
     clean_take(b, st, k, out, count);
     return GWLB_OK;
@@ -1583,23 +1597,20 @@ static GWLB__NOINLINE int ewma_observe(const gwlb_balancer *b, gwlb__bslot *s, u
     uint64_t stamp = gwlb__ld64(&s->ewma_stamp);
     _Atomic uint64_t *cp = GWLB__A64(&s->ewma_cost);
     uint64_t old_bits = atomic_load_explicit(cp, memory_order_relaxed);
-    double cost, next;
+    double cost;
     memcpy(&cost, &old_bits, sizeof cost);
-    if (stamp == 0 || rtt > cost) {
-        next = rtt;
-    } else {
-        uint64_t dt = gwlb__elapsed(now, stamp - 1);
-        double w = 1.0;
-        if (dt != 0) {
-            double x = -u64_to_double(dt) * b->inv_decay;
-            if (GWLB__UNLIKELY(!(x > -0x1p-11)))
-                return ewma_observe_from(b, s, rtt, stamp, now);
-            w = decay_poly(x);
-        }
-        next = cost * w + rtt * (1.0 - w);
-    }
-    uint64_t nb;
-    memcpy(&nb, &next, sizeof nb);
+    if (GWLB__UNLIKELY(stamp == 0))
+        return ewma_observe_from(b, s, rtt, stamp, now);
+    /* w = 1 for dt = 0 too: the polynomial at -0 is exactly 1 */
+    double x = -u64_to_double(gwlb__elapsed(now, stamp - 1)) * b->inv_decay;
+    if (GWLB__UNLIKELY(!(x > -0x1p-11)))
+        return ewma_observe_from(b, s, rtt, stamp, now);
+    double w = decay_poly(x), blend = cost * w + rtt * (1.0 - w);
+    /* peak or blend, selected without a branch (a coin flip under load) */
+    uint64_t rb, bb, up = 0u - (uint64_t)(rtt > cost);
+    memcpy(&rb, &rtt, sizeof rb);
+    memcpy(&bb, &blend, sizeof bb);
+    uint64_t nb = (rb & up) | (bb & ~up);
     if (b->exclusive)
         atomic_store_explicit(cp, nb, memory_order_relaxed);
     else if (GWLB__UNLIKELY(!atomic_compare_exchange_strong_explicit(
