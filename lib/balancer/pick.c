@@ -419,10 +419,15 @@ static int64_t pick_least_conn(const gwlb_balancer *b, uint32_t gi, const filter
     return best;
 }
 
+/* Walker/Vose draw: column k, kept when the low half is within its
+ * threshold, else its alias. Selected arithmetically: whether a draw is
+ * kept is a coin flip to the branch predictor. */
 static inline uint32_t alias_draw(const gwlb_balancer *b, const gwlb__bgroup *g, uint64_t r)
 {
     uint32_t k = (uint32_t)(((r >> 32) * g->count) >> 32);
-    return (uint32_t)r <= b->alias_prob[g->first + k] ? k : b->alias_other[g->first + k];
+    uint32_t other = b->alias_other[g->first + k];
+    uint32_t keep = (uint32_t)((uint32_t)r <= b->alias_prob[g->first + k]);
+    return other ^ ((other ^ k) & (0u - keep));
 }
 
 /* Weighted random draw honouring slow start by rejection (slow hosts accepted with p = factor). */
