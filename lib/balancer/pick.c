@@ -544,7 +544,8 @@ static inline double ewma_slot_parts(const gwlb_balancer *b, const gwlb__bslot *
         memcpy(&cost, &bits, sizeof cost);
         *age = gwlb__elapsed(now, stamp - 1);
     }
-    return cost * ((double)gwlb__ld32(&s->in_flight) + 1.0);
+    /* (double)n + 1.0, one conversion (both exact below 2^53) */
+    return cost * (double)((uint64_t)gwlb__ld32(&s->in_flight) + 1);
 }
 
 static void ewma_parts(const gwlb_balancer *b, const gwlb__bmember *m, uint64_t now,
@@ -1370,6 +1371,7 @@ static GWLB__NOINLINE int clean_ewma_pick(const gwlb_balancer *b, uint64_t now,
         double l2 = ewma_slot_parts(b, &st->slots[m2->slot], now, &a2);
         double l1 = ewma_slot_parts(b, &st->slots[m1->slot], now, &a1);
         double w2 = (double)m2->weight, w1 = (double)m1->weight;
+        double x = l2 * w1, y = l1 * w2; /* l2/w2 < l1/w1 without dividing */
         uint32_t less;
         if (GWLB__LIKELY(a2 != a1)) {
             /* ewma_bounds without a branch on the outcome (which of two
@@ -1378,7 +1380,6 @@ static GWLB__NOINLINE int clean_ewma_pick(const gwlb_balancer *b, uint64_t now,
              * of either sign of d), hi = "certainly not less"; for d > 0
              * ewma_bounds tests lo first, for d <= 0 hi first */
             double d = u64_diff(a2, a1) * b->inv_decay;
-            double x = l2 * w1, y = l1 * w2;
             uint32_t lo = (uint32_t)(x < y * (1.0 + d) * (1.0 - 1e-9)) & (uint32_t)(d > -1.0);
             uint32_t hi = (uint32_t)(x * (1.0 - d) > y * (1.0 + 1e-9)) & (uint32_t)(d < 1.0);
             if (GWLB__UNLIKELY(lo + hi == 0)) /* (+: one test, not two branches) */
@@ -1386,7 +1387,7 @@ static GWLB__NOINLINE int clean_ewma_pick(const gwlb_balancer *b, uint64_t now,
                                       l1, w1);
             less = lo & ((uint32_t)(d > 0) | (hi ^ 1u));
         } else {
-            less = (uint32_t)(l2 * w1 < l1 * w2);
+            less = (uint32_t)(x < y);
         }
         k = k1 ^ ((k1 ^ k2) & (0u - less));
     }
