@@ -80,7 +80,14 @@
  * in-flight limit, no slow start) is detected with one check per pick, and
  * the pick then needs no per-host test (a round-robin choose is a cursor
  * step and a multiply); anything else takes the general path, with the
- * same decisions. To change a host list of many hosts, prefer
+ * same decisions. In that configuration a pick reads one 16-byte record
+ * per level-0 host (host index, slot, user_data) besides the state slot;
+ * weighted round robin answers most picks from a per-balancer memo of
+ * which of 32 consecutive sequence positions accept (a pure function of
+ * the position, recomputed about every 17 picks from tables of 8 bytes per
+ * level-0 host built with the balancer), so its cost does not depend on
+ * the host count; peak EWMA and the weighted random draws decide without
+ * data-dependent branches. To change a host list of many hosts, prefer
  * gwlb_balancer_rebuild() (incremental) to gwlb_balancer_build().
  */
 #ifndef GWLB_BALANCER_H
@@ -191,7 +198,10 @@ typedef enum gwlb_balancer_algorithm {
     /**
      * Peak EWMA (Finagle/Linkerd) with two random choices: per host cost
      * decays as exp(-dt/decay), jumps to a slower sample, load = cost ×
-     * (in_flight + 1) / weight; the lower load wins.
+     * (in_flight + 1) / weight; the lower load wins. A sample with
+     * dt/decay below 2^-11 (requests milliseconds apart, decay seconds)
+     * takes exp from its Taylor polynomial to the 4th power, exact to
+     * well under an ulp; longer gaps compute exp in full.
      */
     GWLB_BALANCER_PEAK_EWMA = 5,
     /** Weighted random (Walker/Vose alias table, O(1)). */
