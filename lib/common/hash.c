@@ -26,32 +26,9 @@ static inline uint64_t xx_merge(uint64_t acc, uint64_t val)
     return acc * P1 + GWLB__XXH_P4;
 }
 
-uint64_t gwlb_hash64(const void *data, size_t len, uint64_t seed)
+/* The last len % 32 bytes folded into h, then the avalanche. */
+static inline uint64_t xx_finish(const uint8_t *p, const uint8_t *end, uint64_t h)
 {
-    const uint8_t *p = data;
-    const uint8_t *end = p + len;
-    uint64_t h;
-
-    if (len >= 32) {
-        const uint8_t *limit = end - 32;
-        uint64_t v1 = seed + P1 + P2, v2 = seed + P2, v3 = seed, v4 = seed - P1;
-        do {
-            v1 = gwlb__xxh_round(v1, gwlb__le64(p));
-            v2 = gwlb__xxh_round(v2, gwlb__le64(p + 8));
-            v3 = gwlb__xxh_round(v3, gwlb__le64(p + 16));
-            v4 = gwlb__xxh_round(v4, gwlb__le64(p + 24));
-            p += 32;
-        } while (p <= limit);
-        h = gwlb__rotl64(v1, 1) + gwlb__rotl64(v2, 7) + gwlb__rotl64(v3, 12) +
-            gwlb__rotl64(v4, 18);
-        h = xx_merge(h, v1);
-        h = xx_merge(h, v2);
-        h = xx_merge(h, v3);
-        h = xx_merge(h, v4);
-    } else {
-        h = seed + P5;
-    }
-    h += (uint64_t)len;
     for (; p + 8 <= end; p += 8)
         h = gwlb__xxh_lane8(h, gwlb__le64(p));
     if (p + 4 <= end) {
@@ -63,6 +40,38 @@ uint64_t gwlb_hash64(const void *data, size_t len, uint64_t seed)
         h = gwlb__rotl64(h, 11) * P1;
     }
     return gwlb__xxh_avalanche(h);
+}
+
+/* Inputs of 32 bytes or more: four lanes over the 32-byte stripes first.
+ * Out of line, so the short keys of the hot paths do not pay for its
+ * registers. */
+static __attribute__((noinline)) uint64_t xx_long(const uint8_t *p, size_t len, uint64_t seed)
+{
+    const uint8_t *end = p + len;
+    const uint8_t *limit = end - 32;
+    uint64_t v1 = seed + P1 + P2, v2 = seed + P2, v3 = seed, v4 = seed - P1;
+    do {
+        v1 = gwlb__xxh_round(v1, gwlb__le64(p));
+        v2 = gwlb__xxh_round(v2, gwlb__le64(p + 8));
+        v3 = gwlb__xxh_round(v3, gwlb__le64(p + 16));
+        v4 = gwlb__xxh_round(v4, gwlb__le64(p + 24));
+        p += 32;
+    } while (p <= limit);
+    uint64_t h = gwlb__rotl64(v1, 1) + gwlb__rotl64(v2, 7) + gwlb__rotl64(v3, 12) +
+                 gwlb__rotl64(v4, 18);
+    h = xx_merge(h, v1);
+    h = xx_merge(h, v2);
+    h = xx_merge(h, v3);
+    h = xx_merge(h, v4);
+    return xx_finish(p, end, h + (uint64_t)len);
+}
+
+uint64_t gwlb_hash64(const void *data, size_t len, uint64_t seed)
+{
+    const uint8_t *p = data;
+    if (len >= 32)
+        return xx_long(p, len, seed);
+    return xx_finish(p, p + len, seed + P5 + (uint64_t)len);
 }
 
 /* ---- SipHash ---- */
