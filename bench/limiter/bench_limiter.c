@@ -177,6 +177,28 @@ static void b_table_allow_exclusive(void *arg, uint64_t n)
     bench_sink = acc;
 }
 
+/* The same request stream one at a time, each next key prefetched with
+ * gwlb_limiter_table_prefetch before the current one is decided (a host
+ * that knows the next key early: one request of look-ahead). */
+static void b_table_allow_prefetch(void *arg, uint64_t n)
+{
+    table_arg *a = arg;
+    uint64_t now = a->now, acc = 0, rng = a->rng;
+    gwlb_limit_result r;
+    uint64_t next = gwlb_mix64(key_index(&rng, a->nkeys));
+    for (uint64_t i = 0; i < n; i++) {
+        now += 1000;
+        uint64_t k = next;
+        next = gwlb_mix64(key_index(&rng, a->nkeys));
+        gwlb_limiter_table_prefetch(a->table, &next, sizeof next);
+        gwlb_limiter_table_allow(a->table, &k, sizeof k, now, 1, &r);
+        acc += (uint64_t)r.allowed;
+    }
+    a->rng = rng;
+    a->now = now;
+    bench_sink = acc;
+}
+
 /* The same request stream, 16 at a time through gwlb_limiter_table_allow_batch
  * (ns per request): what a host with several requests ready gets. */
 static void b_table_allow_batch(void *arg, uint64_t n)
@@ -230,7 +252,7 @@ static void *huge_zone(size_t bytes, void **map, size_t *map_len)
  * rows only). */
 static void bench_table(bench_ctx *ctx, uint64_t nkeys, double target, const char *name,
                         const char *params, const char *params_exclusive,
-                        const char *params_batch, int hugepages)
+                        const char *params_prefetch, const char *params_batch, int hugepages)
 {
     if (!bench_selected(ctx, name))
         return;
@@ -267,6 +289,11 @@ static void bench_table(bench_ctx *ctx, uint64_t nkeys, double target, const cha
     if (params_exclusive != NULL)
         bench_run(ctx, &(bench_spec){.name = name, .params = params_exclusive,
                                      .fn = b_table_allow_exclusive, .arg = &a,
+                                     .target_ns = target, .bytes = per_key,
+                                     .bytes_unit = "per_key"});
+    if (params_prefetch != NULL)
+        bench_run(ctx, &(bench_spec){.name = name, .params = params_prefetch,
+                                     .fn = b_table_allow_prefetch, .arg = &a,
                                      .target_ns = target, .bytes = per_key,
                                      .bytes_unit = "per_key"});
     bench_run(ctx, &(bench_spec){.name = name, .params = params_batch, .fn = b_table_allow_batch,
@@ -312,13 +339,15 @@ void bench_limiter(bench_ctx *ctx)
                                  .fn = b_limit_req_allow_exclusive, .arg = &ngx_excl,
                                  .target_ns = 12});
     bench_table(ctx, 100000, 60, "limiter.table.allow", "keys=100000",
-                "keys=100000,exclusive", "keys=100000,batch=16", 0);
+                "keys=100000,exclusive", "keys=100000,prefetch_ahead=1", "keys=100000,batch=16",
+                0);
     if (!bench_quick(ctx)) {
-        bench_table(ctx, 100000, 60, "limiter.table.allow", "keys=100000,hugepages", NULL,
+        bench_table(ctx, 100000, 60, "limiter.table.allow", "keys=100000,hugepages", NULL, NULL,
                     "keys=100000,batch=16,hugepages", 1);
         bench_table(ctx, 1000000, 120, "limiter.table.allow", "keys=1000000",
-                    "keys=1000000,exclusive", "keys=1000000,batch=16", 0);
+                    "keys=1000000,exclusive", "keys=1000000,prefetch_ahead=1",
+                    "keys=1000000,batch=16", 0);
         bench_table(ctx, 1000000, 120, "limiter.table.allow", "keys=1000000,hugepages", NULL,
-                    "keys=1000000,batch=16,hugepages", 1);
+                    NULL, "keys=1000000,batch=16,hugepages", 1);
     }
 }

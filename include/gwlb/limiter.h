@@ -674,6 +674,20 @@ GWLB_API int gwlb_limiter_table_allow_batch(gwlb_limiter_table *table, const voi
                                             uint64_t cost, gwlb_limit_result *results);
 
 /**
+ * Start loading the two cache lines a later call for `key` will read
+ * (hash and prefetch only: decides nothing, writes nothing). A host that
+ * knows the key some time before it limits (after parsing the request,
+ * before routing or authentication) hides most of a large table's memory
+ * latency; the bench row "prefetch_ahead=1" prefetches the next request's
+ * key before deciding the current one.
+ * Errors (nothing done): GWLB_EINVAL NULL table or NULL key with a length;
+ * GWLB_EMPTY key_len 0; GWLB_ETOOLONG key_len > GWLB_LIMITER_KEY_MAX.
+ * Thread-safe.
+ */
+GWLB_API int gwlb_limiter_table_prefetch(const gwlb_limiter_table *table, const void *key,
+                                         size_t key_len);
+
+/**
  * gwlb_limiter_table_allow in exclusive mode: the same decisions, numbers,
  * evictions and counters, but the hit path updates the state word, the
  * entry's use count/age and the counters with relaxed atomic loads and

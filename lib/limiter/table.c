@@ -34,10 +34,12 @@
 #define SLOW_PATH __attribute__((noinline, cold))
 #define ALWAYS_INLINE __attribute__((always_inline))
 #define PREFETCH_W(p) __builtin_prefetch((p), 1, 3)
+#define PREFETCH_R(p) __builtin_prefetch((p), 0, 3)
 #else
 #define SLOW_PATH
 #define ALWAYS_INLINE
 #define PREFETCH_W(p) ((void)(p))
+#define PREFETCH_R(p) ((void)(p))
 #endif
 
 #define TABLE_MAGIC UINT64_C(0x314d494c424c5747) /* "GWLBLIM1" little-endian */
@@ -656,6 +658,24 @@ int gwlb_limiter_table_allow_batch(gwlb_limiter_table *table, const void *const 
         if (rc != GWLB_OK)
             return rc; /* not reached: the input was validated above */
     }
+    return GWLB_OK;
+}
+
+/* Hash and prefetch only: the lookup a later call makes starts loading
+ * now. Nothing is read but the key and the header, nothing written. A read
+ * prefetch: GCC drops a write prefetch through a pointer to const (a lone
+ * core gets the line exclusive anyway, so the later CAS needs no upgrade). */
+int gwlb_limiter_table_prefetch(const gwlb_limiter_table *table, const void *key,
+                                size_t key_len)
+{
+    int rc = check_key(table, key, key_len);
+    if (rc != GWLB_OK)
+        return rc;
+    probe pr;
+    probe_of(table, key, key_len, &pr);
+    const unsigned char *slots = (const unsigned char *)table + GWLB_LIMITER_TABLE_HEADER;
+    PREFETCH_R(slots + pr.b1 * GWLB_LIMITER_TABLE_BUCKET);
+    PREFETCH_R(slots + pr.b2 * GWLB_LIMITER_TABLE_BUCKET);
     return GWLB_OK;
 }
 

@@ -263,6 +263,33 @@ START_TEST(test_table_attach_checks_magic_version_and_size)
 }
 END_TEST
 
+START_TEST(test_table_prefetch_changes_nothing_and_checks_the_key)
+{
+    gwlb_limiter_policy p = gcra_policy(1, SEC, 1);
+    static _Alignas(64) unsigned char mem[GWLB_LIMITER_TABLE_HEADER + 8 * GWLB_LIMITER_TABLE_BUCKET];
+    static unsigned char copy[sizeof mem];
+    gwlb_limiter_table *t;
+    ck_assert_int_eq(gwlb_limiter_table_init(mem, sizeof mem, &p, hkey, &t), GWLB_OK);
+    gwlb_limit_result r;
+    ck_assert_int_eq(hit(t, "tracked", T0, &r), 1);
+    memcpy(copy, mem, sizeof mem);
+    ck_assert_int_eq(gwlb_limiter_table_prefetch(t, "tracked", 7), GWLB_OK);
+    ck_assert_int_eq(gwlb_limiter_table_prefetch(t, "new key", 7), GWLB_OK);
+    uint64_t k8 = 42;
+    ck_assert_int_eq(gwlb_limiter_table_prefetch(t, &k8, sizeof k8), GWLB_OK);
+    ck_assert_mem_eq(mem, copy, sizeof mem); /* no insert, no touch, no counter */
+    static const unsigned char big[GWLB_LIMITER_KEY_MAX + 1];
+    ck_assert_int_eq(gwlb_limiter_table_prefetch(NULL, "k", 1), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_limiter_table_prefetch(t, NULL, 1), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_limiter_table_prefetch(t, "k", 0), GWLB_EMPTY);
+    ck_assert_int_eq(gwlb_limiter_table_prefetch(t, big, sizeof big), GWLB_ETOOLONG);
+    ck_assert_mem_eq(mem, copy, sizeof mem);
+    /* the next decision is the one it would have been */
+    ck_assert_int_eq(hit(t, "tracked", T0, &r), 1);
+    ck_assert_int_eq(hit(t, "tracked", T0, &r), 0);
+}
+END_TEST
+
 START_TEST(test_table_new_starts_on_a_cache_line)
 {
     /* A large malloc block starts 16 bytes past a page: without the
@@ -713,6 +740,7 @@ static Suite *table_suite(void)
     tcase_add_test(tc, test_table_rejects_invalid_policy_and_misaligned_memory);
     tcase_add_test(tc, test_table_attach_checks_magic_version_and_size);
     tcase_add_test(tc, test_table_new_starts_on_a_cache_line);
+    tcase_add_test(tc, test_table_prefetch_changes_nothing_and_checks_the_key);
     tcase_add_test(tc, test_table_new_allocation_failure_is_enomem_and_leaks_nothing);
     tcase_add_test(tc, test_table_uses_16_bytes_per_tracked_key);
     tcase_add_test(tc, test_table_at_32_bytes_per_key_keeps_all_but_one_in_100k_live_keys);
