@@ -1311,6 +1311,33 @@ static GWLB__NOINLINE int clean_lr_general(const gwlb_balancer *b, gwlb_balancer
     return GWLB_OK;
 }
 
+/* The end of a clean P2C pick: the candidate with fewer in flight (ties
+ * and bias 0: the first). The slots come from the pick records. */
+static inline int clean_p2c_take(const gwlb_balancer *b, uint32_t k1, uint32_t k2,
+                                 gwlb_balancer_result *out, int count)
+{
+    gwlb_balancer_state *st = b->state;
+    const gwlb__bpick *base = b->picks;
+    uint32_t best = k1;
+    if (b->bias_mode != 0 && gwlb__ld32(&st->slots[base[k2].slot].in_flight) <
+                                 gwlb__ld32(&st->slots[base[k1].slot].in_flight))
+        best = k2;
+    clean_take(b, st, best, out, count);
+    return GWLB_OK;
+}
+
+/* Weighted P2C: two alias draws (its own frame: the unweighted pick stays
+ * light). */
+static GWLB__NOINLINE int clean_lr_pick_weighted(const gwlb_balancer *b,
+                                                 gwlb_balancer_result *out, int count)
+{
+    const gwlb__bgroup *g = &b->groups[0];
+    gwlb_rng *rng = (gwlb_rng *)(uintptr_t)&b->rng;
+    uint32_t k1 = alias_draw(b, g, fast_rand(rng));
+    uint32_t k2 = alias_draw(b, g, fast_rand(rng));
+    return clean_p2c_take(b, k1, k2, out, count);
+}
+
 /* P2C (clean_lr with two choices and c > 1: the same draws and comparison)
  * needs few registers: no stack frame. */
 static GWLB__NOINLINE int clean_lr_pick(const gwlb_balancer *b, gwlb_balancer_result *out,
@@ -1320,25 +1347,14 @@ static GWLB__NOINLINE int clean_lr_pick(const gwlb_balancer *b, gwlb_balancer_re
     uint32_t c = g->count;
     if (GWLB__UNLIKELY(b->cfg.choice_count != 2 || c == 1))
         return clean_lr_general(b, out, count);
-    gwlb_balancer_state *st = b->state;
-    const gwlb__bmember *base = b->members;
-    gwlb_rng *rng = (gwlb_rng *)(uintptr_t)&b->rng;
-    uint32_t k1, k2;
-    if (g->all_equal) { /* two distinct members from one draw */
-        uint64_t pair = fast_rand(rng);
-        k1 = (uint32_t)(((pair >> 32) * c) >> 32);
-        k2 = (uint32_t)(((pair & 0xffffffffu) * (c - 1)) >> 32);
-        k2 += k2 >= k1;
-    } else {
-        k1 = alias_draw(b, g, fast_rand(rng));
-        k2 = alias_draw(b, g, fast_rand(rng));
-    }
-    uint32_t best = k1;
-    if (b->bias_mode != 0 && gwlb__ld32(&st->slots[base[k2].slot].in_flight) <
-                                 gwlb__ld32(&st->slots[base[k1].slot].in_flight))
-        best = k2;
-    clean_take(b, st, best, out, count);
-    return GWLB_OK;
+    if (!g->all_equal)
+        return clean_lr_pick_weighted(b, out, count);
+    /* two distinct members from one draw */
+    uint64_t pair = fast_rand((gwlb_rng *)(uintptr_t)&b->rng);
+    uint32_t k1 = (uint32_t)(((pair >> 32) * c) >> 32);
+    uint32_t k2 = (uint32_t)(((pair & 0xffffffffu) * (c - 1)) >> 32);
+    k2 += k2 >= k1;
+    return clean_p2c_take(b, k1, k2, out, count);
 }
 
 /* clean_ewma_pick's near-tie: k2 (high half of k21) against k1 with the exp. */
