@@ -23,6 +23,10 @@
 
 #include "hashing_internal.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 __extension__ typedef unsigned __int128 u128;
 
 /* ---- attempt ------------------------------------------------------------ */
@@ -379,6 +383,93 @@ int gwlb_jump_hash(uint64_t key, uint32_t buckets, uint32_t *bucket)
     if (bucket == NULL || buckets == 0 || buckets > INT32_MAX)
         return GWLB_EINVAL;
     *bucket = jump(key, buckets);
+    return GWLB_OK;
+}
+
+/*
+ * Batch jump: the reference loop itself, for JUMP_PAIRS * 2 keys in
+ * lockstep with SSE2 (two keys a register). One call of jump() is bound
+ * by latency (the first divide, then the chain a turn, and a mispredicted
+ * exit); here every turn issues all lanes' divides together and the
+ * lanes' chains overlap. Each lane does the reference's operations, each
+ * rounded as the reference rounds them (IEEE double, no contraction):
+ *
+ *   k = k * LCG + 1                  64-bit, from three 32x32 multiplies
+ *   q = 2^31 / ((double)(k >> 33) + 1)   (k >> 33) + 1 < 2^53: exact
+ *   j = trunc(min(b1 * q, buckets))  trunc(min(y, n)) = min(trunc(y), n)
+ *   b = j < buckets ? max(b, j) : b  j only grows while below buckets
+ *   b1 = j + 1
+ *
+ * so every bucket is the reference's bit for bit, at every bucket count
+ * (no rounding-risk test is needed: nothing is computed differently). A
+ * lane whose j reached buckets stays there ((n + 1) * q >= n + 1) and
+ * changes b no more; the group stops when no lane is below buckets (one
+ * branch a turn for all lanes), so a group runs as long as its longest
+ * walk. The last partial group is padded. Without SSE2 each key takes
+ * jump().
+ */
+#ifdef __SSE2__
+#define JUMP_PAIRS 4
+
+static void jump_lanes(const uint64_t *key, uint32_t buckets, uint32_t *out, uint32_t m)
+{
+    const __m128i mlo = _mm_set1_epi64x((int64_t)(JUMP_LCG & 0xFFFFFFFFu));
+    const __m128i mhi = _mm_set1_epi64x((int64_t)(JUMP_LCG >> 32));
+    const __m128i inc = _mm_set1_epi64x(1);
+    const __m128d one = _mm_set1_pd(1.0), num = _mm_set1_pd(2147483648.0);
+    const __m128d n = _mm_set1_pd((double)buckets);
+    __m128i k[JUMP_PAIRS];
+    __m128d b1[JUMP_PAIRS], b[JUMP_PAIRS];
+    for (int l = 0; l < JUMP_PAIRS; l++) {
+        k[l] = _mm_loadu_si128((const __m128i *)(const void *)(key + 2 * l));
+        b1[l] = one;
+        b[l] = _mm_setzero_pd();
+    }
+    for (;;) {
+        __m128d live = _mm_setzero_pd();
+        for (int l = 0; l < JUMP_PAIRS; l++) {
+            __m128i c = k[l];
+            __m128i cross = _mm_add_epi64(_mm_mul_epu32(_mm_srli_epi64(c, 32), mlo),
+                                          _mm_mul_epu32(c, mhi));
+            c = _mm_add_epi64(_mm_add_epi64(_mm_mul_epu32(c, mlo), _mm_slli_epi64(cross, 32)),
+                              inc);
+            k[l] = c;
+            __m128i top = _mm_shuffle_epi32(_mm_srli_epi64(c, 33), _MM_SHUFFLE(2, 2, 2, 0));
+            __m128d q = _mm_div_pd(num, _mm_add_pd(_mm_cvtepi32_pd(top), one));
+            __m128d j = _mm_cvtepi32_pd(_mm_cvttpd_epi32(_mm_min_pd(_mm_mul_pd(b1[l], q), n)));
+            __m128d below = _mm_cmplt_pd(j, n);
+            b[l] = _mm_max_pd(b[l], _mm_and_pd(j, below));
+            b1[l] = _mm_add_pd(j, one);
+            live = _mm_or_pd(live, below);
+        }
+        if (!_mm_movemask_pd(live))
+            break;
+    }
+    uint32_t r[2 * JUMP_PAIRS];
+    for (int l = 0; l < JUMP_PAIRS; l++)
+        _mm_storel_epi64((__m128i *)(void *)(r + 2 * l), _mm_cvttpd_epi32(b[l]));
+    memcpy(out, r, (size_t)m * sizeof *out);
+}
+#endif
+
+int gwlb_jump_hash_batch(const uint64_t *keys, uint32_t count, uint32_t buckets, uint32_t *out)
+{
+    if (keys == NULL || out == NULL || buckets == 0 || buckets > INT32_MAX)
+        return GWLB_EINVAL;
+#ifdef __SSE2__
+    const uint32_t g = 2 * JUMP_PAIRS;
+    uint32_t i = 0;
+    for (; count - i >= g; i += g)
+        jump_lanes(keys + i, buckets, out + i, g);
+    if (i < count) {
+        uint64_t pad[2 * JUMP_PAIRS] = {0};
+        memcpy(pad, keys + i, (size_t)(count - i) * sizeof *pad);
+        jump_lanes(pad, buckets, out + i, count - i);
+    }
+#else
+    for (uint32_t i = 0; i < count; i++)
+        out[i] = jump(keys[i], buckets);
+#endif
     return GWLB_OK;
 }
 

@@ -183,6 +183,99 @@ START_TEST(test_jump_hash_follows_the_reference_rounding_where_exact_math_differ
 }
 END_TEST
 
+/* gwlb_jump_hash_batch: one million random keys (50000 when sanitized)
+ * at every edge bucket count, in batches of 1..17 keys and of 4096 (whole
+ * groups of lanes, partial groups, lanes of one batch ending at very
+ * different turns): every bucket is gwlb_jump_hash's, and the paper's. */
+START_TEST(test_jump_hash_batch_equals_jump_hash_for_a_million_keys_at_edge_counts)
+{
+    static const uint32_t edge[] = {1,    2,    3,     10,    16,    17,      63,         64,
+                                    65,   1000, 2045,  65534, 65535, 65536,   1000000,    2147483647u};
+    static uint64_t keys[4096];
+    static uint32_t got[4096 + 1];
+    uint32_t total = SANITIZED ? 50000 : 1000000, per = total / (sizeof edge / sizeof edge[0]);
+    uint64_t s = 20260606;
+    for (size_t e = 0; e < sizeof edge / sizeof edge[0]; e++) {
+        uint32_t done = 0, size = 1;
+        while (done < per) {
+            uint32_t m = size <= 17 ? size : 4096;
+            if (m > per - done)
+                m = per - done;
+            for (uint32_t i = 0; i < m; i++)
+                keys[i] = gwlb_mix64(s += UINT64_C(0x9E3779B97F4A7C15));
+            got[m] = 0xDEADBEEFu;
+            ck_assert_int_eq(gwlb_jump_hash_batch(keys, m, edge[e], got), GWLB_OK);
+            ck_assert_uint_eq(got[m], 0xDEADBEEFu);
+            for (uint32_t i = 0; i < m; i++) {
+                uint32_t want = UINT32_MAX;
+                ck_assert_int_eq(gwlb_jump_hash(keys[i], edge[e], &want), GWLB_OK);
+                ck_assert_uint_eq(got[i], want);
+                if (i % 64 == 0)
+                    ck_assert_uint_eq(got[i], paper_jump(keys[i], edge[e]));
+            }
+            done += m;
+            size = size == 18 ? 1 : size + 1;
+        }
+    }
+}
+END_TEST
+
+/* Batches of every size 0..17 (and 100): exactly count buckets written,
+ * each gwlb_jump_hash's, nothing past the end; the keys where the
+ * reference's rounding differs from exact math sit at every lane. */
+START_TEST(test_jump_hash_batch_of_each_size_writes_exactly_count_buckets)
+{
+    static const struct {
+        uint64_t key;
+        uint32_t buckets, bucket;
+    } v[] = {
+        {229820519, 1000, 621},     {342762895, 1000, 739},
+        {1055484, 1000000, 786432}, {6563676, 1000000, 978677},
+        {1055484, 2147483647u, 1672770550u},
+    };
+    for (size_t t = 0; t < sizeof v / sizeof v[0]; t++)
+        for (uint32_t count = 0; count <= 18; count++) {
+            uint32_t m = count == 18 ? 100 : count;
+            uint64_t keys[100];
+            uint32_t out[101];
+            for (uint32_t i = 0; i < m; i++)
+                keys[i] = i % 3 == t % 3 ? v[t].key : gwlb_mix64(i * 7 + t);
+            for (uint32_t i = 0; i <= m; i++)
+                out[i] = 0xDEADBEEFu;
+            ck_assert_int_eq(gwlb_jump_hash_batch(keys, m, v[t].buckets, out), GWLB_OK);
+            for (uint32_t i = 0; i < m; i++) {
+                uint32_t want = UINT32_MAX;
+                gwlb_jump_hash(keys[i], v[t].buckets, &want);
+                ck_assert_uint_eq(out[i], want);
+                if (keys[i] == v[t].key)
+                    ck_assert_uint_eq(out[i], v[t].bucket);
+            }
+            ck_assert_uint_eq(out[m], 0xDEADBEEFu);
+        }
+}
+END_TEST
+
+START_TEST(test_jump_hash_batch_rejects_bad_input_and_writes_nothing)
+{
+    uint64_t keys[3] = {1, 2, 3};
+    uint32_t out[3] = {7, 7, 7};
+    ck_assert_int_eq(gwlb_jump_hash_batch(keys, 3, 0, out), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_jump_hash_batch(keys, 3, UINT32_C(0x80000000), out), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_jump_hash_batch(keys, 3, UINT32_MAX, out), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_jump_hash_batch(NULL, 3, 10, out), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_jump_hash_batch(keys, 3, 10, NULL), GWLB_EINVAL);
+    ck_assert_int_eq(gwlb_jump_hash_batch(NULL, 0, 10, out), GWLB_EINVAL);
+    ck_assert_uint_eq(out[0], 7);
+    ck_assert_uint_eq(out[1], 7);
+    ck_assert_uint_eq(out[2], 7);
+    ck_assert_int_eq(gwlb_jump_hash_batch(keys, 0, 10, out), GWLB_OK);
+    ck_assert_uint_eq(out[0], 7);
+    ck_assert_int_eq(gwlb_jump_hash_batch(keys, 3, 2147483647u, out), GWLB_OK);
+    ck_assert_uint_eq(out[0], paper_jump(1, 2147483647u));
+    ck_assert_uint_eq(out[2], paper_jump(3, 2147483647u));
+}
+END_TEST
+
 START_TEST(test_jump_table_lookup_is_jump_hash_of_the_key_hash)
 {
     gwlb_hash_table *t = build(GWLB_HASH_JUMP, make_hosts(1000, NULL), 1000);
@@ -1419,6 +1512,9 @@ static Suite *hashing_suite(void)
     tcase_add_test(v, test_jump_hash_equals_the_papers_loop_for_many_keys);
     tcase_add_test(v, test_jump_hash_equals_the_papers_loop_for_a_million_keys_at_edge_counts);
     tcase_add_test(v, test_jump_hash_follows_the_reference_rounding_where_exact_math_differs);
+    tcase_add_test(v, test_jump_hash_batch_equals_jump_hash_for_a_million_keys_at_edge_counts);
+    tcase_add_test(v, test_jump_hash_batch_of_each_size_writes_exactly_count_buckets);
+    tcase_add_test(v, test_jump_hash_batch_rejects_bad_input_and_writes_nothing);
     tcase_add_test(v, test_jump_table_lookup_is_jump_hash_of_the_key_hash);
     tcase_add_test(v, test_inline_key_hash_equals_gwlb_hash64_for_every_length);
     tcase_add_test(v, test_short_key_lookups_use_gwlb_hash64);
