@@ -394,8 +394,8 @@ int gwlb_jump_hash(uint64_t key, uint32_t buckets, uint32_t *bucket)
  * lanes' chains overlap. Each lane does the reference's operations, each
  * rounded as the reference rounds them (IEEE double, no contraction):
  *
- *   k = k * LCG + 1                  64-bit, from three 32x32 multiplies
- *   q = 2^31 / ((double)(k >> 33) + 1)   (k >> 33) + 1 < 2^53: exact
+ *   k = k * LCG + 1                  in integer registers
+ *   q = 2^31 / (double)((k >> 33) + 1)   (k >> 33) + 1 < 2^52: exact
  *   j = trunc(min(b1 * q, buckets))  trunc(min(y, n)) = min(trunc(y), n)
  *   b = j < buckets ? max(b, j) : b  j only grows while below buckets
  *   b1 = j + 1
@@ -413,29 +413,32 @@ int gwlb_jump_hash(uint64_t key, uint32_t buckets, uint32_t *bucket)
 
 static void jump_lanes(const uint64_t *key, uint32_t buckets, uint32_t *out, uint32_t m)
 {
-    const __m128i mlo = _mm_set1_epi64x((int64_t)(JUMP_LCG & 0xFFFFFFFFu));
-    const __m128i mhi = _mm_set1_epi64x((int64_t)(JUMP_LCG >> 32));
-    const __m128i inc = _mm_set1_epi64x(1);
+    /* 2^52 + v as a double has v in its low mantissa bits (v < 2^52), so
+     * OR-ing v into 2^52's bits and subtracting 2^52 - 1 gives v + 1. */
+    const __m128i magic = _mm_set1_epi64x(INT64_C(0x4330000000000000));
+    const __m128d magic1 = _mm_set1_pd(4503599627370495.0); /* 2^52 - 1 */
     const __m128d one = _mm_set1_pd(1.0), num = _mm_set1_pd(2147483648.0);
     const __m128d n = _mm_set1_pd((double)buckets);
-    __m128i k[JUMP_PAIRS];
+    uint64_t k[2 * JUMP_PAIRS];
     __m128d b1[JUMP_PAIRS], b[JUMP_PAIRS];
+    for (int l = 0; l < 2 * JUMP_PAIRS; l++)
+        k[l] = key[l];
     for (int l = 0; l < JUMP_PAIRS; l++) {
-        k[l] = _mm_loadu_si128((const __m128i *)(const void *)(key + 2 * l));
         b1[l] = one;
         b[l] = _mm_setzero_pd();
     }
     for (;;) {
         __m128d live = _mm_setzero_pd();
         for (int l = 0; l < JUMP_PAIRS; l++) {
-            __m128i c = k[l];
-            __m128i cross = _mm_add_epi64(_mm_mul_epu32(_mm_srli_epi64(c, 32), mlo),
-                                          _mm_mul_epu32(c, mhi));
-            c = _mm_add_epi64(_mm_add_epi64(_mm_mul_epu32(c, mlo), _mm_slli_epi64(cross, 32)),
-                              inc);
-            k[l] = c;
-            __m128i top = _mm_shuffle_epi32(_mm_srli_epi64(c, 33), _MM_SHUFFLE(2, 2, 2, 0));
-            __m128d q = _mm_div_pd(num, _mm_add_pd(_mm_cvtepi32_pd(top), one));
+            /* The LCG in integer registers (one multiply a key), then
+             * (k >> 33) + 1 as a double for both keys of the pair. */
+            k[2 * l] = k[2 * l] * JUMP_LCG + 1;
+            k[2 * l + 1] = k[2 * l + 1] * JUMP_LCG + 1;
+            __m128i c = _mm_unpacklo_epi64(_mm_cvtsi64_si128((int64_t)k[2 * l]),
+                                           _mm_cvtsi64_si128((int64_t)k[2 * l + 1]));
+            __m128d d = _mm_sub_pd(_mm_castsi128_pd(_mm_or_si128(_mm_srli_epi64(c, 33), magic)),
+                                   magic1);
+            __m128d q = _mm_div_pd(num, d);
             __m128d j = _mm_cvtepi32_pd(_mm_cvttpd_epi32(_mm_min_pd(_mm_mul_pd(b1[l], q), n)));
             __m128d below = _mm_cmplt_pd(j, n);
             b[l] = _mm_max_pd(b[l], _mm_and_pd(j, below));
