@@ -127,6 +127,36 @@ static int check_host(const gwlb_balancer_host *h, int32_t i, gwlb_error_detail 
     return GWLB_OK;
 }
 
+/*
+ * The identity index is immutable once built, so a rebuild that keeps every
+ * identity at its index shares its predecessor's instead of copying it: a
+ * reference count (atomic: balancers are freed from any thread) sits in the
+ * two words before the table.
+ */
+static uint32_t *index_alloc(gwlb_balancer *b, uint32_t isz)
+{
+    uint32_t *raw = gwlb__alloc(&b->alloc, ((size_t)isz + 2) * sizeof *raw);
+    if (raw == NULL)
+        return NULL;
+    atomic_store_explicit(GWLB__A32(raw), 1, memory_order_relaxed);
+    return raw + 2;
+}
+
+static void index_release(const gwlb_allocator *a, uint32_t *index, uint32_t mask)
+{
+    if (index == NULL)
+        return;
+    uint32_t *raw = index - 2;
+    if (atomic_fetch_sub_explicit(GWLB__A32(raw), 1, memory_order_acq_rel) == 1)
+        gwlb__free(a, raw, ((size_t)mask + 1 + 2) * sizeof *raw);
+}
+
+static int same_allocator(const gwlb_allocator *x, const gwlb_allocator *y)
+{
+    return x->malloc == y->malloc && x->realloc == y->realloc && x->free == y->free &&
+           x->user_data == y->user_data;
+}
+
 static void balancer_release_memory(gwlb_balancer *b)
 {
     gwlb_allocator a = b->alloc;
@@ -138,7 +168,7 @@ static void balancer_release_memory(gwlb_balancer *b)
     gwlb__free(&a, b->alias_prob, (size_t)n * sizeof *b->alias_prob);
     gwlb__free(&a, b->alias_other, (size_t)n * sizeof *b->alias_other);
     gwlb__free(&a, b->strides, (size_t)b->strides_n * sizeof *b->strides);
-    gwlb__free(&a, b->index, ((size_t)b->index_mask + 1) * sizeof *b->index);
+    index_release(&a, b->index, b->index_mask);
     gwlb__free(&a, b, sizeof *b);
 }
 
@@ -227,8 +257,10 @@ static int compile(gwlb_balancer *b, const gwlb_balancer_host *hosts, const gwlb
     while (isz < 2 * n)
         isz <<= 1;
     b->index_mask = isz - 1;
-    /* zeroed below only when it is not a copy of prev's */
-    b->index = gwlb__alloc(&b->alloc, (size_t)isz * sizeof *b->index);
+    /* shared with prev when every identity stays at its index (then with
+     * prev's allocator: only when it is ours too); else ours, zeroed below */
+    int can_share = prev != NULL && prev->n == n && same_allocator(&b->alloc, &prev->alloc);
+    b->index = can_share ? NULL : index_alloc(b, isz);
     b->members = gwlb__alloc(&b->alloc, (size_t)n * sizeof *b->members);
     uint32_t alg = b->cfg.algorithm;
     int need_alias = alg == GWLB_BALANCER_RANDOM || alg == GWLB_BALANCER_RANDOM_TWO_CHOICES ||
@@ -237,7 +269,8 @@ static int compile(gwlb_balancer *b, const gwlb_balancer_host *hosts, const gwlb
         b->alias_prob = gwlb__calloc(&b->alloc, n, sizeof *b->alias_prob);
         b->alias_other = gwlb__calloc(&b->alloc, n, sizeof *b->alias_other);
     }
-    if (b->ids == NULL || b->index == NULL || b->hosts == NULL || b->members == NULL ||
+    if (b->ids == NULL || (b->index == NULL && !can_share) || b->hosts == NULL ||
+        b->members == NULL ||
         (need_alias && (b->alias_prob == NULL || b->alias_other == NULL)))
         return gwlb__detail(d, GWLB_ENOMEM, -1, -1, -1, NULL, NULL);
     size_t off = 0;
@@ -273,11 +306,13 @@ static int compile(gwlb_balancer *b, const gwlb_balancer_host *hosts, const gwlb
         bh->backup = h->backup;
         bh->group = h->backup ? GWLB__GROUP_BACKUP : h->priority;
         count[bh->group]++;
-        if (reused_all) { /* identities as prev's so far: its index is ours (copied below) */
+        if (reused_all) { /* identities as prev's so far: its index is ours (below) */
             skipped = i + 1;
             continue;
         }
         if (!index_zeroed) { /* the index is ours to fill: start empty */
+            if (b->index == NULL && (b->index = index_alloc(b, isz)) == NULL)
+                return gwlb__detail(d, GWLB_ENOMEM, -1, -1, -1, NULL, NULL);
             memset(b->index, 0, ((size_t)b->index_mask + 1) * sizeof *b->index);
             index_zeroed = 1;
         }
@@ -290,8 +325,12 @@ static int compile(gwlb_balancer *b, const gwlb_balancer_host *hosts, const gwlb
                                 "host %u repeats the identity of host %u", (unsigned)i,
                                 (unsigned)dup);
     }
-    if (reused_all)
+    if (reused_all && can_share) {
+        atomic_fetch_add_explicit(GWLB__A32(prev->index - 2), 1, memory_order_relaxed);
+        b->index = prev->index;
+    } else if (reused_all) {
         memcpy(b->index, prev->index, ((size_t)b->index_mask + 1) * sizeof *b->index);
+    }
     /* groups */
     uint32_t first = 0, largest = 0;
     for (uint32_t g = 0; g < GWLB__GROUPS; g++) {

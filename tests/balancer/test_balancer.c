@@ -1526,6 +1526,50 @@ START_TEST(test_peak_ewma_fast_path_decides_exactly_as_the_general_path)
 }
 END_TEST
 
+/*
+ * A rebuild that keeps every identity at its index shares the identity
+ * index with its predecessor (reference counted): lookups work on both,
+ * and after either is freed first; with another allocator it is copied.
+ * Every block is freed, with its size.
+ */
+START_TEST(test_rebuild_shares_the_identity_index_and_frees_it_once)
+{
+    for (int order = 0; order < 3; order++) {
+        test_alloc ta, tb;
+        test_alloc_init(&ta, 0);
+        test_alloc_init(&tb, 0);
+        gwlb_balancer_state *st = new_state(16);
+        gwlb_balancer_host h[6];
+        hosts_fill(h, NULL, 6);
+        gwlb_balancer_config c;
+        gwlb_balancer_config_init(&c, GWLB_BALANCER_WEIGHTED_ROUND_ROBIN);
+        c.allocator = &ta.allocator;
+        gwlb_balancer *a = NULL, *a2 = NULL;
+        ck_assert_int_eq(gwlb_balancer_build(&c, h, 6, st, 0, &a, NULL), GWLB_OK);
+        long blocks = ta.live_blocks;
+        h[2].weight = 5;
+        if (order == 2)
+            c.allocator = &tb.allocator; /* another allocator: a copy */
+        ck_assert_int_eq(gwlb_balancer_rebuild(a, &c, h, 6, 1, &a2, NULL), GWLB_OK);
+        if (order < 2)
+            ck_assert_int_eq(ta.live_blocks, 2 * blocks - 1); /* all but the index */
+        else
+            ck_assert_int_eq(tb.live_blocks, blocks);
+        uint32_t idx = 99;
+        gwlb_balancer *first = order == 0 ? a : a2, *second = order == 0 ? a2 : a;
+        gwlb_balancer_free(first);
+        ck_assert_int_eq(gwlb_balancer_find_host(second, names[4], 0, &idx), GWLB_OK);
+        ck_assert_uint_eq(idx, 4);
+        ck_assert_int_eq(gwlb_balancer_find_host(second, "10.9.9.9:80", 0, &idx), GWLB_ENOENT);
+        gwlb_balancer_free(second);
+        ck_assert_int_eq(ta.live_blocks, 0);
+        ck_assert_int_eq(tb.live_blocks, 0);
+        ck_assert_int_eq(ta.size_mismatches + tb.size_mismatches, 0);
+        gwlb_balancer_state_free(st);
+    }
+}
+END_TEST
+
 START_TEST(test_exclusive_mode_makes_the_same_decisions)
 {
     static int a[SCRIPT_PICKS], e[SCRIPT_PICKS];
@@ -1672,6 +1716,7 @@ static Suite *balancer_suite(void)
     tcase_add_test(t, test_wrr_window_decides_exactly_as_the_general_path);
     tcase_add_test(t, test_wrr_windows_of_two_balancers_on_one_state_stay_exact);
     tcase_add_test(t, test_peak_ewma_fast_path_decides_exactly_as_the_general_path);
+    tcase_add_test(t, test_rebuild_shares_the_identity_index_and_frees_it_once);
     tcase_add_test(t, test_exclusive_mode_makes_the_same_decisions);
     tcase_add_test(t, test_fast_paths_decide_exactly_as_the_general_path_with_equal_weights);
     tcase_add_test(t, test_exclusive_mode_is_set_read_and_validated);
