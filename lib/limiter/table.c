@@ -505,12 +505,13 @@ static inline unsigned published_of(uint64_t m, uint64_t fp)
 }
 
 /*
- * Branch-free over the eight candidates: every meta is compared and the
- * first published match (bucket 1 slot 0..3, then bucket 2: find_slot's
- * order) is picked with a count-trailing-zeros. The only branch is "found
- * at all", which is predictable, so the CPU runs ahead into the caller's
- * next request while this one waits for memory (a branch on which slot
- * matched would mispredict about half the time and throw that work away).
+ * The first published match in find_slot's order (bucket 1 slot 0..3,
+ * then bucket 2), picked with a count-trailing-zeros over the compares of
+ * one bucket. Bucket 2 is looked at only when bucket 1 has no match: both
+ * lines were prefetched together, but a key found in bucket 1 does not
+ * wait for the slower of the two lines (measured at 1M keys: 184 -> 171
+ * ns per call, 177 -> 165 exclusive; the branch mispredicts for keys in
+ * their second bucket, which costs less than waiting for both misses).
  */
 static inline slot *lookup_published(gwlb_limiter_table *t, const probe *pr, uint64_t now,
                                      int exclusive)
@@ -519,9 +520,10 @@ static inline slot *lookup_published(gwlb_limiter_table *t, const probe *pr, uin
     slot *s1 = bucket_slots(t, pr->b1), *s2 = bucket_slots(t, pr->b2);
 #define META(s, i) atomic_load_explicit(AWORD(&(s)[i].meta), memory_order_acquire)
     unsigned mask = published_of(META(s1, 0), fp) | published_of(META(s1, 1), fp) << 1 |
-                    published_of(META(s1, 2), fp) << 2 | published_of(META(s1, 3), fp) << 3 |
-                    published_of(META(s2, 0), fp) << 4 | published_of(META(s2, 1), fp) << 5 |
-                    published_of(META(s2, 2), fp) << 6 | published_of(META(s2, 3), fp) << 7;
+                    published_of(META(s1, 2), fp) << 2 | published_of(META(s1, 3), fp) << 3;
+    if (mask == 0) /* not in the first bucket: only now wait for the second line */
+        mask = published_of(META(s2, 0), fp) << 4 | published_of(META(s2, 1), fp) << 5 |
+               published_of(META(s2, 2), fp) << 6 | published_of(META(s2, 3), fp) << 7;
 #undef META
     _Static_assert(WAYS == 4, "the scan above is written out for 4 ways");
     if (pr->ncand == WAYS) /* one-bucket table: b2 is b1 again */

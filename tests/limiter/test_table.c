@@ -263,6 +263,46 @@ START_TEST(test_table_attach_checks_magic_version_and_size)
 }
 END_TEST
 
+/* At 3 keys per 4 slots many keys live in their second bucket: the hit path
+ * (first bucket, then the second only on no match) finds every key, each
+ * with its own state word, the same one every time. */
+START_TEST(test_table_keys_in_their_second_bucket_are_found)
+{
+    gwlb_limiter_policy p = gcra_policy(1, SEC, 0); /* limit 1 */
+    static _Alignas(64) unsigned char mem[GWLB_LIMITER_TABLE_HEADER + 16 * GWLB_LIMITER_TABLE_BUCKET];
+    gwlb_limiter_table *t;
+    ck_assert_int_eq(gwlb_limiter_table_init(mem, sizeof mem, &p, hkey, &t), GWLB_OK);
+    enum { N = 48 };
+    uint64_t *words[N];
+    gwlb_limit_result r;
+    for (uint64_t i = 0; i < N; i++) {
+        uint64_t k = i * 7919;
+        ck_assert_int_eq(gwlb_limiter_table_allow(t, &k, sizeof k, T0, 1, &r), GWLB_OK);
+        ck_assert_int_eq(r.allowed, 1);
+    }
+    gwlb_limiter_table_stats st;
+    gwlb_limiter_table_stats_get(t, &st);
+    ck_assert_uint_eq(st.inserts, N);
+    ck_assert_uint_eq(st.evicted_live + st.evicted_fresh, 0);
+    for (uint64_t i = 0; i < N; i++) {
+        uint64_t k = i * 7919;
+        ck_assert_int_eq(gwlb_limiter_table_allow(t, &k, sizeof k, T0, 1, &r), GWLB_OK);
+        ck_assert_int_eq(r.allowed, 0); /* its own state: already used up */
+        ck_assert_int_eq(gwlb_limiter_table_state(t, &k, sizeof k, T0, &words[i]), GWLB_OK);
+        for (uint64_t j = 0; j < i; j++)
+            ck_assert_ptr_ne(words[i], words[j]);
+    }
+    for (uint64_t i = 0; i < N; i++) {
+        uint64_t k = i * 7919, *w;
+        ck_assert_int_eq(gwlb_limiter_table_state(t, &k, sizeof k, T0, &w), GWLB_OK);
+        ck_assert_ptr_eq(w, words[i]);
+    }
+    gwlb_limiter_table_stats_get(t, &st);
+    ck_assert_uint_eq(st.inserts, N); /* nothing re-inserted */
+    ck_assert_uint_eq(st.rejected, N);
+}
+END_TEST
+
 START_TEST(test_table_prefetch_changes_nothing_and_checks_the_key)
 {
     gwlb_limiter_policy p = gcra_policy(1, SEC, 1);
@@ -741,6 +781,7 @@ static Suite *table_suite(void)
     tcase_add_test(tc, test_table_attach_checks_magic_version_and_size);
     tcase_add_test(tc, test_table_new_starts_on_a_cache_line);
     tcase_add_test(tc, test_table_prefetch_changes_nothing_and_checks_the_key);
+    tcase_add_test(tc, test_table_keys_in_their_second_bucket_are_found);
     tcase_add_test(tc, test_table_new_allocation_failure_is_enomem_and_leaks_nothing);
     tcase_add_test(tc, test_table_uses_16_bytes_per_tracked_key);
     tcase_add_test(tc, test_table_at_32_bytes_per_key_keeps_all_but_one_in_100k_live_keys);
