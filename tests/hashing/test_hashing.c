@@ -183,6 +183,11 @@ START_TEST(test_jump_hash_follows_the_reference_rounding_where_exact_math_differ
 }
 END_TEST
 
+/* lib/hashing/pick.c: gwlb_jump_hash_batch by a chosen code path (0 the
+ * CPU's best, 1 SSE2 pairs, 2 one key at a time). */
+int gwlb__jump_hash_batch_path(const uint64_t *keys, uint32_t count, uint32_t buckets,
+                               uint32_t *out, int path);
+
 /* gwlb_jump_hash_batch: one million random keys (50000 when sanitized)
  * at every edge bucket count, in batches of 1..17 keys and of 4096 (whole
  * groups of lanes, partial groups, lanes of one batch ending at very
@@ -212,6 +217,20 @@ START_TEST(test_jump_hash_batch_equals_jump_hash_for_a_million_keys_at_edge_coun
                 ck_assert_uint_eq(got[i], want);
                 if (i % 64 == 0)
                     ck_assert_uint_eq(got[i], paper_jump(keys[i], edge[e]));
+            }
+            /* The other code paths (SSE2 pairs, one key at a time) whatever
+             * this CPU would choose. */
+            for (int path = 1; path <= 2; path++) {
+                got[m] = 0xDEADBEEFu;
+                ck_assert_int_eq(gwlb__jump_hash_batch_path(keys + m, 0, edge[e], got, path),
+                                 GWLB_OK);
+                ck_assert_int_eq(gwlb__jump_hash_batch_path(keys, m, edge[e], got, path), GWLB_OK);
+                ck_assert_uint_eq(got[m], 0xDEADBEEFu);
+                for (uint32_t i = 0; i < m; i++) {
+                    uint32_t want = UINT32_MAX;
+                    gwlb_jump_hash(keys[i], edge[e], &want);
+                    ck_assert_uint_eq(got[i], want);
+                }
             }
             done += m;
             size = size == 18 ? 1 : size + 1;
