@@ -425,11 +425,14 @@ GWLB_API int gwlb_jump_hash(uint64_t key, uint32_t buckets, uint32_t *bucket);
  * written then. count 0 is valid (writes nothing). keys and out may not
  * overlap. Pure and thread-safe (touches only its arguments).
  *
- * Faster per key than one call a key: groups of 8 keys walk in lockstep
- * up to 65534 buckets, so their divides pipeline (two per instruction on
- * SSE2) and one loop exit serves the group, at the price of running each
- * group as long as its longest walk. Batches of 8 or 16 keys pay no
- * padding; above 65534 buckets keys are walked one by one.
+ * Faster per key than one call a key: the keys walk the reference loop in
+ * lockstep, 16 at a time four to a register on CPUs with AVX2 (checked at
+ * run time), else 8 at a time two to a register (SSE2; without SSE2 one
+ * key at a time), so their divides and turns overlap and one loop exit
+ * serves the group, at the price of running each group as long as its
+ * longest walk (12 turns for 16 keys at 1000 buckets, against 7.5 for one
+ * key on average). Every bucket count takes this path. Batches of a
+ * multiple of 16 keys pay no padding.
  */
 GWLB_API int gwlb_jump_hash_batch(const uint64_t *keys, uint32_t count, uint32_t buckets,
                                   uint32_t *out);

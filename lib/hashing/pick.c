@@ -2,7 +2,8 @@
  * Picking hosts from a built table: the per-algorithm "key -> host" lookups,
  * the per-request attempt (tried bitmap + position in the candidate
  * sequence), nginx's exact rehash-on-unusable loops, the deterministic retry
- * walk of the other algorithms, bounded load, and jump hash.
+ * walk of the other algorithms, bounded load, and jump hash (one key, or
+ * many in lockstep in SIMD registers).
  *
  * Candidate sequences (what successive picks with one attempt return):
  *
@@ -408,8 +409,10 @@ int gwlb_jump_hash(uint64_t key, uint32_t buckets, uint32_t *bucket)
  * lane whose j reached buckets stays there ((n + 1) * q >= n + 1) and
  * changes b no more; the group stops when no lane is below buckets (one
  * branch a turn for all lanes), so a group runs as long as its longest
- * walk. The last partial group is padded. Without SSE2 each key takes
- * jump().
+ * walk. The last partial group is padded. With AVX2 (checked at run
+ * time) four keys share a register and a group is 16 keys: more lanes in
+ * flight for the same chain latency, half the vector instructions a key.
+ * Without SSE2 each key takes jump().
  */
 #ifdef __SSE2__
 #define JUMP_PAIRS 4
