@@ -97,7 +97,8 @@ static size_t host_id_len(const gwlb_balancer_host *h)
     return h->identity_len != 0 ? h->identity_len : strlen(h->identity);
 }
 
-static int check_host(const gwlb_balancer_host *h, int32_t i, gwlb_error_detail *d)
+static int check_host(const gwlb_balancer_host *h, int32_t i, gwlb_error_detail *d,
+                      uint32_t *len_out)
 {
     if (h->identity == NULL)
         return gwlb__detail(d, GWLB_EINVAL, i, -1, -1, "identity", "host %d has no identity",
@@ -124,6 +125,7 @@ static int check_host(const gwlb_balancer_host *h, int32_t i, gwlb_error_detail 
     if (h->reserved != 0)
         return gwlb__detail(d, GWLB_EINVAL, i, -1, -1, "reserved",
                             "host %d: reserved must be 0", (int)i);
+    *len_out = (uint32_t)len;
     return GWLB_OK;
 }
 
@@ -245,12 +247,19 @@ static int compile(gwlb_balancer *b, const gwlb_balancer_host *hosts, const gwlb
     b->hosts = gwlb__alloc(&b->alloc, (size_t)n * sizeof *b->hosts);
     if (b->hosts == NULL)
         return gwlb__detail(d, GWLB_ENOMEM, -1, -1, -1, NULL, NULL);
+    /* validation here, so each identity is measured once (the state is
+     * not touched before it passes) */
     size_t ids = 0;
     for (uint32_t i = 0; i < n; i++) {
-        size_t len = host_id_len(&hosts[i]);
-        b->hosts[i].id_len = (uint32_t)len;
-        ids += len;
+        int rc = check_host(&hosts[i], (int32_t)i, d, &b->hosts[i].id_len);
+        if (rc != GWLB_OK)
+            return rc;
+        ids += b->hosts[i].id_len;
     }
+    if (n > b->state->h.capacity)
+        return gwlb__detail(d, GWLB_EFULL, -1, -1, -1, "hosts",
+                            "%u hosts exceed the state's %u slots", (unsigned)n,
+                            (unsigned)b->state->h.capacity);
     b->ids_size = ids;
     b->ids = gwlb__alloc(&b->alloc, ids);
     uint32_t isz = 4;
@@ -439,13 +448,7 @@ static int build_common(const gwlb_balancer_config *config, const gwlb_balancer_
         return gwlb__detail(detail, GWLB_EINVAL, -1, -1, -1, "hosts", "NULL hosts");
     if (n > GWLB_BALANCER_HOSTS_MAX)
         return gwlb__detail(detail, GWLB_ERANGE, -1, -1, -1, "hosts", "too many hosts");
-    for (uint32_t i = 0; i < n; i++)
-        if ((rc = check_host(&hosts[i], (int32_t)i, detail)) != GWLB_OK)
-            return rc;
-    if (n > state->h.capacity)
-        return gwlb__detail(detail, GWLB_EFULL, -1, -1, -1, "hosts",
-                            "%u hosts exceed the state's %u slots", (unsigned)n,
-                            (unsigned)state->h.capacity);
+    /* the hosts are validated by compile(), before the state is touched */
 
     gwlb_allocator a;
     gwlb__allocator_resolve(&a, config->allocator);
