@@ -16,7 +16,12 @@
  * entry (list_methods). The tight loop is laid out for latency: a
  * first-byte node's dispatch words travel with the edge that leads to it
  * (rt_static.key there), and a static segment's length is scanned for
- * from the path, so each level's search waits for the fewest loads. The
+ * from the path, so each level's search waits for the fewest loads. On
+ * paths of 16 to 63 bytes every segment end comes from one mask of the
+ * path's '/' bytes made before the walk (slash_mask): the next level's
+ * first byte and length then wait for no tree load at all. The hot
+ * functions are aligned (RT_HOT), so their speed does not change with the
+ * size of unrelated code before them. The
  * plain walk stays as gwlb__router_match_reference, and tests and fuzz
  * targets check both give identical results.
  */
@@ -42,19 +47,32 @@ typedef struct mctx {
     gwlb_route_match *m;
 } mctx;
 
+#if defined(__GNUC__)
+#define RT_INLINE static inline __attribute__((always_inline))
+#define RT_NOINLINE static __attribute__((noinline))
+#define RT_HOT __attribute__((aligned(64))) /* a hot function on its own cache line */
+#else
+#define RT_INLINE static inline
+#define RT_NOINLINE static
+#define RT_HOT
+#endif
+
 /* ---- methods -------------------------------------------------------------- */
 
 static const char *const method_names[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
                                            "CONNECT", "OPTIONS", "TRACE", "PATCH"};
 
-uint32_t gwlb_method_from_string(const char *name, size_t len)
+/* Aligned, so where its branches fall does not depend on the code before
+ * it (a branch across a 32-byte line costs on some x86 cores); GET, the
+ * most common method, tested first on a short path of its own. */
+RT_HOT uint32_t gwlb_method_from_string(const char *name, size_t len)
 {
     if (name == NULL)
         return 0;
+    if (len == 3 && memcmp(name, "GET", 3) == 0) /* most requests */
+        return GWLB_METHOD_GET;
     switch (len) {
     case 3:
-        if (memcmp(name, "GET", 3) == 0)
-            return GWLB_METHOD_GET;
         if (memcmp(name, "PUT", 3) == 0)
             return GWLB_METHOD_PUT;
         return 0;
@@ -228,14 +246,6 @@ static int extras_ok(const mctx *c, const rt_route *rt)
 }
 
 /* ---- the walk -------------------------------------------------------------- */
-
-#if defined(__GNUC__)
-#define RT_INLINE static inline __attribute__((always_inline))
-#define RT_NOINLINE static __attribute__((noinline))
-#else
-#define RT_INLINE static inline
-#define RT_NOINLINE static
-#endif
 
 /* Report route idx as the match: parameter names (offsets were written
  * during the walk). */
@@ -790,6 +800,33 @@ RT_INLINE void capture(gwlb_route_param *cap, uint32_t offset, uint32_t length)
 #endif
 }
 
+#if defined(RT_SSE2) && defined(__GNUC__)
+/* Paths of 16 to RT_MASK_MAX bytes: the tight walk takes every segment's
+ * end from one mask computed up front (below), so a level's first byte and
+ * length wait for no load of the level before. */
+#define RT_MASK_MAX 63
+
+/* Bit i set where path[i] is '/', and bit len for the end itself
+ * (16 <= len <= RT_MASK_MAX). Reads only path[0 .. len): four sixteen-byte
+ * loads, each clipped to the path's last sixteen bytes (overlaps only set
+ * the same bits again), with no branch on the length: path lengths vary
+ * from one request to the next. Shorter paths keep the scans (a mask
+ * there costs more than it saves, measured). */
+RT_INLINE uint64_t slash_mask(const char *path, size_t len)
+{
+    const __m128i sl = _mm_set1_epi8('/');
+    uint64_t m = UINT64_C(1) << len;
+    const size_t last = len - 16;
+    for (size_t off = 0; off < 64; off += 16) { /* unrolled: four independent loads */
+        const size_t o = off < last ? off : last;
+        m |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(
+                 _mm_loadu_si128((const __m128i *)(const void *)(path + o)), sl))
+             << o;
+    }
+    return m;
+}
+#endif
+
 /* Fill *match for "no route": GWLB_EMETHOD with the Allow set when some
  * route matched all but the method, else GWLB_ENOENT. */
 RT_NOINLINE int not_found(gwlb_route_match *m, uint32_t allowed)
@@ -857,8 +894,9 @@ RT_NOINLINE int resume_walk(const gwlb_router *r, const gwlb_router_request *req
  * routes with at least k parameters, so a parameter edge is followed at
  * most GWLB_ROUTER_MAX_PARAMS times (the builder's limit).
  */
-RT_NOINLINE int match_tight(const gwlb_router *const r, const gwlb_router_request *req,
-                            gwlb_route_match *m, const char *const path, const char *const end)
+RT_INLINE int match_tight_at(const gwlb_router *const r, const gwlb_router_request *req,
+                             gwlb_route_match *m, const char *const path, const char *const end,
+                             const int masked)
 {
     const rt_node *const nodes = r->nodes;
     const char *q = path; /* path[0] == '/' */
@@ -866,9 +904,39 @@ RT_NOINLINE int match_tight(const gwlb_router *const r, const gwlb_router_reques
     const rt_node *n = nodes;
     uint32_t fbo = n->fb_begin; /* n's dispatch words, known with n (see the builder) */
     const int wide = end - path >= 16;
+    /* masked (paths of 16 to RT_MASK_MAX bytes): every segment's end is
+     * known before the walk starts; rest holds the ends after q (never
+     * empty in the loop: its highest bit is end itself). */
+    uint64_t rest = masked ? slash_mask(path, (size_t)(end - path)) & ~UINT64_C(1) : 0;
     while (q != end) {
         const char *p = q + 1;
         const uint32_t flags = n->flags;
+        if (masked) {
+            /* The segment's end comes from the mask: the next level's
+             * first byte and length depend on no load of this level. */
+            const char *const se = path + __builtin_ctzll(rest);
+            rest &= rest - 1;
+            if ((flags & RT_NODE_FB_ONLY) && se != p) {
+                const rt_static *st = find_static_len(r, n, fbo, p, (size_t)(se - p));
+                if (st == NULL)
+                    return not_found(m, 0); /* statics only, none fits */
+                q = se;
+                fbo = st->key;
+                n = &nodes[st->child];
+                continue;
+            }
+            if (flags & RT_NODE_PARAM1) {
+                if (se == p)
+                    return not_found(m, 0); /* empty segment: the only edge does not apply */
+                capture(cap, (uint32_t)(p - path), (uint32_t)(se - p));
+                cap++;
+                q = se;
+                fbo = n->slot_begin;
+                n = &nodes[n->fb_begin]; /* the parameter edge's child */
+                continue;
+            }
+            return resume_walk(r, req, m, (uint32_t)(n - nodes), p, (uint32_t)(cap - m->params));
+        }
         if ((flags & RT_NODE_FB_ONLY) && p < end && *p != '/') {
             /* Latency, not instructions, bounds a lookup: the segment's
              * length comes from the path alone (a sixteen-byte scan, on
@@ -922,6 +990,22 @@ RT_NOINLINE int match_tight(const gwlb_router *const r, const gwlb_router_reques
     if (x < xe || n->prefix_count)
         return resume_walk(r, req, m, (uint32_t)(n - nodes), NULL, (uint32_t)(cap - m->params));
     return not_found(m, allowed);
+}
+
+#if defined(RT_SSE2) && defined(__GNUC__)
+RT_NOINLINE RT_HOT int match_tight_masked(const gwlb_router *const r,
+                                          const gwlb_router_request *req, gwlb_route_match *m,
+                                          const char *const path, const char *const end)
+{
+    return match_tight_at(r, req, m, path, end, 1);
+}
+#endif
+
+RT_NOINLINE RT_HOT int match_tight(const gwlb_router *const r, const gwlb_router_request *req,
+                                   gwlb_route_match *m, const char *const path,
+                                   const char *const end)
+{
+    return match_tight_at(r, req, m, path, end, 0);
 }
 
 /* The walk compiled per case policy, so the policy is a constant inside. */
@@ -993,8 +1077,8 @@ RT_NOINLINE int match_general(const gwlb_router *router, const gwlb_router_reque
     return match_impl(router, request, match, 0);
 }
 
-int gwlb_router_match(const gwlb_router *router, const gwlb_router_request *request,
-                      gwlb_route_match *match)
+RT_HOT int gwlb_router_match(const gwlb_router *router, const gwlb_router_request *request,
+                             gwlb_route_match *match)
 {
     /* The common case checks each argument once and initialises nothing
      * up front: every way out of match_tight fills *match completely. */
@@ -1007,6 +1091,10 @@ int gwlb_router_match(const gwlb_router *router, const gwlb_router_request *requ
              * statics for the first-byte dispatch): the general walk at once. */
             if (!(router->nodes[0].flags & (RT_NODE_FB_ONLY | RT_NODE_PARAM1)))
                 return resume_walk(router, request, match, 0, path + 1, 0);
+#if defined(RT_SSE2) && defined(__GNUC__)
+            if (len - 16 <= RT_MASK_MAX - 16)
+                return match_tight_masked(router, request, match, path, path + len);
+#endif
             return match_tight(router, request, match, path, path + len);
         }
     }
