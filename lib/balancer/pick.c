@@ -1483,8 +1483,9 @@ static inline int pick_entry(const gwlb_balancer *bal, uint64_t now, gwlb_balanc
                 uint32_t k = fastmod(x + j, &bal->groups[0]);
                 /* start fetching the slot of the third pick after this
                  * one (slots are placed by identity hash: the hardware
-                 * prefetcher cannot guess them) */
-                if (count && bal->groups[0].count > 8)
+                 * prefetcher cannot guess them); up to 2048 hosts the
+                 * slots stay in cache and the prefetch only costs */
+                if (count && bal->groups[0].count > 2048)
                     GWLB__PREFETCH_W(
                         &st->slots[bal->picks[fastmod(x + j + wrr_ahead(m >> j), &bal->groups[0])]
                                        .slot]);
