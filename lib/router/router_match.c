@@ -907,10 +907,15 @@ RT_INLINE int match_tight_at(const gwlb_router *const r, const gwlb_router_reque
     /* masked (paths of 16 to RT_MASK_MAX bytes): every segment's end is
      * known before the walk starts; rest holds the ends after q (never
      * empty in the loop: its highest bit is end itself). */
+#if defined(RT_SSE2) && defined(__GNUC__)
     uint64_t rest = masked ? slash_mask(path, (size_t)(end - path)) & ~UINT64_C(1) : 0;
+#else
+    (void)masked; /* always 0 here */
+#endif
     while (q != end) {
         const char *p = q + 1;
         const uint32_t flags = n->flags;
+#if defined(RT_SSE2) && defined(__GNUC__)
         if (masked) {
             /* The segment's end comes from the mask: the next level's
              * first byte and length depend on no load of this level. */
@@ -937,6 +942,7 @@ RT_INLINE int match_tight_at(const gwlb_router *const r, const gwlb_router_reque
             }
             return resume_walk(r, req, m, (uint32_t)(n - nodes), p, (uint32_t)(cap - m->params));
         }
+#endif
         if ((flags & RT_NODE_FB_ONLY) && p < end && *p != '/') {
             /* Latency, not instructions, bounds a lookup: the segment's
              * length comes from the path alone (a sixteen-byte scan, on
