@@ -64,18 +64,29 @@ int gwlb_resources_init(gwlb_resources *r)
     return GWLB_OK;
 }
 
+/* Active requests + pending: what the retry budget is a share of (a count
+ * seen below 0 is a release without acquire being undone: 0). */
+static inline uint64_t budget_active(const gwlb_resources *r)
+{
+    uint64_t req =
+        atomic_load_explicit(A64(&r->active[GWLB_RESOURCE_REQUESTS]), memory_order_relaxed);
+    uint64_t pend =
+        atomic_load_explicit(A64(&r->active[GWLB_RESOURCE_PENDING]), memory_order_relaxed);
+    return ((int64_t)req < 0 ? 0 : req) + ((int64_t)pend < 0 ? 0 : pend);
+}
+
+static inline uint64_t budget_percent(const gwlb_resource_config *cfg)
+{
+    return cfg->retry_budget_percent > 100 ? 100 : cfg->retry_budget_percent;
+}
+
 static inline uint64_t limit_of(const gwlb_resources *r, const gwlb_resource_config *cfg,
                                 unsigned kind)
 {
     if (kind != GWLB_RESOURCE_RETRIES || !cfg->retry_budget)
         return cfg->max[kind];
-    uint64_t req =
-        atomic_load_explicit(A64(&r->active[GWLB_RESOURCE_REQUESTS]), memory_order_relaxed);
-    uint64_t pend =
-        atomic_load_explicit(A64(&r->active[GWLB_RESOURCE_PENDING]), memory_order_relaxed);
-    /* a count seen below 0 is a release without acquire being undone: 0 */
-    uint64_t active = ((int64_t)req < 0 ? 0 : req) + ((int64_t)pend < 0 ? 0 : pend);
-    uint64_t pct = cfg->retry_budget_percent > 100 ? 100 : cfg->retry_budget_percent;
+    uint64_t active = budget_active(r);
+    uint64_t pct = budget_percent(cfg);
     uint64_t budget = active / 100 * pct + active % 100 * pct / 100; /* floor, no overflow */
     return budget > cfg->min_retry_concurrency ? budget : cfg->min_retry_concurrency;
 }
@@ -94,12 +105,8 @@ static inline int below_limit(const gwlb_resources *r, const gwlb_resource_confi
         return cur < cfg->max[kind];
     if (cur < cfg->min_retry_concurrency)
         return 1;
-    uint64_t req =
-        atomic_load_explicit(A64(&r->active[GWLB_RESOURCE_REQUESTS]), memory_order_relaxed);
-    uint64_t pend =
-        atomic_load_explicit(A64(&r->active[GWLB_RESOURCE_PENDING]), memory_order_relaxed);
-    uint64_t active = ((int64_t)req < 0 ? 0 : req) + ((int64_t)pend < 0 ? 0 : pend);
-    uint64_t pct = cfg->retry_budget_percent > 100 ? 100 : cfg->retry_budget_percent;
+    uint64_t active = budget_active(r);
+    uint64_t pct = budget_percent(cfg);
     return ((u128)cur + 1) * 100 <= (u128)active * pct;
 }
 
