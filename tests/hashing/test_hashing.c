@@ -14,18 +14,7 @@
 #include "gwlb/hashing.h"
 #include "hashing/hashing_internal.h"
 #include "test_alloc.h"
-
-/* Sanitized builds (CI's debug ASan build) run the big loops 20x shorter. */
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
+#include "test_sanitized.h"
 
 /* ---- helpers --------------------------------------------------------------- */
 
@@ -141,7 +130,7 @@ START_TEST(test_jump_hash_equals_the_papers_loop_for_a_million_keys_at_edge_coun
                                     63,    64,    65,      1000,        2045,       2046,
                                     65534, 65535, 65536,   1000000,     2147483646u, 2147483647u};
     uint64_t s = 20140606;
-    uint32_t keys = SANITIZED ? 50000 : 1000000;
+    uint32_t keys = TEST_SANITIZED ? 50000 : 1000000;
     for (uint32_t i = 0; i < keys; i++) {
         uint64_t key = gwlb_mix64(s += UINT64_C(0x9E3779B97F4A7C15));
         uint64_t r = gwlb_mix64(key ^ 0x5555);
@@ -198,7 +187,7 @@ START_TEST(test_jump_hash_batch_equals_jump_hash_for_a_million_keys_at_edge_coun
                                     65,   1000, 2045,  65534, 65535, 65536,   1000000,    2147483647u};
     static uint64_t keys[4096];
     static uint32_t got[4096 + 1];
-    uint32_t total = SANITIZED ? 50000 : 1000000, per = total / (sizeof edge / sizeof edge[0]);
+    uint32_t total = TEST_SANITIZED ? 50000 : 1000000, per = total / (sizeof edge / sizeof edge[0]);
     uint64_t s = 20260606;
     for (size_t e = 0; e < sizeof edge / sizeof edge[0]; e++) {
         uint32_t done = 0, size = 1;

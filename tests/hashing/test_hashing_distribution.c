@@ -16,17 +16,7 @@
 
 #include "gwlb/hashing.h"
 #include "hashing/hashing_internal.h"
-
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
+#include "test_sanitized.h"
 
 #define KEYS 1000000u
 
@@ -181,7 +171,7 @@ static uint32_t keys_for(uint32_t alg, uint32_t n)
     uint32_t keys = KEYS;
     if (alg == GWLB_HASH_RENDEZVOUS && n >= 1000)
         keys = KEYS / 5;
-    if (SANITIZED)
+    if (TEST_SANITIZED)
         keys /= alg == GWLB_HASH_RENDEZVOUS && n >= 100 ? 20 : 10;
     return keys;
 }

@@ -13,6 +13,7 @@
 #include "gwlb/limiter.h"
 #include "limiter/limiter_internal.h"
 #include "test_alloc.h"
+#include "test_sanitized.h"
 
 #define MS GWLB_NS_PER_MS
 #define SEC GWLB_NS_PER_SEC
@@ -420,16 +421,7 @@ END_TEST
  * during such a flood competes with the flood's one-shot keys until its
  * second hit lands before its entry is pushed out.
  */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define FLOOD_KEYS 1000000 /* sanitizers are ~10x slower: 1 M keys there */
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define FLOOD_KEYS 1000000
-#endif
-#endif
-#ifndef FLOOD_KEYS
-#define FLOOD_KEYS 10000000
-#endif
+#define FLOOD_KEYS (TEST_SANITIZED ? 1000000 : 10000000) /* sanitizers: ~10x slower */
 
 START_TEST(test_table_flood_of_10_million_keys_keeps_steady_clients_exact)
 {
