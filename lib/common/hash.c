@@ -26,17 +26,26 @@ static inline uint64_t xx_merge(uint64_t acc, uint64_t val)
     return acc * P1 + GWLB__XXH_P4;
 }
 
-/* The last len % 32 bytes folded into h, then the avalanche. */
-static inline uint64_t xx_finish(const uint8_t *p, const uint8_t *end, uint64_t h)
+/* The last rem < 32 bytes folded into h (8-byte lanes, then a 4-byte lane,
+ * then single bytes, as XXH64 orders them), then the avalanche. Straight
+ * code on the bits of rem: no loop for the 8-byte lanes. */
+static inline uint64_t xx_finish(const uint8_t *p, size_t rem, uint64_t h)
 {
-    for (; p + 8 <= end; p += 8)
+    if (rem & 16) {
         h = gwlb__xxh_lane8(h, gwlb__le64(p));
-    if (p + 4 <= end) {
+        h = gwlb__xxh_lane8(h, gwlb__le64(p + 8));
+        p += 16;
+    }
+    if (rem & 8) {
+        h = gwlb__xxh_lane8(h, gwlb__le64(p));
+        p += 8;
+    }
+    if (rem & 4) {
         h = gwlb__xxh_lane4(h, gwlb__le32(p));
         p += 4;
     }
-    for (; p < end; p++) {
-        h ^= (*p) * P5;
+    for (size_t i = 0; i < (rem & 3); i++) {
+        h ^= p[i] * P5;
         h = gwlb__rotl64(h, 11) * P1;
     }
     return gwlb__xxh_avalanche(h);
@@ -63,7 +72,7 @@ static __attribute__((noinline)) uint64_t xx_long(const uint8_t *p, size_t len, 
     h = xx_merge(h, v2);
     h = xx_merge(h, v3);
     h = xx_merge(h, v4);
-    return xx_finish(p, end, h + (uint64_t)len);
+    return xx_finish(p, (size_t)(end - p), h + (uint64_t)len);
 }
 
 uint64_t gwlb_hash64(const void *data, size_t len, uint64_t seed)
@@ -71,7 +80,7 @@ uint64_t gwlb_hash64(const void *data, size_t len, uint64_t seed)
     const uint8_t *p = data;
     if (len >= 32)
         return xx_long(p, len, seed);
-    return xx_finish(p, p + len, seed + P5 + (uint64_t)len);
+    return xx_finish(p, len, seed + P5 + (uint64_t)len);
 }
 
 /* ---- SipHash ---- */
