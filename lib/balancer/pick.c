@@ -1367,6 +1367,40 @@ static GWLB__NOINLINE int clean_ewma_tie(const gwlb_balancer *b, gwlb_balancer_r
     return GWLB_OK;
 }
 
+/* Above this many hosts the slots of a clean peak-EWMA pick miss L1 (two
+ * random 128-byte lines per pick); below, prefetching only costs. */
+#define EWMA_PREFETCH_HOSTS 256
+
+/* Start fetching the slots of both candidates of the NEXT clean peak-EWMA
+ * pick: the generator's next output is known now (SplitMix64 state + the
+ * constant), and the draw is the one clean_ewma_pick will make. A hint
+ * only: if another thread draws first, some line is fetched for nothing. */
+static inline void ewma_prefetch_next(const gwlb_balancer *b, const gwlb_balancer_state *st,
+                                      uint32_t c)
+{
+    uint64_t v = atomic_load_explicit(GWLB__A64((uint64_t *)(uintptr_t)&b->rng.state),
+                                      memory_order_relaxed) +
+                 UINT64_C(0x9e3779b97f4a7c15);
+    v = (v ^ (v >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    v = (v ^ (v >> 27)) * UINT64_C(0x94d049bb133111eb);
+    v ^= v >> 31;
+    uint32_t k1 = (uint32_t)(((v >> 32) * c) >> 32);
+    uint32_t k2 = (uint32_t)(((v & 0xffffffffu) * (c - 1)) >> 32);
+    k2 += k2 >= k1;
+    GWLB__PREFETCH_W(&st->slots[b->members[k1].slot]);
+    GWLB__PREFETCH_W(&st->slots[b->members[k2].slot]);
+}
+
+/* The end of a clean peak-EWMA pick of member k above EWMA_PREFETCH_HOSTS. */
+static GWLB__NOINLINE int clean_ewma_take_prefetch(const gwlb_balancer *b, uint32_t k,
+                                                   gwlb_balancer_result *out, int count)
+{
+    gwlb_balancer_state *st = b->state;
+    ewma_prefetch_next(b, st, b->groups[0].count);
+    clean_take(b, st, k, out, count);
+    return GWLB_OK;
+}
+
 /* Peak EWMA over level 0 with every member usable: clean_ewma (the first
  * round of pick_peak_ewma: two distinct members from one draw, the lower
  * load wins, ties to the first) without the general dispatch; the rare
@@ -1406,6 +1440,8 @@ static GWLB__NOINLINE int clean_ewma_pick(const gwlb_balancer *b, uint64_t now,
             less = (uint32_t)(x < y);
         }
         k = k1 ^ ((k1 ^ k2) & (0u - less));
+        if (c > EWMA_PREFETCH_HOSTS) /* a tail call: no registers held for it here */
+            return clean_ewma_take_prefetch(b, k, out, count);
     }
     clean_take(b, st, k, out, count);
     return GWLB_OK;

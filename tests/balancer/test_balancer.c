@@ -1473,7 +1473,7 @@ END_TEST
 
 /*
  * Peak EWMA's clean path (its own pick, the sample in one pass) against
- * the general path: 20 hosts, requests held and released out of order with
+ * the general path: 20 and 300 hosts, requests held and released out of order with
  * latencies from a few values (equal costs: near-ties that need the exp),
  * the clock stepping by nanoseconds to seconds — the same hosts, and the
  * same cost bits on every host at the end, in both modes.
@@ -1482,10 +1482,13 @@ START_TEST(test_peak_ewma_fast_path_decides_exactly_as_the_general_path)
 {
     static const uint32_t w[] = {1, 1, 2, 1, 3};
     static const uint64_t steps[] = {1, 3, 800, 20000, 1000000, 2 * SEC};
-    for (int excl = 0; excl <= 1; excl++) {
+    for (int mode = 0; mode < 4; mode++) {
+        /* 300 hosts: above EWMA_PREFETCH_HOSTS (the pick that prefetches) */
+        int excl = mode & 1;
+        uint32_t nh = mode >> 1 ? 300 : 20;
         big_fixture fa, fg;
-        gwlb_balancer *a = big_build(&fa, GWLB_BALANCER_PEAK_EWMA, w, 5, 20, 0);
-        gwlb_balancer *g = big_build(&fg, GWLB_BALANCER_PEAK_EWMA, w, 5, 20, 0);
+        gwlb_balancer *a = big_build(&fa, GWLB_BALANCER_PEAK_EWMA, w, 5, nh, 0);
+        gwlb_balancer *g = big_build(&fg, GWLB_BALANCER_PEAK_EWMA, w, 5, nh, 0);
         ck_assert_int_eq(gwlb_balancer_set_exclusive(a, excl), GWLB_OK);
         ck_assert_int_eq(gwlb_balancer_set_exclusive(g, excl), GWLB_OK);
         gwlb_balancer_result ha[8], hg[8];
@@ -1497,7 +1500,7 @@ START_TEST(test_peak_ewma_fast_path_decides_exactly_as_the_general_path)
             ck_assert_int_eq(gwlb_balancer_pick(a, now, &ha[n]), GWLB_OK);
             ck_assert_int_eq(gwlb_balancer_pick_excluding(g, now, NULL, 0, &hg[n]), GWLB_OK);
             ck_assert_msg(ha[n].host_index == hg[n].host_index, "mode %d pick %d: fast %u, general %u",
-                          excl, i, (unsigned)ha[n].host_index, (unsigned)hg[n].host_index);
+                          mode, i, (unsigned)ha[n].host_index, (unsigned)hg[n].host_index);
             n++;
             if (n == 8 || (rs >> 40) % 3 == 0) {
                 int j = (int)((rs >> 20) % (uint64_t)n);
@@ -1511,7 +1514,7 @@ START_TEST(test_peak_ewma_fast_path_decides_exactly_as_the_general_path)
                 n--;
             }
         }
-        for (uint32_t i = 0; i < 20; i++) {
+        for (uint32_t i = 0; i < nh; i++) {
             double ca = hstats(a, i).ewma_cost_ns, cg = hstats(g, i).ewma_cost_ns;
             ck_assert_mem_eq(&ca, &cg, sizeof ca);
         }
