@@ -270,7 +270,8 @@ enum {
     GWLB__FAST_WRR,
     GWLB__FAST_LR,    /* least request, P2C/N choices, no slow start, no full scan */
     GWLB__FAST_EWMA,  /* peak EWMA, no slow start */
-    GWLB__FAST_RANDOM /* weighted random, no slow start */
+    GWLB__FAST_RANDOM, /* weighted random, no slow start */
+    GWLB__FAST_EWMA_UNIT /* GWLB__FAST_EWMA with every level-0 weight 1 */
 };
 
 /* ---- Accessors for the hashing and health components -------------------------- */

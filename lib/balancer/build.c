@@ -494,6 +494,10 @@ static int build_common(const gwlb_balancer_config *config, const gwlb_balancer_
         balancer_release_memory(b);
         return rc;
     }
+    /* peak EWMA, every level-0 weight 1: the clean pick leaves the weights
+     * out of its comparison (a load times 1.0 is that load, exactly) */
+    if (b->fast_kind == GWLB__FAST_EWMA && b->groups[0].all_equal && b->groups[0].max_weight == 1)
+        b->fast_kind = GWLB__FAST_EWMA_UNIT;
 
     /* Claim slots (the only step that touches the state). */
     int first_build = atomic_load_explicit(GWLB__A64(&state->h.builds),

@@ -1216,6 +1216,7 @@ static inline int64_t clean_other(const gwlb_balancer *b, uint64_t now)
     case GWLB__FAST_LR:
         return clean_lr(b);
     case GWLB__FAST_EWMA:
+    case GWLB__FAST_EWMA_UNIT:
         return clean_ewma(b, now);
     case GWLB__FAST_RANDOM:
         return alias_draw(b, &b->groups[0], fast_rand(rng));
@@ -1405,8 +1406,8 @@ static GWLB__NOINLINE int clean_ewma_take_prefetch(const gwlb_balancer *b, uint3
  * round of pick_peak_ewma: two distinct members from one draw, the lower
  * load wins, ties to the first) without the general dispatch; the rare
  * near-tie that needs the exp is a tail call (no stack frame here). */
-static GWLB__NOINLINE int clean_ewma_pick(const gwlb_balancer *b, uint64_t now,
-                                          gwlb_balancer_result *out, int count)
+static inline int clean_ewma_body(const gwlb_balancer *b, uint64_t now,
+                                  gwlb_balancer_result *out, int count, int unit)
 {
     const gwlb__bgroup *g = &b->groups[0];
     uint32_t c = g->count, k = 0;
@@ -1420,8 +1421,9 @@ static GWLB__NOINLINE int clean_ewma_pick(const gwlb_balancer *b, uint64_t now,
         uint64_t a1, a2;
         double l2 = ewma_slot_parts(b, &st->slots[m2->slot], now, &a2);
         double l1 = ewma_slot_parts(b, &st->slots[m1->slot], now, &a1);
-        double w2 = (double)m2->weight, w1 = (double)m1->weight;
-        double x = l2 * w1, y = l1 * w2; /* l2/w2 < l1/w1 without dividing */
+        /* l2/w2 < l1/w1 without dividing (unit: the weights are 1.0) */
+        double w2 = unit ? 1.0 : (double)m2->weight, w1 = unit ? 1.0 : (double)m1->weight;
+        double x = unit ? l2 : l2 * w1, y = unit ? l1 : l1 * w2;
         uint32_t less;
         if (GWLB__LIKELY(a2 != a1)) {
             /* ewma_bounds without a branch on the outcome (which of two
@@ -1445,6 +1447,19 @@ static GWLB__NOINLINE int clean_ewma_pick(const gwlb_balancer *b, uint64_t now,
     }
     clean_take(b, st, k, out, count);
     return GWLB_OK;
+}
+
+static GWLB__NOINLINE int clean_ewma_pick(const gwlb_balancer *b, uint64_t now,
+                                          gwlb_balancer_result *out, int count)
+{
+    return clean_ewma_body(b, now, out, count, 0);
+}
+
+/* The same with every level-0 weight 1 (GWLB__FAST_EWMA_UNIT). */
+static GWLB__NOINLINE int clean_ewma_pick_unit(const gwlb_balancer *b, uint64_t now,
+                                               gwlb_balancer_result *out, int count)
+{
+    return clean_ewma_body(b, now, out, count, 1);
 }
 
 /* Start fetching the slot of member k + 4 of level 0 (see pick_entry). */
@@ -1530,6 +1545,8 @@ static inline int pick_entry(const gwlb_balancer *bal, uint64_t now, gwlb_balanc
             }
             if (bal->fast_kind == GWLB__FAST_LR)
                 return clean_lr_pick(bal, out, count);
+            if (bal->fast_kind == GWLB__FAST_EWMA_UNIT)
+                return clean_ewma_pick_unit(bal, now, out, count);
             if (bal->fast_kind == GWLB__FAST_EWMA)
                 return clean_ewma_pick(bal, now, out, count);
             return clean_pick_other(bal, now, out, count);

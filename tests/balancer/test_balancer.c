@@ -1473,22 +1473,27 @@ END_TEST
 
 /*
  * Peak EWMA's clean path (its own pick, the sample in one pass) against
- * the general path: 20 and 300 hosts, requests held and released out of order with
- * latencies from a few values (equal costs: near-ties that need the exp),
+ * the general path: 20 and 300 hosts, mixed weights and all 1, requests
+ * held and released out of order with latencies from a few values (equal
+ * costs: near-ties that need the exp),
  * the clock stepping by nanoseconds to seconds — the same hosts, and the
  * same cost bits on every host at the end, in both modes.
  */
 START_TEST(test_peak_ewma_fast_path_decides_exactly_as_the_general_path)
 {
-    static const uint32_t w[] = {1, 1, 2, 1, 3};
+    static const uint32_t w[] = {1, 1, 2, 1, 3}, ones[] = {1};
     static const uint64_t steps[] = {1, 3, 800, 20000, 1000000, 2 * SEC};
-    for (int mode = 0; mode < 4; mode++) {
-        /* 300 hosts: above EWMA_PREFETCH_HOSTS (the pick that prefetches) */
-        int excl = mode & 1;
-        uint32_t nh = mode >> 1 ? 300 : 20;
+    for (int mode = 0; mode < 8; mode++) {
+        /* 300 hosts: above EWMA_PREFETCH_HOSTS (the pick that prefetches);
+         * all weights 1: the pick that leaves the weights out */
+        int excl = mode & 1, unit = mode >> 2;
+        uint32_t nh = (mode >> 1) & 1 ? 300 : 20;
         big_fixture fa, fg;
-        gwlb_balancer *a = big_build(&fa, GWLB_BALANCER_PEAK_EWMA, w, 5, nh, 0);
-        gwlb_balancer *g = big_build(&fg, GWLB_BALANCER_PEAK_EWMA, w, 5, nh, 0);
+        gwlb_balancer *a =
+            big_build(&fa, GWLB_BALANCER_PEAK_EWMA, unit ? ones : w, unit ? 1 : 5, nh, 0);
+        gwlb_balancer *g =
+            big_build(&fg, GWLB_BALANCER_PEAK_EWMA, unit ? ones : w, unit ? 1 : 5, nh, 0);
+        ck_assert_uint_eq(a->fast_kind, unit ? GWLB__FAST_EWMA_UNIT : GWLB__FAST_EWMA);
         ck_assert_int_eq(gwlb_balancer_set_exclusive(a, excl), GWLB_OK);
         ck_assert_int_eq(gwlb_balancer_set_exclusive(g, excl), GWLB_OK);
         gwlb_balancer_result ha[8], hg[8];
