@@ -1669,7 +1669,8 @@ static GWLB__NOINLINE int ewma_observe_from(const gwlb_balancer *b, gwlb__bslot 
 static GWLB__NOINLINE int ewma_observe(const gwlb_balancer *b, gwlb__bslot *s, uint64_t rtt_ns,
                                        uint64_t now)
 {
-    double rtt = u64_to_double(rtt_ns);
+    /* rtt_ns < 2^63 (release rejects the rest): one signed conversion */
+    double rtt = (double)(int64_t)rtt_ns;
     uint64_t stamp = gwlb__ld64(&s->ewma_stamp);
     _Atomic uint64_t *cp = GWLB__A64(&s->ewma_cost);
     uint64_t old_bits = atomic_load_explicit(cp, memory_order_relaxed);
