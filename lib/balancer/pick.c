@@ -1388,8 +1388,8 @@ static inline void ewma_prefetch_next(const gwlb_balancer *b, const gwlb_balance
     uint32_t k1 = (uint32_t)(((v >> 32) * c) >> 32);
     uint32_t k2 = (uint32_t)(((v & 0xffffffffu) * (c - 1)) >> 32);
     k2 += k2 >= k1;
-    GWLB__PREFETCH_W(&st->slots[b->members[k1].slot]);
-    GWLB__PREFETCH_W(&st->slots[b->members[k2].slot]);
+    GWLB__PREFETCH_W(&st->slots[b->picks[k1].slot]);
+    GWLB__PREFETCH_W(&st->slots[b->picks[k2].slot]);
 }
 
 /* The end of a clean peak-EWMA pick of member k above EWMA_PREFETCH_HOSTS. */
@@ -1417,10 +1417,12 @@ static inline int clean_ewma_body(const gwlb_balancer *b, uint64_t now,
         uint32_t k1 = (uint32_t)(((r >> 32) * c) >> 32);
         uint32_t k2 = (uint32_t)(((r & 0xffffffffu) * (c - 1)) >> 32);
         k2 += k2 >= k1;
+        /* the slots from the pick records (the line clean_take reads
+         * again); the members only for the weights */
         const gwlb__bmember *m1 = &b->members[k1], *m2 = &b->members[k2];
         uint64_t a1, a2;
-        double l2 = ewma_slot_parts(b, &st->slots[m2->slot], now, &a2);
-        double l1 = ewma_slot_parts(b, &st->slots[m1->slot], now, &a1);
+        double l2 = ewma_slot_parts(b, &st->slots[b->picks[k2].slot], now, &a2);
+        double l1 = ewma_slot_parts(b, &st->slots[b->picks[k1].slot], now, &a1);
         /* l2/w2 < l1/w1 without dividing (unit: the weights are 1.0) */
         double w2 = unit ? 1.0 : (double)m2->weight, w1 = unit ? 1.0 : (double)m1->weight;
         double x = unit ? l2 : l2 * w1, y = unit ? l1 : l1 * w2;
