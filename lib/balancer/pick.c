@@ -24,8 +24,13 @@ __extension__ typedef unsigned __int128 u128;
 
 #if defined(__GNUC__)
 #define GWLB__NOINLINE __attribute__((noinline))
+/* hot entry points start on a cache line: their loops and branches keep
+ * one placement whatever code precedes them (measured: a 16-byte shift
+ * moved exclusive-mode nginx SWRR by 25 %) */
+#define GWLB__LINE_ALIGNED __attribute__((aligned(64)))
 #else
 #define GWLB__NOINLINE
+#define GWLB__LINE_ALIGNED
 #endif
 
 #define STRIDE_MASK ((UINT64_C(1) << 24) - 1)
@@ -338,7 +343,7 @@ static inline int64_t swrr_step(gwlb__bslot *s, uint32_t weight, int excl, int64
 }
 
 /* nginx ngx_http_upstream_get_peer over one group. */
-static int64_t pick_swrr(const gwlb_balancer *b, uint32_t gi, const filter *f, uint64_t now)
+static GWLB__LINE_ALIGNED int64_t pick_swrr(const gwlb_balancer *b, uint32_t gi, const filter *f, uint64_t now)
 {
     const gwlb__bgroup *g = &b->groups[gi];
     const gwlb__bmember *mem = b->members + g->first;
@@ -362,7 +367,7 @@ static int64_t pick_swrr(const gwlb_balancer *b, uint32_t gi, const filter *f, u
 }
 
 /* nginx ngx_http_upstream_get_least_conn_peer over one group. */
-static int64_t pick_least_conn(const gwlb_balancer *b, uint32_t gi, const filter *f,
+static GWLB__LINE_ALIGNED int64_t pick_least_conn(const gwlb_balancer *b, uint32_t gi, const filter *f,
                                uint64_t now)
 {
     const gwlb__bgroup *g = &b->groups[gi];
@@ -1215,8 +1220,7 @@ static inline int64_t clean_other(const gwlb_balancer *b, uint64_t now)
     switch (b->fast_kind) {
     case GWLB__FAST_LR:
         return clean_lr(b);
-    case GWLB__FAST_EWMA:
-    case GWLB__FAST_EWMA_UNIT:
+    case GWLB__FAST_EWMA: /* (pick_entry takes GWLB__FAST_EWMA_UNIT itself) */
         return clean_ewma(b, now);
     case GWLB__FAST_RANDOM:
         return alias_draw(b, &b->groups[0], fast_rand(rng));
@@ -1294,9 +1298,17 @@ static GWLB__NOINLINE int pick_slow(const gwlb_balancer *bal, uint64_t now,
 
 /* The clean path of the other algorithms, else the general one (a tail
  * call from the entry points, so they need no stack frame). */
+static int clean_ewma_pick(const gwlb_balancer *b, uint64_t now, gwlb_balancer_result *out,
+                           int count);
+
 static GWLB__NOINLINE int clean_pick_other(const gwlb_balancer *b, uint64_t now,
                                            gwlb_balancer_result *out, int count)
 {
+    /* peak EWMA with weights other than 1: dispatched here (pick_entry
+     * tests for the unit-weight kind only, so its RR/WRR code keeps its
+     * placement) */
+    if (b->fast_kind == GWLB__FAST_EWMA)
+        return clean_ewma_pick(b, now, out, count);
     int64_t r = clean_other(b, now);
     if (GWLB__UNLIKELY(r < 0))
         return pick_slow(b, now, out, count);
@@ -1549,15 +1561,14 @@ static inline int pick_entry(const gwlb_balancer *bal, uint64_t now, gwlb_balanc
                 return clean_lr_pick(bal, out, count);
             if (bal->fast_kind == GWLB__FAST_EWMA_UNIT)
                 return clean_ewma_pick_unit(bal, now, out, count);
-            if (bal->fast_kind == GWLB__FAST_EWMA)
-                return clean_ewma_pick(bal, now, out, count);
             return clean_pick_other(bal, now, out, count);
         }
     }
     return pick_slow(bal, now, out, count);
 }
 
-int gwlb_balancer_pick(const gwlb_balancer *bal, uint64_t now, gwlb_balancer_result *out)
+GWLB__LINE_ALIGNED int gwlb_balancer_pick(const gwlb_balancer *bal, uint64_t now,
+                                      gwlb_balancer_result *out)
 {
     return pick_entry(bal, now, out, 1);
 }
