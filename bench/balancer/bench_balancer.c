@@ -82,36 +82,34 @@ typedef struct rebuild_fx {
     uint64_t now;
 } rebuild_fx;
 
-/* full build from the host list, then free of the previous balancer */
-static void b_build(void *arg, uint64_t iters)
+/* One weight change per iteration, then the new balancer replaces (and
+ * frees) the previous one: a full build from the host list, or an
+ * incremental rebuild from the previous balancer. */
+static void weight_change_loop(rebuild_fx *r, uint64_t iters, int incremental)
 {
-    rebuild_fx *r = arg;
     for (uint64_t i = 0; i < iters; i++) {
         r->toggle ^= 1;
         r->f.hosts[r->f.n / 2].weight = r->toggle ? 7 : 3;
         gwlb_balancer *next = NULL;
-        if (gwlb_balancer_build(&r->cfg, r->f.hosts, r->f.n, r->f.st, ++r->now, &next, NULL) ==
-            GWLB_OK) {
+        int rc = incremental ? gwlb_balancer_rebuild(r->f.b, &r->cfg, r->f.hosts, r->f.n,
+                                                     ++r->now, &next, NULL)
+                             : gwlb_balancer_build(&r->cfg, r->f.hosts, r->f.n, r->f.st,
+                                                   ++r->now, &next, NULL);
+        if (rc == GWLB_OK) {
             gwlb_balancer_free(r->f.b);
             r->f.b = next;
         }
     }
 }
 
-/* incremental rebuild from the previous balancer, then its free */
+static void b_build(void *arg, uint64_t iters)
+{
+    weight_change_loop(arg, iters, 0);
+}
+
 static void b_rebuild(void *arg, uint64_t iters)
 {
-    rebuild_fx *r = arg;
-    for (uint64_t i = 0; i < iters; i++) {
-        r->toggle ^= 1;
-        r->f.hosts[r->f.n / 2].weight = r->toggle ? 7 : 3;
-        gwlb_balancer *next = NULL;
-        if (gwlb_balancer_rebuild(r->f.b, &r->cfg, r->f.hosts, r->f.n, ++r->now, &next, NULL) ==
-            GWLB_OK) {
-            gwlb_balancer_free(r->f.b);
-            r->f.b = next;
-        }
-    }
+    weight_change_loop(arg, iters, 1);
 }
 
 static void run_one_mode(bench_ctx *ctx, const char *name, int alg, uint32_t n, int weighted,

@@ -145,15 +145,20 @@ static inline uint64_t key_index(uint64_t *rng, uint64_t nkeys)
     return (uint64_t)(((bench_u128)bench_rand(rng) * nkeys) >> 64);
 }
 
-static void b_table_allow(void *arg, uint64_t n)
+typedef int (*table_allow_fn)(gwlb_limiter_table *, const void *, size_t, uint64_t, uint64_t,
+                              gwlb_limit_result *);
+
+/* One key per call through allow (a constant at each caller, so the
+ * inlined loop calls it directly). */
+static inline __attribute__((always_inline)) void table_loop(table_arg *a, uint64_t n,
+                                                              table_allow_fn allow)
 {
-    table_arg *a = arg;
     uint64_t now = a->now, acc = 0, rng = a->rng;
     gwlb_limit_result r;
     for (uint64_t i = 0; i < n; i++) {
         now += 1000;
         uint64_t k = gwlb_mix64(key_index(&rng, a->nkeys));
-        gwlb_limiter_table_allow(a->table, &k, sizeof k, now, 1, &r);
+        allow(a->table, &k, sizeof k, now, 1, &r);
         acc += (uint64_t)r.allowed;
     }
     a->rng = rng;
@@ -161,20 +166,14 @@ static void b_table_allow(void *arg, uint64_t n)
     bench_sink = acc;
 }
 
+static void b_table_allow(void *arg, uint64_t n)
+{
+    table_loop(arg, n, gwlb_limiter_table_allow);
+}
+
 static void b_table_allow_exclusive(void *arg, uint64_t n)
 {
-    table_arg *a = arg;
-    uint64_t now = a->now, acc = 0, rng = a->rng;
-    gwlb_limit_result r;
-    for (uint64_t i = 0; i < n; i++) {
-        now += 1000;
-        uint64_t k = gwlb_mix64(key_index(&rng, a->nkeys));
-        gwlb_limiter_table_allow_exclusive(a->table, &k, sizeof k, now, 1, &r);
-        acc += (uint64_t)r.allowed;
-    }
-    a->rng = rng;
-    a->now = now;
-    bench_sink = acc;
+    table_loop(arg, n, gwlb_limiter_table_allow_exclusive);
 }
 
 /* The same request stream one at a time, each next key prefetched with

@@ -1282,7 +1282,9 @@ static void scripted_run(int alg, int exclusive, pick_fn pick, int *seq, int *cl
     gwlb_balancer_state_free(st);
 }
 
-START_TEST(test_fast_paths_decide_exactly_as_the_general_path)
+/* Every algorithm's script through the fast and the general pick: the same
+ * host at every pick, and the clean path in force for most of the run. */
+static void fast_and_general_agree_for_every_algorithm(void)
 {
     static int a[SCRIPT_PICKS], g[SCRIPT_PICKS];
     for (int alg = 0; alg <= GWLB_BALANCER_RANDOM_TWO_CHOICES; alg++) {
@@ -1292,25 +1294,20 @@ START_TEST(test_fast_paths_decide_exactly_as_the_general_path)
         for (int i = 0; i < SCRIPT_PICKS; i++)
             ck_assert_msg(a[i] == g[i], "algorithm %d pick %d: fast %d, general %d", alg, i,
                           a[i], g[i]);
-        /* the clean path was in force for most of the run */
         ck_assert_msg(clean_a > SCRIPT_PICKS / 2, "algorithm %d: %d clean picks", alg, clean_a);
     }
+}
+
+START_TEST(test_fast_paths_decide_exactly_as_the_general_path)
+{
+    fast_and_general_agree_for_every_algorithm();
 }
 END_TEST
 
 START_TEST(test_fast_paths_decide_exactly_as_the_general_path_with_equal_weights)
 {
-    static int a[SCRIPT_PICKS], g[SCRIPT_PICKS];
     script_equal_weights = 1;
-    for (int alg = 0; alg <= GWLB_BALANCER_RANDOM_TWO_CHOICES; alg++) {
-        int clean_a = 0, clean_g = 0;
-        scripted_run(alg, 0, pick_plain, a, &clean_a);
-        scripted_run(alg, 0, pick_general, g, &clean_g);
-        for (int i = 0; i < SCRIPT_PICKS; i++)
-            ck_assert_msg(a[i] == g[i], "algorithm %d pick %d: fast %d, general %d", alg, i,
-                          a[i], g[i]);
-        ck_assert_msg(clean_a > SCRIPT_PICKS / 2, "algorithm %d: %d clean picks", alg, clean_a);
-    }
+    fast_and_general_agree_for_every_algorithm();
     script_equal_weights = 0;
 }
 END_TEST
