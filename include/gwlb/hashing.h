@@ -426,13 +426,18 @@ GWLB_API int gwlb_jump_hash(uint64_t key, uint32_t buckets, uint32_t *bucket);
  * overlap. Pure and thread-safe (touches only its arguments).
  *
  * Faster per key than one call a key: the keys walk the reference loop in
- * lockstep, 16 at a time four to a register on CPUs with AVX2 (checked at
- * run time), else 8 at a time two to a register (SSE2; without SSE2 one
- * key at a time), so their divides and turns overlap and one loop exit
- * serves the group, at the price of running each group as long as its
- * longest walk (12 turns for 16 keys at 1000 buckets, against 7.5 for one
- * key on average). Every bucket count takes this path. Batches of a
- * multiple of 16 keys pay no padding.
+ * lockstep, so their turns overlap and one loop exit serves the group, at
+ * the price of running each group as long as its longest walk (12 turns
+ * for 16 keys at 1000 buckets, against 7.5 for one key on average). CPUs
+ * with AVX-512 F/DQ (checked at run time) take 16 keys at a time, eight
+ * to a register, without a divide: a reciprocal estimate refined by
+ * Newton steps brackets each turn's product, and the few keys (about one
+ * in 1000 at 1000 buckets) where the bracket straddles an integer are
+ * recomputed one at a time, so every bucket is still the reference's.
+ * Else AVX2: 16 keys four to a register with the reference's divides;
+ * else SSE2: 8 keys two to a register; else one key at a time. Every
+ * bucket count takes this path. Batches of a multiple of 16 keys pay no
+ * padding.
  */
 GWLB_API int gwlb_jump_hash_batch(const uint64_t *keys, uint32_t count, uint32_t buckets,
                                   uint32_t *out);

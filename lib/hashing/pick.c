@@ -412,6 +412,8 @@ int gwlb_jump_hash(uint64_t key, uint32_t buckets, uint32_t *bucket)
  * walk. The last partial group is padded. With AVX2 (checked at run
  * time) four keys share a register and a group is 16 keys: more lanes in
  * flight for the same chain latency, half the vector instructions a key.
+ * These lanes are bound by the divider (about 2 cycles a lane); CPUs with
+ * AVX-512 take jump_lanes_rcp* below instead, which need no divide.
  * Without SSE2 each key takes jump().
  */
 #ifdef __SSE2__
@@ -511,6 +513,152 @@ __attribute__((target("avx2"))) static void jump_lanes_avx2(const uint64_t *key,
         _mm_storeu_si128((__m128i *)(void *)(r + 4 * l), _mm256_cvttpd_epi32(b[l]));
     memcpy(out, r, (size_t)m * sizeof *out);
 }
+
+/*
+ * Without the divide (AVX-512 F/DQ, chosen at run time): the lanes take
+ * the reference's j from a quotient good to a known relative error, and
+ * prove each turn that it IS the reference's j, or mark the key risky.
+ *
+ * Let d = (k >> 33) + 1 and q* = 2^31 / d (real). The reference rounds
+ * twice: qr = RN(q*) and P = RN(b1 * qr), then j = trunc(P) = floor(P).
+ * Here d' = d / 2^31 (exact, by the 2^52 bit trick with 2^21's exponent)
+ * and
+ *
+ *   r = rcp14(d')                      |r d' - 1| < 2^-14  (the ISA's bound)
+ *   e = RN(1 - d' r)                   one fused rounding
+ *   q = RN(r + r e)                    one Newton step; a second one
+ *                                      (e = RN(1 - d' q), q = RN(q + q e))
+ *                                      above JUMP_RCP1_MAX buckets
+ *
+ * With r = (1 + t) / d', the exact r (1 + (1 - d' r)) = (1 - t^2) / d',
+ * so |q / q* - 1| <= 2^-28 + 2^-52 after one step (t^2 < 2^-28, plus the
+ * roundings of e and q), and <= 2^-52.5 after two (t^2 < 2^-56, plus the
+ * two roundings, e being below 2^-27). Take a margin delta = 2^-24 (one
+ * step) or 2^-47 (two), and
+ *
+ *   qh = RN(q (1 + delta)),  ql = RN(q (1 - delta))
+ *
+ * so that ql < q* (1 - 2^-52) <= qr <= q* (1 + 2^-52) < qh (the margin
+ * exceeds the error of q, of qr and the rounding of qh, ql with room to
+ * spare: 2^-24 against 2^-27.9, 2^-47 against 2^-50.9). Then
+ *
+ *   jh = floor(b1 qh),  jl = floor(b1 ql)
+ *
+ * each ONE instruction: an FMA b1 * q + 2^52 rounded DOWN (AVX-512's
+ * per-instruction rounding; below 2^52 it is 2^52 + the exact floor).
+ * b1 ql < b1 qr (1 - 2^-53) <= P and P <= b1 qr (1 + 2^-53) < b1 qh, so
+ * jl <= j <= jh: where jl == jh, j is known exactly; and where jl >= n
+ * (buckets) the reference stops too (j >= jl >= n). Only a live lane with
+ * jl < n and jl != jh is uncertain: its bits are ORed into the lane's risk
+ * word, and after the walk each risky key takes jump() (exact by its own
+ * proof). To spare a compare, any live lane with jl != jh counts (also
+ * when both are past the end, which the last turn's heavy tail makes the
+ * common case): measured, 1.1e-3 keys in a random set at 1000 buckets,
+ * 5e-5 at 10, 1.5e-5 at 65535 and 2^20, 4.6e-4 at 2^31 - 1 are recomputed.
+ * Bounds: a live lane has b1 <= n < 2^31 and q < 2^31 (1 + 2^-13), so
+ * b1 qh < 2^62.01: no overflow; past 2^52 the FMA is no floor any more
+ * but still at least 2^52 + n (rounding is monotonic), which ends the
+ * lane. Dead lanes keep computing garbage (even infinities) under a mask
+ * that ignores them. b lives in the same 2^52 + j form; its low 32 bits
+ * are the bucket.
+ *
+ * Per lane-turn this is some 20 uops (3 of them the 64-bit LCG multiply)
+ * and no divider: 8 keys a zmm register, JUMP_ZMM registers a group (16
+ * measured faster than 8: more lanes cover the chains' latency, despite a
+ * longer longest walk). Below JUMP_RCP1_MAX buckets one Newton step (the
+ * window, 2^-24 of the product, makes more keys risky as buckets grow).
+ */
+#define JUMP_AVX512 1
+#define JUMP_ZMM 2
+#define JUMP_RCP1_MAX 4096u /* measured: above, two Newton steps */
+
+__attribute__((target("avx512f,avx512dq"))) static inline __attribute__((always_inline)) void
+jump_lanes_rcp_body(const uint64_t *key, uint32_t buckets, uint32_t *out, uint32_t m, int steps)
+{
+    const __m512i lcg = _mm512_set1_epi64((int64_t)JUMP_LCG), one_i = _mm512_set1_epi64(1);
+    const __m512i magic = _mm512_set1_epi64(INT64_C(0x4140000000000000)); /* 2^21 */
+    const __m512d magic1 = _mm512_set1_pd(0x1p21 - 0x1p-31);
+    const __m512d one = _mm512_set1_pd(1.0);
+    const __m512d up = _mm512_set1_pd(steps == 1 ? 1.0 + 0x1p-24 : 1.0 + 0x1p-47);
+    const __m512d down = _mm512_set1_pd(steps == 1 ? 1.0 - 0x1p-24 : 1.0 - 0x1p-47);
+    const __m512d big = _mm512_set1_pd(0x1p52), big1 = _mm512_set1_pd(0x1p52 - 1.0);
+    const __m512d nbig = _mm512_set1_pd(0x1p52 + (double)buckets);
+    /* Two LCG chains a register, turns t and t + 1 (k' = a^2 k + a + 1 two
+     * turns on): the 64-bit multiply's latency (15 cycles) would bound the
+     * walk; so each chain steps once per two turns. */
+    const __m512i lcg2 = _mm512_set1_epi64((int64_t)(JUMP_LCG * JUMP_LCG));
+    const __m512i inc2 = _mm512_set1_epi64((int64_t)(JUMP_LCG + 1));
+    __m512i ka[JUMP_ZMM], kb[JUMP_ZMM], risk[JUMP_ZMM];
+    __m512d b1[JUMP_ZMM], b[JUMP_ZMM];
+    __mmask8 live[JUMP_ZMM];
+    for (int l = 0; l < JUMP_ZMM; l++) {
+        ka[l] = _mm512_add_epi64(
+            _mm512_mullo_epi64(_mm512_loadu_si512((const void *)(key + 8 * l)), lcg), one_i);
+        kb[l] = _mm512_add_epi64(_mm512_mullo_epi64(ka[l], lcg), one_i);
+        risk[l] = _mm512_setzero_si512();
+        b1[l] = one;
+        b[l] = big;
+        live[l] = 0xFF;
+    }
+    for (;;) {
+        for (int half = 0; half < 2; half++) {
+            __mmask8 any = 0;
+            for (int l = 0; l < JUMP_ZMM; l++) {
+                __m512i k = half ? kb[l] : ka[l];
+                if (half)
+                    kb[l] = _mm512_add_epi64(_mm512_mullo_epi64(k, lcg2), inc2);
+                else
+                    ka[l] = _mm512_add_epi64(_mm512_mullo_epi64(k, lcg2), inc2);
+                __m512d d = _mm512_sub_pd(
+                    _mm512_castsi512_pd(_mm512_or_si512(_mm512_srli_epi64(k, 33), magic)),
+                    magic1);
+                __m512d r = _mm512_rcp14_pd(d);
+                __m512d q = _mm512_fmadd_pd(r, _mm512_fnmadd_pd(d, r, one), r);
+                if (steps == 2)
+                    q = _mm512_fmadd_pd(q, _mm512_fnmadd_pd(d, q, one), q);
+                __m512d yh = _mm512_fmadd_round_pd(b1[l], _mm512_mul_pd(q, up), big,
+                                                   _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+                __m512d yl = _mm512_fmadd_round_pd(b1[l], _mm512_mul_pd(q, down), big,
+                                                   _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+                risk[l] = _mm512_mask_ternarylogic_epi64(risk[l], live[l],
+                                                         _mm512_castpd_si512(yh),
+                                                         _mm512_castpd_si512(yl), 0xF6);
+                __mmask8 below = _mm512_mask_cmp_pd_mask(live[l], yh, nbig, _CMP_LT_OQ);
+                b[l] = _mm512_mask_blend_pd(below, b[l], yh);
+                b1[l] = _mm512_sub_pd(yh, big1);
+                live[l] = below;
+                any |= below;
+            }
+            if (!any)
+                goto done;
+        }
+    }
+done:;
+    uint32_t res[8 * JUMP_ZMM];
+    uint32_t risky = 0;
+    for (int l = 0; l < JUMP_ZMM; l++) {
+        _mm256_storeu_si256((__m256i *)(void *)(res + 8 * l),
+                            _mm512_cvtepi64_epi32(_mm512_castpd_si512(b[l])));
+        risky |= (uint32_t)_mm512_test_epi64_mask(risk[l], risk[l]) << (8 * l);
+    }
+    memcpy(out, res, (size_t)m * sizeof *out);
+    for (risky &= (UINT32_C(1) << m) - 1; risky; risky &= risky - 1) { /* m <= 16 */
+        uint32_t i = (uint32_t)__builtin_ctz(risky);
+        out[i] = jump(key[i], buckets);
+    }
+}
+
+__attribute__((target("avx512f,avx512dq"))) static void
+jump_lanes_rcp1(const uint64_t *key, uint32_t buckets, uint32_t *out, uint32_t m)
+{
+    jump_lanes_rcp_body(key, buckets, out, m, 1);
+}
+
+__attribute__((target("avx512f,avx512dq"))) static void
+jump_lanes_rcp2(const uint64_t *key, uint32_t buckets, uint32_t *out, uint32_t m)
+{
+    jump_lanes_rcp_body(key, buckets, out, m, 2);
+}
 #endif
 
 #ifdef __SSE2__
@@ -531,7 +679,9 @@ static inline __attribute__((always_inline)) void jump_groups(void (*lanes)(cons
 }
 #endif
 
-/* path: 0 the best this CPU has, 1 SSE2 pairs, 2 one key at a time (tests). */
+/* path: 0 the best this CPU has, 1 SSE2 pairs, 2 one key at a time, 3 AVX2
+ * divides, 4 AVX-512 reciprocals (tests; GWLB_ENOTSUP when the CPU lacks
+ * the ISA of 3 or 4). */
 GWLB__HIDDEN int gwlb__jump_hash_batch_path(const uint64_t *keys, uint32_t count,
                                             uint32_t buckets, uint32_t *out, int path);
 int gwlb__jump_hash_batch_path(const uint64_t *keys, uint32_t count, uint32_t buckets,
@@ -540,11 +690,27 @@ int gwlb__jump_hash_batch_path(const uint64_t *keys, uint32_t count, uint32_t bu
     (void)path; /* without SSE2 there is one path */
     if (keys == NULL || out == NULL || buckets == 0 || buckets > INT32_MAX)
         return GWLB_EINVAL;
+#ifdef JUMP_AVX512
+    if ((path == 0 || path == 4) && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512dq")) {
+        if (buckets <= JUMP_RCP1_MAX)
+            jump_groups(jump_lanes_rcp1, 8 * JUMP_ZMM, keys, count, buckets, out);
+        else
+            jump_groups(jump_lanes_rcp2, 8 * JUMP_ZMM, keys, count, buckets, out);
+        return GWLB_OK;
+    }
+    if (path == 4)
+        return GWLB_ENOTSUP;
+#endif
 #ifdef JUMP_AVX2
-    if (path == 0 && __builtin_cpu_supports("avx2")) {
+    if ((path == 0 || path == 3) && __builtin_cpu_supports("avx2")) {
         jump_groups(jump_lanes_avx2, 4 * JUMP_QUADS, keys, count, buckets, out);
         return GWLB_OK;
     }
+#endif
+#ifdef JUMP_AVX2
+    if (path == 3)
+        return GWLB_ENOTSUP;
 #endif
 #ifdef __SSE2__
     if (path <= 1) {

@@ -173,7 +173,8 @@ START_TEST(test_jump_hash_follows_the_reference_rounding_where_exact_math_differ
 END_TEST
 
 /* lib/hashing/pick.c: gwlb_jump_hash_batch by a chosen code path (0 the
- * CPU's best, 1 SSE2 pairs, 2 one key at a time). */
+ * CPU's best, 1 SSE2 pairs, 2 one key at a time, 3 AVX2 divides, 4
+ * AVX-512 reciprocals; GWLB_ENOTSUP when the CPU lacks 3's or 4's ISA). */
 int gwlb__jump_hash_batch_path(const uint64_t *keys, uint32_t count, uint32_t buckets,
                                uint32_t *out, int path);
 
@@ -207,12 +208,14 @@ START_TEST(test_jump_hash_batch_equals_jump_hash_for_a_million_keys_at_edge_coun
                 if (i % 64 == 0)
                     ck_assert_uint_eq(got[i], paper_jump(keys[i], edge[e]));
             }
-            /* The other code paths (SSE2 pairs, one key at a time) whatever
-             * this CPU would choose. */
-            for (int path = 1; path <= 2; path++) {
+            /* The other code paths (SSE2 pairs, one key at a time, AVX2
+             * divides, AVX-512 reciprocals) whatever this CPU would choose. */
+            for (int path = 1; path <= 4; path++) {
                 got[m] = 0xDEADBEEFu;
-                ck_assert_int_eq(gwlb__jump_hash_batch_path(keys + m, 0, edge[e], got, path),
-                                 GWLB_OK);
+                int rc = gwlb__jump_hash_batch_path(keys + m, 0, edge[e], got, path);
+                if (path >= 3 && rc == GWLB_ENOTSUP)
+                    continue; /* this CPU lacks the ISA */
+                ck_assert_int_eq(rc, GWLB_OK);
                 ck_assert_int_eq(gwlb__jump_hash_batch_path(keys, m, edge[e], got, path), GWLB_OK);
                 ck_assert_uint_eq(got[m], 0xDEADBEEFu);
                 for (uint32_t i = 0; i < m; i++) {
@@ -223,6 +226,60 @@ START_TEST(test_jump_hash_batch_equals_jump_hash_for_a_million_keys_at_edge_coun
             }
             done += m;
             size = size == 18 ? 1 : size + 1;
+        }
+    }
+}
+END_TEST
+
+/* Keys with a turn whose product b1 * 2^31 / d lies within a few 2^-25
+ * (one Newton step, up to 16384 buckets) or 2^-48 (two steps) of an
+ * integer, relative to the product, while the walk goes on: the AVX-512
+ * lanes cannot decide that turn and recompute the key with the scalar
+ * path (checked when they were found by an offline search over random
+ * keys); plus the keys where the reference's rounding differs from exact
+ * math. Each key at every position of a 16-key batch, every path: every
+ * bucket is the paper's. */
+START_TEST(test_jump_hash_batch_follows_the_reference_on_keys_its_lanes_cannot_decide)
+{
+    static const struct {
+        uint64_t key;
+        uint32_t buckets, bucket;
+    } v[] = {
+        {UINT64_C(0xc9921d2533051e5b), 10, 9},
+        {UINT64_C(0xc8fb4ab49dae2864), 10, 6},
+        {UINT64_C(0xfc6e322af18ed875), 10, 6},
+        {UINT64_C(0x59f7e7945b360179), 1000, 607},
+        {UINT64_C(0xba880f5630ad9d73), 1000, 671},
+        {UINT64_C(0x4facadf73a13c897), 1000, 912},
+        {UINT64_C(0xaca83ed4b392a33e), 65535, 44070},
+        {UINT64_C(0xcdfb3daa3a528d62), 65535, 10698},
+        {UINT64_C(0xdeec29b7d09c2cbf), 65535, 35157},
+        {UINT64_C(0xe49d1b8b37b8f273), 2147483647u, 953952335u},
+        {UINT64_C(0x97378fd568c8112d), 2147483647u, 1486567336u},
+        {UINT64_C(0xd02941fae9dd7c63), 2147483647u, 1560089448u},
+        {229820519, 1000, 621},
+        {342762895, 1000, 739},
+        {1055484, 1000000, 786432},
+        {6563676, 1000000, 978677},
+        {1055484, 2147483647u, 1672770550u},
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        ck_assert_uint_eq(paper_jump(v[i].key, v[i].buckets), v[i].bucket);
+        for (uint32_t at = 0; at < 16; at++) {
+            uint64_t keys[16];
+            for (uint32_t l = 0; l < 16; l++)
+                keys[l] = gwlb_mix64(l + 16 * i);
+            keys[at] = v[i].key;
+            for (int path = 0; path <= 4; path++) {
+                uint32_t got[16];
+                int rc = gwlb__jump_hash_batch_path(keys, 16, v[i].buckets, got, path);
+                if (path >= 3 && rc == GWLB_ENOTSUP)
+                    continue; /* this CPU lacks the ISA */
+                ck_assert_int_eq(rc, GWLB_OK);
+                ck_assert_uint_eq(got[at], v[i].bucket);
+                for (uint32_t l = 0; l < 16; l++)
+                    ck_assert_uint_eq(got[l], paper_jump(keys[l], v[i].buckets));
+            }
         }
     }
 }
@@ -1521,6 +1578,7 @@ static Suite *hashing_suite(void)
     tcase_add_test(v, test_jump_hash_equals_the_papers_loop_for_a_million_keys_at_edge_counts);
     tcase_add_test(v, test_jump_hash_follows_the_reference_rounding_where_exact_math_differs);
     tcase_add_test(v, test_jump_hash_batch_equals_jump_hash_for_a_million_keys_at_edge_counts);
+    tcase_add_test(v, test_jump_hash_batch_follows_the_reference_on_keys_its_lanes_cannot_decide);
     tcase_add_test(v, test_jump_hash_batch_of_each_size_writes_exactly_count_buckets);
     tcase_add_test(v, test_jump_hash_batch_rejects_bad_input_and_writes_nothing);
     tcase_add_test(v, test_jump_table_lookup_is_jump_hash_of_the_key_hash);
