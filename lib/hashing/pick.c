@@ -558,11 +558,11 @@ __attribute__((target("avx2"))) static void jump_lanes_avx2(const uint64_t *key,
  * Bounds: a live lane has b1 <= n < 2^31 and q < 2^31 (1 + 2^-13), so
  * b1 qh < 2^62.01: no overflow; past 2^52 the FMA is no floor any more
  * but still at least 2^52 + n (rounding is monotonic), which ends the
- * lane. Dead lanes keep computing garbage (even infinities) under a mask
- * that ignores them. b lives in the same 2^52 + j form; its low 32 bits
- * are the bucket.
+ * lane. b1 = j + 1 is updated under the live mask only, so a dead lane's
+ * b1 stays b + 1 (no garbage, no overflow; its turns are ignored); at the
+ * end b1 + 2^52 - 1 = 2^52 + b, whose low 32 bits are the bucket.
  *
- * Per lane-turn this is some 20 uops (3 of them the 64-bit LCG multiply)
+ * Per lane-turn this is some 18 uops (3 of them the 64-bit LCG multiply)
  * and no divider: 8 keys a zmm register, JUMP_ZMM registers a group (16
  * measured faster than 8: more lanes cover the chains' latency, despite a
  * longer longest walk). Below JUMP_RCP1_MAX buckets one Newton step (the
@@ -589,7 +589,7 @@ jump_lanes_rcp_body(const uint64_t *key, uint32_t buckets, uint32_t *out, uint32
     const __m512i lcg2 = _mm512_set1_epi64((int64_t)(JUMP_LCG * JUMP_LCG));
     const __m512i inc2 = _mm512_set1_epi64((int64_t)(JUMP_LCG + 1));
     __m512i ka[JUMP_ZMM], kb[JUMP_ZMM], risk[JUMP_ZMM];
-    __m512d b1[JUMP_ZMM], b[JUMP_ZMM];
+    __m512d b1[JUMP_ZMM];
     __mmask8 live[JUMP_ZMM];
     for (int l = 0; l < JUMP_ZMM; l++) {
         ka[l] = _mm512_add_epi64(
@@ -597,7 +597,6 @@ jump_lanes_rcp_body(const uint64_t *key, uint32_t buckets, uint32_t *out, uint32
         kb[l] = _mm512_add_epi64(_mm512_mullo_epi64(ka[l], lcg), one_i);
         risk[l] = _mm512_setzero_si512();
         b1[l] = one;
-        b[l] = big;
         live[l] = 0xFF;
     }
     for (;;) {
@@ -624,8 +623,7 @@ jump_lanes_rcp_body(const uint64_t *key, uint32_t buckets, uint32_t *out, uint32
                                                          _mm512_castpd_si512(yh),
                                                          _mm512_castpd_si512(yl), 0xF6);
                 __mmask8 below = _mm512_mask_cmp_pd_mask(live[l], yh, nbig, _CMP_LT_OQ);
-                b[l] = _mm512_mask_blend_pd(below, b[l], yh);
-                b1[l] = _mm512_sub_pd(yh, big1);
+                b1[l] = _mm512_mask_sub_pd(b1[l], below, yh, big1); /* frozen once dead */
                 live[l] = below;
                 any |= below;
             }
@@ -637,11 +635,16 @@ done:;
     uint32_t res[8 * JUMP_ZMM];
     uint32_t risky = 0;
     for (int l = 0; l < JUMP_ZMM; l++) {
-        _mm256_storeu_si256((__m256i *)(void *)(res + 8 * l),
-                            _mm512_cvtepi64_epi32(_mm512_castpd_si512(b[l])));
+        /* b = b1 - 1 as 2^52 + b: the low 32 bits of its bits */
+        __m256i r = _mm512_cvtepi64_epi32(_mm512_castpd_si512(_mm512_add_pd(b1[l], big1)));
+        if (m == 8 * JUMP_ZMM)
+            _mm256_storeu_si256((__m256i *)(void *)(out + 8 * l), r);
+        else
+            _mm256_storeu_si256((__m256i *)(void *)(res + 8 * l), r);
         risky |= (uint32_t)_mm512_test_epi64_mask(risk[l], risk[l]) << (8 * l);
     }
-    memcpy(out, res, (size_t)m * sizeof *out);
+    if (m < 8 * JUMP_ZMM)
+        memcpy(out, res, (size_t)m * sizeof *out);
     for (risky &= (UINT32_C(1) << m) - 1; risky; risky &= risky - 1) { /* m <= 16 */
         uint32_t i = (uint32_t)__builtin_ctz(risky);
         out[i] = jump(key[i], buckets);
