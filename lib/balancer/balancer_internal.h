@@ -241,10 +241,18 @@ struct gwlb_balancer {
     uint32_t index_mask;
     gwlb__bgroup groups[GWLB__GROUPS];
     gwlb_rng rng;                   /* per-balancer PRNG (process-local) */
+    /* draw ahead (pick.c, rand_ahead): ahead_out = SplitMix64 output of
+     * state ahead_key (mix(ahead_key + gamma)), kept for the next draw so
+     * that the mix is off its dependency chain; used when ahead_key equals
+     * the state (other draws just leave it stale) */
+    uint64_t ahead_key;
+    uint64_t ahead_out;
     uint32_t fast_kind;             /* GWLB__FAST_*: the specialised pick, fixed at build */
     uint32_t exclusive;             /* gwlb_balancer_set_exclusive: plain load+store RMWs */
     double inv_decay;               /* 1 / ewma_decay_ns */
     double ewma_initial;            /* (double)ewma_initial_rtt_ns */
+    uint64_t ewma_initial_bits;     /* its bits (the clean pick selects them) */
+    double ewma_lo_c, ewma_lo_cd;   /* clean peak EWMA bound: 1 - 1e-9, (1 - 1e-9) / tau */
     /* fast-path key: flags epoch + 1 for which level 0 takes all traffic and
      * every level-0 host is healthy; with header.hazards == 0 a pick needs
      * no per-host check at all */
@@ -273,6 +281,26 @@ enum {
     GWLB__FAST_RANDOM, /* weighted random, no slow start */
     GWLB__FAST_EWMA_UNIT /* GWLB__FAST_EWMA with every level-0 weight 1 */
 };
+
+/* SplitMix64 gamma and output function (gwlb_rng's), for the balancer's
+ * inlined draws. */
+#define GWLB__RNG_GAMMA UINT64_C(0x9e3779b97f4a7c15)
+
+static inline uint64_t gwlb__rng_mix(uint64_t v)
+{
+    v = (v ^ (v >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    v = (v ^ (v >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return v ^ (v >> 31);
+}
+
+/* Set the generator's state and the draw ahead that matches it
+ * (exclusive access: build, reseed). */
+static inline void gwlb__balancer_seed(gwlb_balancer *b, uint64_t state)
+{
+    gwlb_rng_seed(&b->rng, state);
+    gwlb__st64(&b->ahead_out, gwlb__rng_mix(state + GWLB__RNG_GAMMA));
+    gwlb__st64(&b->ahead_key, state);
+}
 
 /* ---- Accessors for the hashing and health components -------------------------- */
 

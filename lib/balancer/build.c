@@ -462,9 +462,12 @@ static int build_common(const gwlb_balancer_config *config, const gwlb_balancer_
     b->n = n;
     double bias = config->active_request_bias;
     b->bias_mode = bias == 0.0 ? 0 : bias == 1.0 ? 1 : 2;
-    gwlb_rng_seed(&b->rng, gwlb_mix64(config->seed ^ UINT64_C(0x62616c616e636572)));
+    gwlb__balancer_seed(b, gwlb_mix64(config->seed ^ UINT64_C(0x62616c616e636572)));
     b->inv_decay = 1.0 / (double)config->ewma_decay_ns;
     b->ewma_initial = (double)config->ewma_initial_rtt_ns;
+    memcpy(&b->ewma_initial_bits, &b->ewma_initial, sizeof b->ewma_initial_bits);
+    b->ewma_lo_c = 1.0 - 1e-9;
+    b->ewma_lo_cd = (1.0 - 1e-9) * b->inv_decay;
     int no_slow = config->slow_start_window_ns == 0;
     switch (config->algorithm) {
     case GWLB_BALANCER_ROUND_ROBIN:
@@ -660,6 +663,6 @@ int gwlb_balancer_reseed(gwlb_balancer *bal, uint64_t seed)
     if (bal == NULL)
         return GWLB_EINVAL;
     /* the same derivation as build: reseed(b, s) draws as a build with seed s */
-    gwlb_rng_seed(&bal->rng, gwlb_mix64(seed ^ UINT64_C(0x62616c616e636572)));
+    gwlb__balancer_seed(bal, gwlb_mix64(seed ^ UINT64_C(0x62616c616e636572)));
     return GWLB_OK;
 }

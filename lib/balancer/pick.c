@@ -24,12 +24,21 @@ __extension__ typedef unsigned __int128 u128;
 
 #if defined(__GNUC__)
 #define GWLB__NOINLINE __attribute__((noinline))
+#define GWLB__ALWAYS_INLINE __attribute__((always_inline))
 /* hot entry points start on a cache line: their loops and branches keep
  * one placement whatever code precedes them (measured: a 16-byte shift
  * moved exclusive-mode nginx SWRR by 25 %) */
 #define GWLB__LINE_ALIGNED __attribute__((aligned(64)))
+/* a condition the branch predictor cannot learn: compilers then select
+ * (cmov) rather than branch */
+#define GWLB__COINFLIP(x) __builtin_expect_with_probability(!!(x), 1, 0.5)
+/* v's value is hidden from the optimiser (no code) */
+#define GWLB__OPAQUE(v) __asm__("" : "+r"(v))
 #else
+#define GWLB__OPAQUE(v) ((void)0)
+#define GWLB__COINFLIP(x) (x)
 #define GWLB__NOINLINE
+#define GWLB__ALWAYS_INLINE
 #define GWLB__LINE_ALIGNED
 #endif
 
@@ -255,12 +264,39 @@ static inline uint64_t seq_next(_Atomic uint64_t *seq)
 static inline uint64_t fast_rand(gwlb_rng *rng)
 {
     _Atomic uint64_t *s = GWLB__A64(&rng->state);
-    uint64_t v = atomic_load_explicit(s, memory_order_relaxed) + UINT64_C(0x9e3779b97f4a7c15);
+    uint64_t v = atomic_load_explicit(s, memory_order_relaxed) + GWLB__RNG_GAMMA;
     atomic_store_explicit(s, v, memory_order_relaxed);
     /* gwlb_mix64, inlined (a call through the PLT per draw otherwise) */
-    v = (v ^ (v >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    v = (v ^ (v >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return v ^ (v >> 31);
+    return gwlb__rng_mix(v);
+}
+
+/*
+ * fast_rand for the clean peak-EWMA pick, the same value: the output for
+ * the current state was computed by the previous draw (ahead_out, valid
+ * when ahead_key is the state: any other draw leaves it stale), so the
+ * pick's dependency chain starts at a load instead of the ~12-cycle mix;
+ * this draw computes the output for the next state (which the prefetch
+ * above 256 hosts reads too). Concurrent drawers may read a
+ * mismatched pair: then the draw is another output of the generator,
+ * as racing relaxed steps already allow; single-threaded (and in
+ * exclusive mode) the sequence is exactly fast_rand's.
+ */
+static inline uint64_t rand_ahead(const gwlb_balancer *b)
+{
+    _Atomic uint64_t *sp = GWLB__A64((uint64_t *)(uintptr_t)&b->rng.state);
+    _Atomic uint64_t *kp = GWLB__A64((uint64_t *)(uintptr_t)&b->ahead_key);
+    _Atomic uint64_t *op = GWLB__A64((uint64_t *)(uintptr_t)&b->ahead_out);
+    uint64_t s = atomic_load_explicit(sp, memory_order_relaxed);
+    uint64_t key = atomic_load_explicit(kp, memory_order_relaxed);
+    uint64_t r = atomic_load_explicit(op, memory_order_relaxed);
+    uint64_t v = s + GWLB__RNG_GAMMA;
+    if (GWLB__UNLIKELY(key != s))
+        r = gwlb__rng_mix(v);
+    atomic_store_explicit(sp, v, memory_order_relaxed);
+    uint64_t nx = gwlb__rng_mix(v + GWLB__RNG_GAMMA);
+    atomic_store_explicit(op, nx, memory_order_relaxed);
+    atomic_store_explicit(kp, v, memory_order_relaxed);
+    return r;
 }
 
 static inline uint64_t fast_below(gwlb_rng *rng, uint64_t bound)
@@ -1249,6 +1285,20 @@ static inline void clean_take(const gwlb_balancer *b, gwlb_balancer_state *st, u
     out->token = count ? pick_token(st, slot) : 1;
 }
 
+/* clean_take with the record and its slot already at hand. */
+static inline void clean_take_rec(const gwlb_balancer *b, gwlb_balancer_state *st,
+                                  const gwlb__bpick *p, uint32_t slot, gwlb_balancer_result *out,
+                                  int count)
+{
+    if (count)
+        rmw_add32(b, &st->slots[slot].in_flight, 1);
+    out->host_index = p->host;
+    out->slot = slot;
+    out->user_data = p->user_data;
+    out->aux = 0;
+    out->token = count ? pick_token(st, slot) : 1;
+}
+
 /* Tier 2: level 0 takes everything; members checked one by one. */
 static GWLB__NOINLINE int simple_pick(const gwlb_balancer *b, uint64_t now,
                                       gwlb_balancer_result *out, int count)
@@ -1370,13 +1420,15 @@ static GWLB__NOINLINE int clean_lr_pick(const gwlb_balancer *b, gwlb_balancer_re
     return clean_p2c_take(b, k1, k2, out, count);
 }
 
-/* clean_ewma_pick's near-tie: k2 (high half of k21) against k1 with the exp. */
+/* clean_ewma_pick's near-tie: the member of record p2 against that of p1,
+ * with the exp (or equal ages: factor 1). */
 static GWLB__NOINLINE int clean_ewma_tie(const gwlb_balancer *b, gwlb_balancer_result *out,
-                                         int count, uint64_t k21, uint64_t a2, uint64_t a1,
-                                         double l2, double w2, double l1, double w1)
+                                         int count, const gwlb__bpick *p1, const gwlb__bpick *p2,
+                                         uint64_t a2, uint64_t a1, double l2, double w2,
+                                         double l1, double w1)
 {
-    uint32_t k = ewma_exact(b, l2, a2, w2, l1, a1, w1) ? (uint32_t)(k21 >> 32) : (uint32_t)k21;
-    clean_take(b, b->state, k, out, count);
+    const gwlb__bpick *p = ewma_less_parts(b, l2, a2, w2, l1, a1, w1) ? p2 : p1;
+    clean_take_rec(b, b->state, p, p->slot, out, count);
     return GWLB_OK;
 }
 
@@ -1385,18 +1437,12 @@ static GWLB__NOINLINE int clean_ewma_tie(const gwlb_balancer *b, gwlb_balancer_r
 #define EWMA_PREFETCH_HOSTS 256
 
 /* Start fetching the slots of both candidates of the NEXT clean peak-EWMA
- * pick: the generator's next output is known now (SplitMix64 state + the
- * constant), and the draw is the one clean_ewma_pick will make. A hint
- * only: if another thread draws first, some line is fetched for nothing. */
+ * pick: the generator's next output v is known now (rand_ahead's),
+ * and the draw is the one clean_ewma_pick will make. A hint only: if
+ * another thread draws first, some line is fetched for nothing. */
 static inline void ewma_prefetch_next(const gwlb_balancer *b, const gwlb_balancer_state *st,
-                                      uint32_t c)
+                                      uint32_t c, uint64_t v)
 {
-    uint64_t v = atomic_load_explicit(GWLB__A64((uint64_t *)(uintptr_t)&b->rng.state),
-                                      memory_order_relaxed) +
-                 UINT64_C(0x9e3779b97f4a7c15);
-    v = (v ^ (v >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    v = (v ^ (v >> 27)) * UINT64_C(0x94d049bb133111eb);
-    v ^= v >> 31;
     uint32_t k1 = (uint32_t)(((v >> 32) * c) >> 32);
     uint32_t k2 = (uint32_t)(((v & 0xffffffffu) * (c - 1)) >> 32);
     k2 += k2 >= k1;
@@ -1404,76 +1450,140 @@ static inline void ewma_prefetch_next(const gwlb_balancer *b, const gwlb_balance
     GWLB__PREFETCH_W(&st->slots[b->picks[k2].slot]);
 }
 
-/* The end of a clean peak-EWMA pick of member k above EWMA_PREFETCH_HOSTS. */
-static GWLB__NOINLINE int clean_ewma_take_prefetch(const gwlb_balancer *b, uint32_t k,
-                                                   gwlb_balancer_result *out, int count)
+/* The end of a clean peak-EWMA pick of record p (slot `slot`) above
+ * EWMA_PREFETCH_HOSTS. */
+static GWLB__NOINLINE int clean_ewma_take_prefetch(const gwlb_balancer *b, const gwlb__bpick *p,
+                                                   uint32_t slot, gwlb_balancer_result *out,
+                                                   int count)
 {
     gwlb_balancer_state *st = b->state;
-    ewma_prefetch_next(b, st, b->groups[0].count);
-    clean_take(b, st, k, out, count);
+    ewma_prefetch_next(b, st, b->groups[0].count, gwlb__ld64(&b->ahead_out));
+    clean_take_rec(b, st, p, slot, out, count);
     return GWLB_OK;
 }
 
 /* Peak EWMA over level 0 with every member usable: clean_ewma (the first
  * round of pick_peak_ewma: two distinct members from one draw, the lower
- * load wins, ties to the first) without the general dispatch; the rare
- * near-tie that needs the exp is a tail call (no stack frame here). */
-static inline int clean_ewma_body(const gwlb_balancer *b, uint64_t now,
+ * load wins, ties to the first) without the general dispatch, for the
+ * members of records p1 and p2 as drawn, in the general form (`now` at or
+ * above 2^53). The rare near-tie that needs the exp is a tail call. */
+static GWLB__NOINLINE int clean_ewma_general(const gwlb_balancer *b, uint64_t now,
+                                             gwlb_balancer_result *out, int count,
+                                             const gwlb__bpick *p1, const gwlb__bpick *p2)
+{
+    gwlb_balancer_state *st = b->state;
+    const gwlb__bmember *m1 = &b->members[p1 - b->picks], *m2 = &b->members[p2 - b->picks];
+    uint64_t a1, a2;
+    double l2 = ewma_slot_parts(b, &st->slots[p2->slot], now, &a2);
+    double l1 = ewma_slot_parts(b, &st->slots[p1->slot], now, &a1);
+    double w2 = (double)m2->weight, w1 = (double)m1->weight;
+    int less = ewma_bounds(b, l2, a2, w2, l1, a1, w1);
+    if (less == 2)
+        return clean_ewma_tie(b, out, count, p1, p2, a2, a1, l2, w2, l1, w1);
+    const gwlb__bpick *p = less ? p2 : p1;
+    if (b->groups[0].count > EWMA_PREFETCH_HOSTS)
+        return clean_ewma_take_prefetch(b, p, p->slot, out, count);
+    clean_take_rec(b, st, p, p->slot, out, count);
+    return GWLB_OK;
+}
+
+/*
+ * The clean peak-EWMA pick. Below now = 2^53 (always, for a clock of ns
+ * since boot or since 1970) no age is needed: with t = stamp, or now + 1
+ * for a slot without a sample or stamped after now (age 0, as
+ * ewma_slot_parts clamps), age = now + 1 - t, so the ages differ by
+ * t1 - t2 exactly and d is that count over tau. The bounds of ewma_bounds
+ * settle the comparison without a branch on its outcome (which of two
+ * random hosts is less loaded is a coin flip to the branch predictor):
+ * lo = "certainly less", hi = "certainly not less". Their guards (d > -1
+ * for lo, d < 1 for hi) are implied: loads are >= 0, so a factor 1 + d <= 0
+ * (1 - d <= 0) already makes the test false. For d > 0 ewma_bounds tests
+ * lo first, for d <= 0 hi first; d = 0 (equal ages) gives lo = x < y,
+ * hi = x > y as its plain comparison, with near-ties to ewma_less_parts.
+ */
+static inline GWLB__ALWAYS_INLINE int clean_ewma_body(const gwlb_balancer *b, uint64_t now,
                                   gwlb_balancer_result *out, int count, int unit)
 {
     const gwlb__bgroup *g = &b->groups[0];
     uint32_t c = g->count, k = 0;
     gwlb_balancer_state *st = b->state;
     if (GWLB__LIKELY(c > 1)) {
-        uint64_t r = fast_rand((gwlb_rng *)(uintptr_t)&b->rng);
+        uint64_t r = rand_ahead(b);
         uint32_t k1 = (uint32_t)(((r >> 32) * c) >> 32);
         uint32_t k2 = (uint32_t)(((r & 0xffffffffu) * (c - 1)) >> 32);
         k2 += k2 >= k1;
-        /* the slots from the pick records (the line clean_take reads
-         * again); the members only for the weights */
-        const gwlb__bmember *m1 = &b->members[k1], *m2 = &b->members[k2];
-        uint64_t a1, a2;
-        double l2 = ewma_slot_parts(b, &st->slots[b->picks[k2].slot], now, &a2);
-        double l1 = ewma_slot_parts(b, &st->slots[b->picks[k1].slot], now, &a1);
+        /* the slots from the pick records (read again for the result);
+         * the members only for the weights */
+        const gwlb__bpick *p1 = &b->picks[k1], *p2 = &b->picks[k2];
+        if (GWLB__UNLIKELY((now >> 53) != 0))
+            return clean_ewma_general(b, now, out, count, p1, p2);
+        uint32_t sl1 = p1->slot, sl2 = p2->slot;
+        const gwlb__bslot *s1 = &st->slots[sl1], *s2 = &st->slots[sl2];
+        uint64_t t1 = gwlb__ld64(&s1->ewma_stamp), t2 = gwlb__ld64(&s2->ewma_stamp);
+        uint64_t c1 = gwlb__ld64(&s1->ewma_cost), c2 = gwlb__ld64(&s2->ewma_cost);
+        /* selects (cmov): whether a slot has a sample is a coin flip too
+         * (GWLB__OPAQUE: the compiler would branch on t == 0 otherwise,
+         * since t - 1 > now follows from it) */
+        uint64_t ib = b->ewma_initial_bits, u1 = t1 - 1, u2 = t2 - 1;
+        GWLB__OPAQUE(u1);
+        GWLB__OPAQUE(u2);
+        c1 = GWLB__COINFLIP(t1 != 0) ? c1 : ib;
+        c2 = GWLB__COINFLIP(t2 != 0) ? c2 : ib;
+        /* u = t - 1 = now - age: min(stamp - 1, now); stamp 0 (t - 1
+         * wraps) and stamps after now give age 0 */
+        u1 = GWLB__COINFLIP(u1 > now) ? now : u1;
+        u2 = GWLB__COINFLIP(u2 > now) ? now : u2;
+        double cost1, cost2;
+        memcpy(&cost1, &c1, sizeof cost1);
+        memcpy(&cost2, &c2, sizeof cost2);
+        /* (double)n + 1.0, one conversion (both exact below 2^53) */
+        double l1 = cost1 * (double)((uint64_t)gwlb__ld32(&s1->in_flight) + 1);
+        double l2 = cost2 * (double)((uint64_t)gwlb__ld32(&s2->in_flight) + 1);
         /* l2/w2 < l1/w1 without dividing (unit: the weights are 1.0) */
-        double w2 = unit ? 1.0 : (double)m2->weight, w1 = unit ? 1.0 : (double)m1->weight;
+        double w2 = unit ? 1.0 : (double)b->members[k2].weight;
+        double w1 = unit ? 1.0 : (double)b->members[k1].weight;
         double x = unit ? l2 : l2 * w1, y = unit ? l1 : l1 * w2;
-        uint32_t less;
-        if (GWLB__LIKELY(a2 != a1)) {
-            /* ewma_bounds without a branch on the outcome (which of two
-             * random hosts is less loaded is a coin flip to the branch
-             * predictor): lo = "certainly less" (its test with the guard
-             * of either sign of d), hi = "certainly not less"; for d > 0
-             * ewma_bounds tests lo first, for d <= 0 hi first */
-            double d = u64_diff(a2, a1) * b->inv_decay;
-            uint32_t lo = (uint32_t)(x < y * (1.0 + d) * (1.0 - 1e-9)) & (uint32_t)(d > -1.0);
-            uint32_t hi = (uint32_t)(x * (1.0 - d) > y * (1.0 + 1e-9)) & (uint32_t)(d < 1.0);
-            if (GWLB__UNLIKELY(lo + hi == 0)) /* (+: one test, not two branches) */
-                return clean_ewma_tie(b, out, count, (uint64_t)k2 << 32 | k1, a2, a1, l2, w2,
-                                      l1, w1);
-            less = lo & ((uint32_t)(d > 0) | (hi ^ 1u));
-        } else {
-            less = (uint32_t)(x < y);
-        }
-        k = k1 ^ ((k1 ^ k2) & (0u - less));
-        if (c > EWMA_PREFETCH_HOSTS) /* a tail call: no registers held for it here */
-            return clean_ewma_take_prefetch(b, k, out, count);
+        /* age2 - age1 = u1 - u2 (both ages below 2^53): D exactly. The
+         * bounds only need to hold with their margin (rounding is far
+         * below it), so they take the short forms y·c1·(1 + d) =
+         * y·(c1 + c1/tau·D) and 1 - d = 1 - D/tau */
+        double D = (double)(int64_t)(u1 - u2);
+        uint32_t lo = (uint32_t)(x < y * (b->ewma_lo_c + b->ewma_lo_cd * D));
+        uint32_t hi = (uint32_t)(x * (1.0 - b->inv_decay * D) > y * (1.0 + 1e-9));
+        if (GWLB__UNLIKELY(lo + hi == 0)) /* (+: one test, not two branches) */
+            return clean_ewma_tie(b, out, count, p1, p2, now - u2, now - u1, l2, w2, l1, w1);
+        /* d > 0 exactly when u1 > u2 (a positive count times 1/tau) */
+        uint32_t less = lo & ((uint32_t)(u1 > u2) | (hi ^ 1u));
+        GWLB__OPAQUE(less); /* (one select on it, not a branch on a part) */
+        /* the winner's record and slot by select, not by a dependent load */
+        const gwlb__bpick *p = GWLB__COINFLIP(less) ? p2 : p1;
+        uint32_t slot = GWLB__COINFLIP(less) ? sl2 : sl1;
+        /* (the count read again: no register held for it) */
+        if (gwlb__ld32(&g->count) > EWMA_PREFETCH_HOSTS) /* a tail call */
+            return clean_ewma_take_prefetch(b, p, slot, out, count);
+        clean_take_rec(b, st, p, slot, out, count);
+        return GWLB_OK;
     }
     clean_take(b, st, k, out, count);
     return GWLB_OK;
 }
 
+/* (count a constant in each body: one register less in the pick) */
 static GWLB__NOINLINE int clean_ewma_pick(const gwlb_balancer *b, uint64_t now,
                                           gwlb_balancer_result *out, int count)
 {
-    return clean_ewma_body(b, now, out, count, 0);
+    if (count)
+        return clean_ewma_body(b, now, out, 1, 0);
+    return clean_ewma_body(b, now, out, 0, 0);
 }
 
 /* The same with every level-0 weight 1 (GWLB__FAST_EWMA_UNIT). */
 static GWLB__NOINLINE int clean_ewma_pick_unit(const gwlb_balancer *b, uint64_t now,
                                                gwlb_balancer_result *out, int count)
 {
-    return clean_ewma_body(b, now, out, count, 1);
+    if (count)
+        return clean_ewma_body(b, now, out, 1, 1);
+    return clean_ewma_body(b, now, out, 0, 1);
 }
 
 /* Start fetching the slot of member k + 4 of level 0 (see pick_entry). */

@@ -1476,14 +1476,19 @@ END_TEST
  * the clock stepping by nanoseconds to seconds — the same hosts, and the
  * same cost bits on every host at the end, in both modes.
  */
+/*
+ * Modes 8..15: the clock starts 500 s below 2^53 (the clean pick compares
+ * stamps below it, ages above it) and steps back by up to 5 us now and
+ * then (slots stamped after `now`: age 0).
+ */
 START_TEST(test_peak_ewma_fast_path_decides_exactly_as_the_general_path)
 {
     static const uint32_t w[] = {1, 1, 2, 1, 3}, ones[] = {1};
     static const uint64_t steps[] = {1, 3, 800, 20000, 1000000, 2 * SEC};
-    for (int mode = 0; mode < 8; mode++) {
+    for (int mode = 0; mode < 16; mode++) {
         /* 300 hosts: above EWMA_PREFETCH_HOSTS (the pick that prefetches);
          * all weights 1: the pick that leaves the weights out */
-        int excl = mode & 1, unit = mode >> 2;
+        int excl = mode & 1, unit = (mode >> 2) & 1, skew = mode >> 3;
         uint32_t nh = (mode >> 1) & 1 ? 300 : 20;
         big_fixture fa, fg;
         gwlb_balancer *a =
@@ -1495,10 +1500,12 @@ START_TEST(test_peak_ewma_fast_path_decides_exactly_as_the_general_path)
         ck_assert_int_eq(gwlb_balancer_set_exclusive(g, excl), GWLB_OK);
         gwlb_balancer_result ha[8], hg[8];
         int n = 0;
-        uint64_t now = 0, rs = 11;
+        uint64_t now = skew ? (UINT64_C(1) << 53) - 500 * SEC : 0, rs = 11;
         for (int i = 0; i < 6000; i++) {
             rs = rs * 6364136223846793005u + 1442695040888963407u;
             now += steps[(rs >> 33) % 6];
+            if (skew && (rs >> 28) % 8 == 0)
+                now -= 1 + (rs >> 12) % 5000;
             ck_assert_int_eq(gwlb_balancer_pick(a, now, &ha[n]), GWLB_OK);
             ck_assert_int_eq(gwlb_balancer_pick_excluding(g, now, NULL, 0, &hg[n]), GWLB_OK);
             ck_assert_msg(ha[n].host_index == hg[n].host_index, "mode %d pick %d: fast %u, general %u",
@@ -1524,6 +1531,142 @@ START_TEST(test_peak_ewma_fast_path_decides_exactly_as_the_general_path)
         for (int j = 0; j < n; j++) {
             ck_assert_int_eq(gwlb_balancer_release(a, &ha[j], GWLB_BALANCER_SUCCESS, 5, now), GWLB_OK);
             ck_assert_int_eq(gwlb_balancer_release(g, &hg[j], GWLB_BALANCER_SUCCESS, 5, now), GWLB_OK);
+        }
+        big_free(&fa, a);
+        big_free(&fg, g);
+    }
+}
+END_TEST
+
+/* Two-host peak EWMA balancers a and g (tau given) on states of their
+ * own, with the same samples: host i released at stamp_at[i] with
+ * latency lat[i]. */
+static void ewma_pair(gwlb_balancer_state **st, gwlb_balancer **b, uint64_t tau,
+                      const uint64_t *stamp_at, const int64_t *lat)
+{
+    *st = new_state(8);
+    gwlb_balancer_host h[2];
+    hosts_fill(h, NULL, 2);
+    gwlb_balancer_config c;
+    gwlb_balancer_config_init(&c, GWLB_BALANCER_PEAK_EWMA);
+    c.ewma_decay_ns = tau;
+    ck_assert_int_eq(gwlb_balancer_build(&c, h, 2, *st, 0, b, NULL), GWLB_OK);
+    for (uint32_t i = 0; i < 2; i++) {
+        gwlb_balancer_result r;
+        ck_assert_int_eq(gwlb_balancer_acquire_host(*b, i, stamp_at[i], &r), GWLB_OK);
+        ck_assert_int_eq(gwlb_balancer_release(*b, &r, GWLB_BALANCER_SUCCESS, lat[i], stamp_at[i]),
+                         GWLB_OK);
+    }
+}
+
+/* Picks at `now` on a (the clean pick) and g (the general pick), released
+ * without a latency: both choose `expect` every time, in both modes. */
+static void ewma_pair_expect(uint64_t tau, const uint64_t *stamp_at, const int64_t *lat,
+                             uint64_t now, uint32_t expect)
+{
+    for (int excl = 0; excl < 2; excl++) {
+        gwlb_balancer_state *sa, *sg;
+        gwlb_balancer *a, *g;
+        ewma_pair(&sa, &a, tau, stamp_at, lat);
+        ewma_pair(&sg, &g, tau, stamp_at, lat);
+        ck_assert_int_eq(gwlb_balancer_set_exclusive(a, excl), GWLB_OK);
+        ck_assert_int_eq(gwlb_balancer_set_exclusive(g, excl), GWLB_OK);
+        for (int i = 0; i < 16; i++) {
+            gwlb_balancer_result ra, rg;
+            ck_assert_int_eq(gwlb_balancer_pick(a, now, &ra), GWLB_OK);
+            ck_assert_int_eq(gwlb_balancer_pick_excluding(g, now, NULL, 0, &rg), GWLB_OK);
+            ck_assert_uint_eq(ra.host_index, expect);
+            ck_assert_uint_eq(rg.host_index, expect);
+            ck_assert_int_eq(gwlb_balancer_release(a, &ra, GWLB_BALANCER_SUCCESS,
+                                                   GWLB_BALANCER_NO_LATENCY, now),
+                             GWLB_OK);
+            ck_assert_int_eq(gwlb_balancer_release(g, &rg, GWLB_BALANCER_SUCCESS,
+                                                   GWLB_BALANCER_NO_LATENCY, now),
+                             GWLB_OK);
+        }
+        gwlb_balancer_free(a);
+        gwlb_balancer_free(g);
+        gwlb_balancer_state_free(sa);
+        gwlb_balancer_state_free(sg);
+    }
+}
+
+/* A host sampled after `now` has age 0 (tau 1 us): host 0 (1 us, sampled
+ * 501 ns after now) against host 1 (1.8 us, sampled 499 ns before:
+ * 1.8 us * e^-0.499 = 1.09 us). With its age counted as -501 ns host 1
+ * would be the lighter one. */
+START_TEST(test_peak_ewma_host_sampled_after_now_has_age_zero_in_every_path)
+{
+    static const uint64_t at[2] = {10000, 9000};
+    static const int64_t lat[2] = {1000, 1800};
+    ewma_pair_expect(1000, at, lat, 9499, 0);
+}
+END_TEST
+
+/* Samples 2^63 ns apart (a clock far above 2^53): host 0 sampled at 0 has
+ * decayed to nothing against host 1 sampled just now. */
+START_TEST(test_peak_ewma_compares_samples_2_pow_63_ns_apart)
+{
+    static const uint64_t at[2] = {0, (UINT64_C(1) << 63) + 10};
+    static const int64_t lat[2] = {5000000, 1000};
+    ewma_pair_expect(10 * SEC, at, lat, (UINT64_C(1) << 63) + 20, 0);
+}
+END_TEST
+
+/*
+ * The clean peak-EWMA pick draws the output for the next state ahead: it
+ * must give the generator's exact sequence when other draws (general
+ * picks), choose and reseeds come in between. Balancer a mixes clean
+ * picks, choose, general picks and reseeds; balancer g does the same
+ * steps through the general path only (choose as a general pick released
+ * at once without a latency: the same state afterwards). Both modes, 20
+ * and 300 hosts, weights 1 and mixed.
+ */
+START_TEST(test_peak_ewma_draw_ahead_follows_the_generator_across_other_draws)
+{
+    static const uint32_t w[] = {1, 1, 2, 1, 3}, ones[] = {1};
+    for (int mode = 0; mode < 8; mode++) {
+        int excl = mode & 1, unit = (mode >> 2) & 1;
+        uint32_t nh = (mode >> 1) & 1 ? 300 : 20;
+        big_fixture fa, fg;
+        gwlb_balancer *a =
+            big_build(&fa, GWLB_BALANCER_PEAK_EWMA, unit ? ones : w, unit ? 1 : 5, nh, 0);
+        gwlb_balancer *g =
+            big_build(&fg, GWLB_BALANCER_PEAK_EWMA, unit ? ones : w, unit ? 1 : 5, nh, 0);
+        ck_assert_int_eq(gwlb_balancer_set_exclusive(a, excl), GWLB_OK);
+        ck_assert_int_eq(gwlb_balancer_set_exclusive(g, excl), GWLB_OK);
+        uint64_t now = 1000, rs = 5;
+        for (int i = 0; i < 4000; i++) {
+            rs = rs * 6364136223846793005u + 1442695040888963407u;
+            now += 1 + (rs >> 40) % 3000;
+            int op = (int)((rs >> 33) % 16);
+            if (op == 0) { /* reseed both */
+                ck_assert_int_eq(gwlb_balancer_reseed(a, rs >> 20), GWLB_OK);
+                ck_assert_int_eq(gwlb_balancer_reseed(g, rs >> 20), GWLB_OK);
+                continue;
+            }
+            gwlb_balancer_result ra, rg;
+            if (op <= 2) { /* choose: nothing counted */
+                ck_assert_int_eq(gwlb_balancer_choose(a, now, &ra), GWLB_OK);
+                ck_assert_int_eq(gwlb_balancer_pick_excluding(g, now, NULL, 0, &rg), GWLB_OK);
+                ck_assert_int_eq(gwlb_balancer_release(g, &rg, GWLB_BALANCER_SUCCESS,
+                                                       GWLB_BALANCER_NO_LATENCY, now),
+                                 GWLB_OK);
+                ck_assert_uint_eq(ra.host_index, rg.host_index);
+                continue;
+            }
+            if (op <= 5) /* a general pick on a too: a draw the clean pick did not make */
+                ck_assert_int_eq(gwlb_balancer_pick_excluding(a, now, NULL, 0, &ra), GWLB_OK);
+            else
+                ck_assert_int_eq(gwlb_balancer_pick(a, now, &ra), GWLB_OK);
+            ck_assert_int_eq(gwlb_balancer_pick_excluding(g, now, NULL, 0, &rg), GWLB_OK);
+            ck_assert_msg(ra.host_index == rg.host_index, "mode %d step %d: a %u, g %u", mode, i,
+                          (unsigned)ra.host_index, (unsigned)rg.host_index);
+            int64_t lat = (int64_t)(1000 + (rs >> 50) * 7);
+            ck_assert_int_eq(gwlb_balancer_release(a, &ra, GWLB_BALANCER_SUCCESS, lat, now),
+                             GWLB_OK);
+            ck_assert_int_eq(gwlb_balancer_release(g, &rg, GWLB_BALANCER_SUCCESS, lat, now),
+                             GWLB_OK);
         }
         big_free(&fa, a);
         big_free(&fg, g);
@@ -1721,6 +1864,9 @@ static Suite *balancer_suite(void)
     tcase_add_test(t, test_wrr_window_decides_exactly_as_the_general_path);
     tcase_add_test(t, test_wrr_windows_of_two_balancers_on_one_state_stay_exact);
     tcase_add_test(t, test_peak_ewma_fast_path_decides_exactly_as_the_general_path);
+    tcase_add_test(t, test_peak_ewma_draw_ahead_follows_the_generator_across_other_draws);
+    tcase_add_test(t, test_peak_ewma_host_sampled_after_now_has_age_zero_in_every_path);
+    tcase_add_test(t, test_peak_ewma_compares_samples_2_pow_63_ns_apart);
     tcase_add_test(t, test_rebuild_shares_the_identity_index_and_frees_it_once);
     tcase_add_test(t, test_exclusive_mode_makes_the_same_decisions);
     tcase_add_test(t, test_fast_paths_decide_exactly_as_the_general_path_with_equal_weights);
