@@ -253,6 +253,7 @@ struct gwlb_balancer {
     double ewma_initial;            /* (double)ewma_initial_rtt_ns */
     uint64_t ewma_initial_bits;     /* its bits (the clean pick selects them) */
     double ewma_lo_c, ewma_lo_cd;   /* clean peak EWMA bound: 1 - 1e-9, (1 - 1e-9) / tau */
+    uint64_t ewma_poly_dt;          /* largest dt with -(double)dt * inv_decay > -2^-11 */
     /* fast-path key: flags epoch + 1 for which level 0 takes all traffic and
      * every level-0 host is healthy; with header.hazards == 0 a pick needs
      * no per-host check at all */

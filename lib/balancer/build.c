@@ -429,6 +429,23 @@ static int compile(gwlb_balancer *b, const gwlb_balancer_host *hosts, const gwlb
     return GWLB_OK;
 }
 
+/* The largest dt whose peak EWMA decay exponent -(double)dt * inv (as the
+ * release computes it) is above -2^-11, the polynomial's range: the
+ * expression is monotone in dt, so a bisection finds the exact bound
+ * (the release then tests dt, an integer, instead of the exponent). */
+static uint64_t ewma_poly_dt(double inv)
+{
+    uint64_t lo = 0, hi = UINT64_C(1) << 63; /* x(0) = -0 is in, x(2^63) is not */
+    while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (-(double)mid * inv > -0x1p-11)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static int build_common(const gwlb_balancer_config *config, const gwlb_balancer_host *hosts,
                         uint32_t n, gwlb_balancer_state *state, uint64_t now,
                         gwlb_balancer *prev, gwlb_balancer **out, gwlb_error_detail *detail)
@@ -468,6 +485,7 @@ static int build_common(const gwlb_balancer_config *config, const gwlb_balancer_
     memcpy(&b->ewma_initial_bits, &b->ewma_initial, sizeof b->ewma_initial_bits);
     b->ewma_lo_c = 1.0 - 1e-9;
     b->ewma_lo_cd = (1.0 - 1e-9) * b->inv_decay;
+    b->ewma_poly_dt = ewma_poly_dt(b->inv_decay);
     int no_slow = config->slow_start_window_ns == 0;
     switch (config->algorithm) {
     case GWLB_BALANCER_ROUND_ROBIN:

@@ -275,13 +275,13 @@ static inline uint64_t fast_rand(gwlb_rng *rng)
  * the current state was computed by the previous draw (ahead_out, valid
  * when ahead_key is the state: any other draw leaves it stale), so the
  * pick's dependency chain starts at a load instead of the ~12-cycle mix;
- * this draw computes the output for the next state (which the prefetch
- * above 256 hosts reads too). Concurrent drawers may read a
+ * this draw computes the output for the next state (*next: the prefetch
+ * above 256 hosts draws the next pick's candidates from it). Concurrent drawers may read a
  * mismatched pair: then the draw is another output of the generator,
  * as racing relaxed steps already allow; single-threaded (and in
  * exclusive mode) the sequence is exactly fast_rand's.
  */
-static inline uint64_t rand_ahead(const gwlb_balancer *b)
+static inline uint64_t rand_ahead(const gwlb_balancer *b, uint64_t *next)
 {
     _Atomic uint64_t *sp = GWLB__A64((uint64_t *)(uintptr_t)&b->rng.state);
     _Atomic uint64_t *kp = GWLB__A64((uint64_t *)(uintptr_t)&b->ahead_key);
@@ -296,6 +296,7 @@ static inline uint64_t rand_ahead(const gwlb_balancer *b)
     uint64_t nx = gwlb__rng_mix(v + GWLB__RNG_GAMMA);
     atomic_store_explicit(op, nx, memory_order_relaxed);
     atomic_store_explicit(kp, v, memory_order_relaxed);
+    *next = nx;
     return r;
 }
 
@@ -1450,18 +1451,6 @@ static inline void ewma_prefetch_next(const gwlb_balancer *b, const gwlb_balance
     GWLB__PREFETCH_W(&st->slots[b->picks[k2].slot]);
 }
 
-/* The end of a clean peak-EWMA pick of record p (slot `slot`) above
- * EWMA_PREFETCH_HOSTS. */
-static GWLB__NOINLINE int clean_ewma_take_prefetch(const gwlb_balancer *b, const gwlb__bpick *p,
-                                                   uint32_t slot, gwlb_balancer_result *out,
-                                                   int count)
-{
-    gwlb_balancer_state *st = b->state;
-    ewma_prefetch_next(b, st, b->groups[0].count, gwlb__ld64(&b->ahead_out));
-    clean_take_rec(b, st, p, slot, out, count);
-    return GWLB_OK;
-}
-
 /* Peak EWMA over level 0 with every member usable: clean_ewma (the first
  * round of pick_peak_ewma: two distinct members from one draw, the lower
  * load wins, ties to the first) without the general dispatch, for the
@@ -1481,8 +1470,6 @@ static GWLB__NOINLINE int clean_ewma_general(const gwlb_balancer *b, uint64_t no
     if (less == 2)
         return clean_ewma_tie(b, out, count, p1, p2, a2, a1, l2, w2, l1, w1);
     const gwlb__bpick *p = less ? p2 : p1;
-    if (b->groups[0].count > EWMA_PREFETCH_HOSTS)
-        return clean_ewma_take_prefetch(b, p, p->slot, out, count);
     clean_take_rec(b, st, p, p->slot, out, count);
     return GWLB_OK;
 }
@@ -1502,16 +1489,19 @@ static GWLB__NOINLINE int clean_ewma_general(const gwlb_balancer *b, uint64_t no
  * hi = x > y as its plain comparison, with near-ties to ewma_less_parts.
  */
 static inline GWLB__ALWAYS_INLINE int clean_ewma_body(const gwlb_balancer *b, uint64_t now,
-                                  gwlb_balancer_result *out, int count, int unit)
+                                                       gwlb_balancer_result *out, int count,
+                                                       int unit, int prefetch)
 {
     const gwlb__bgroup *g = &b->groups[0];
     uint32_t c = g->count, k = 0;
     gwlb_balancer_state *st = b->state;
     if (GWLB__LIKELY(c > 1)) {
-        uint64_t r = rand_ahead(b);
+        uint64_t next, r = rand_ahead(b, &next);
         uint32_t k1 = (uint32_t)(((r >> 32) * c) >> 32);
         uint32_t k2 = (uint32_t)(((r & 0xffffffffu) * (c - 1)) >> 32);
         k2 += k2 >= k1;
+        if (prefetch) /* above EWMA_PREFETCH_HOSTS: the next pick's slots */
+            ewma_prefetch_next(b, st, c, next);
         /* the slots from the pick records (read again for the result);
          * the members only for the weights */
         const gwlb__bpick *p1 = &b->picks[k1], *p2 = &b->picks[k2];
@@ -1558,9 +1548,6 @@ static inline GWLB__ALWAYS_INLINE int clean_ewma_body(const gwlb_balancer *b, ui
         /* the winner's record and slot by select, not by a dependent load */
         const gwlb__bpick *p = GWLB__COINFLIP(less) ? p2 : p1;
         uint32_t slot = GWLB__COINFLIP(less) ? sl2 : sl1;
-        /* (the count read again: no register held for it) */
-        if (gwlb__ld32(&g->count) > EWMA_PREFETCH_HOSTS) /* a tail call */
-            return clean_ewma_take_prefetch(b, p, slot, out, count);
         clean_take_rec(b, st, p, slot, out, count);
         return GWLB_OK;
     }
@@ -1572,18 +1559,22 @@ static inline GWLB__ALWAYS_INLINE int clean_ewma_body(const gwlb_balancer *b, ui
 static GWLB__NOINLINE int clean_ewma_pick(const gwlb_balancer *b, uint64_t now,
                                           gwlb_balancer_result *out, int count)
 {
-    if (count)
-        return clean_ewma_body(b, now, out, 1, 0);
-    return clean_ewma_body(b, now, out, 0, 0);
+    if (!count) /* choose: no prefetch */
+        return clean_ewma_body(b, now, out, 0, 0, 0);
+    if (b->groups[0].count > EWMA_PREFETCH_HOSTS)
+        return clean_ewma_body(b, now, out, 1, 0, 1);
+    return clean_ewma_body(b, now, out, 1, 0, 0);
 }
 
 /* The same with every level-0 weight 1 (GWLB__FAST_EWMA_UNIT). */
 static GWLB__NOINLINE int clean_ewma_pick_unit(const gwlb_balancer *b, uint64_t now,
                                                gwlb_balancer_result *out, int count)
 {
-    if (count)
-        return clean_ewma_body(b, now, out, 1, 1);
-    return clean_ewma_body(b, now, out, 0, 1);
+    if (!count)
+        return clean_ewma_body(b, now, out, 0, 1, 0);
+    if (b->groups[0].count > EWMA_PREFETCH_HOSTS)
+        return clean_ewma_body(b, now, out, 1, 1, 1);
+    return clean_ewma_body(b, now, out, 1, 1, 0);
 }
 
 /* Start fetching the slot of member k + 4 of level 0 (see pick_entry). */
@@ -1801,10 +1792,16 @@ static GWLB__NOINLINE int ewma_observe(const gwlb_balancer *b, gwlb__bslot *s, u
     memcpy(&cost, &old_bits, sizeof cost);
     if (GWLB__UNLIKELY(stamp == 0))
         return ewma_observe_from(b, s, rtt, stamp, now);
-    /* w = 1 for dt = 0 too: the polynomial at -0 is exactly 1 */
-    double x = -u64_to_double(gwlb__elapsed(now, stamp - 1)) * b->inv_decay;
-    if (GWLB__UNLIKELY(!(x > -0x1p-11)))
+    /* u = stamp - 1 clamped to now (time going backwards: dt 0, w = 1 as
+     * the polynomial gives at 0); dt up to ewma_poly_dt is exactly where
+     * x = -dt/tau > -2^-11 (fixed at build), an integer test off the
+     * chain of the arithmetic */
+    uint64_t u = stamp - 1;
+    u = u > now ? now : u;
+    if (GWLB__UNLIKELY(now - u > b->ewma_poly_dt))
         return ewma_observe_from(b, s, rtt, stamp, now);
+    /* -(double)dt * (1/tau) exactly as written: -dt converts exactly */
+    double x = (double)(int64_t)(u - now) * b->inv_decay;
     double w = decay_poly(x), blend = cost * w + rtt * (1.0 - w);
     /* peak or blend, selected without a branch (a coin flip under load) */
     uint64_t rb, bb, up = 0u - (uint64_t)(rtt > cost);

@@ -455,6 +455,30 @@ START_TEST(test_peak_ewma_decay_follows_the_formula_for_short_and_long_gaps)
 }
 END_TEST
 
+/* The release's polynomial range is the integer bound ewma_poly_dt: the
+ * largest dt whose exponent -(double)dt / tau (by the reciprocal, as the
+ * release computes it) is above -2^-11, for several taus. */
+START_TEST(test_peak_ewma_polynomial_range_is_exact_in_dt)
+{
+    static const uint64_t taus[] = {1, 7, 1000, 10 * SEC, 3 * SEC + 1, UINT64_MAX};
+    for (int i = 0; i < 6; i++) {
+        gwlb_balancer_state *st = new_state(8);
+        gwlb_balancer_host h[2];
+        hosts_fill(h, NULL, 2);
+        gwlb_balancer_config c;
+        gwlb_balancer_config_init(&c, GWLB_BALANCER_PEAK_EWMA);
+        c.ewma_decay_ns = taus[i];
+        gwlb_balancer *b = NULL;
+        ck_assert_int_eq(gwlb_balancer_build(&c, h, 2, st, 0, &b, NULL), GWLB_OK);
+        uint64_t d = b->ewma_poly_dt;
+        ck_assert(-(double)d * b->inv_decay > -0x1p-11);
+        ck_assert(!(-(double)(d + 1) * b->inv_decay > -0x1p-11));
+        gwlb_balancer_free(b);
+        gwlb_balancer_state_free(st);
+    }
+}
+END_TEST
+
 START_TEST(test_peak_ewma_prefers_the_faster_host)
 {
     gwlb_balancer_state *st = new_state(8);
@@ -1850,6 +1874,7 @@ static Suite *balancer_suite(void)
     tcase_add_test(t, test_least_request_full_scan_uses_weight_over_active_plus_one);
     tcase_add_test(t, test_peak_ewma_cost_jumps_up_and_decays_exactly);
     tcase_add_test(t, test_peak_ewma_prefers_the_faster_host);
+    tcase_add_test(t, test_peak_ewma_polynomial_range_is_exact_in_dt);
     tcase_add_test(t, test_peak_ewma_decay_follows_the_formula_for_short_and_long_gaps);
     tcase_add_test(t, test_peak_ewma_time_going_backwards_does_not_decay_or_underflow);
     tcase_add_test(t, test_slow_start_factor_matches_envoy_values);
