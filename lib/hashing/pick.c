@@ -521,26 +521,25 @@ __attribute__((target("avx2"))) static void jump_lanes_avx2(const uint64_t *key,
  *
  * Let d = (k >> 33) + 1 and q* = 2^31 / d (real). The reference rounds
  * twice: qr = RN(q*) and P = RN(b1 * qr), then j = trunc(P) = floor(P).
- * Here d' = d / 2^31 (exact, by the 2^52 bit trick with 2^21's exponent)
- * and
+ * Here d' = d / 2^31 (exact, by the 2^52 bit trick with 2^21's exponent),
+ * delta = 2^-24 (one Newton step) or 2^-47 (two, above JUMP_RCP1_MAX
+ * buckets), and
  *
- *   r = rcp14(d')                      |r d' - 1| < 2^-14  (the ISA's bound)
- *   e = RN(1 - d' r)                   one fused rounding
- *   q = RN(r + r e)                    one Newton step; a second one
- *                                      (e = RN(1 - d' q), q = RN(q + q e))
- *                                      above JUMP_RCP1_MAX buckets
+ *   r  = rcp14(d')                     |r d' - 1| < 2^-14 (the ISA's bound)
+ *   r  = RN(r + r RN(1 - d' r))        only with two steps
+ *   qh = RN(r + r RN(1 + delta - d' r))   the last Newton step, aimed at
+ *                                      q* (1 + delta)
+ *   ql = RN(qh (1 - 2 delta))
  *
- * With r = (1 + t) / d', the exact r (1 + (1 - d' r)) = (1 - t^2) / d',
- * so |q / q* - 1| <= 2^-28 + 2^-52 after one step (t^2 < 2^-28, plus the
- * roundings of e and q), and <= 2^-52.5 after two (t^2 < 2^-56, plus the
- * two roundings, e being below 2^-27). Take a margin delta = 2^-24 (one
- * step) or 2^-47 (two), and
- *
- *   qh = RN(q (1 + delta)),  ql = RN(q (1 - delta))
- *
- * so that ql < q* (1 - 2^-52) <= qr <= q* (1 + 2^-52) < qh (the margin
- * exceeds the error of q, of qr and the rounding of qh, ql with room to
- * spare: 2^-24 against 2^-27.9, 2^-47 against 2^-50.9). Then
+ * With r = (1 + t) / d' before the last step, the exact r (1 + delta - t)
+ * = (1 + delta - t^2 + t delta) / d', so qh = q* (1 + delta + e) with
+ * |e| <= t^2 + |t| delta + 2^-53 + (the rounding of the inner term,
+ * below 2^-66): |e| < 2^-27.9 with one step (|t| < 2^-14), < 2^-52.7
+ * with two (|t| < 2^-27.9 after the first). ql = q* (1 - delta - 2 delta^2
+ * + e') with |e'| < |e| + 2^-53. So ql < q* (1 - 2^-52) <= qr <=
+ * q* (1 + 2^-52) < qh: the margin delta exceeds the errors of qh, ql and
+ * qr with room to spare (2^-24 against 2^-27.8; 2^-47 against 2^-50.9).
+ * Then
  *
  *   jh = floor(b1 qh),  jl = floor(b1 ql)
  *
@@ -562,11 +561,15 @@ __attribute__((target("avx2"))) static void jump_lanes_avx2(const uint64_t *key,
  * b1 stays b + 1 (no garbage, no overflow; its turns are ignored); at the
  * end b1 + 2^52 - 1 = 2^52 + b, whose low 32 bits are the bucket.
  *
- * Per lane-turn this is some 18 uops (3 of them the 64-bit LCG multiply)
- * and no divider: 8 keys a zmm register, JUMP_ZMM registers a group (16
- * measured faster than 8: more lanes cover the chains' latency, despite a
- * longer longest walk). Below JUMP_RCP1_MAX buckets one Newton step (the
- * window, 2^-24 of the product, makes more keys risky as buckets grow).
+ * Per lane-turn this is some 17 uops (3 of them the 64-bit LCG multiply,
+ * about 2 cycles' worth the reciprocal estimate) and no divider: 8 keys a
+ * zmm register, JUMP_ZMM registers a group (16 measured faster than 8:
+ * more lanes cover the chains' latency, despite a longer longest walk).
+ * Below JUMP_RCP1_MAX buckets one Newton step (the window, 2^-24 of the
+ * product, makes more keys risky as buckets grow). Measured here: 256-bit
+ * registers (AVX-512VL, truncating conversions for the floors) were 1.6x
+ * slower; 512-bit FMAs lower this CPU's clock by about 15% while they run
+ * (scalar code around them too), which the figures above include.
  */
 #define JUMP_AVX512 1
 #define JUMP_ZMM 2
@@ -580,7 +583,7 @@ jump_lanes_rcp_body(const uint64_t *key, uint32_t buckets, uint32_t *out, uint32
     const __m512d magic1 = _mm512_set1_pd(0x1p21 - 0x1p-31);
     const __m512d one = _mm512_set1_pd(1.0);
     const __m512d up = _mm512_set1_pd(steps == 1 ? 1.0 + 0x1p-24 : 1.0 + 0x1p-47);
-    const __m512d down = _mm512_set1_pd(steps == 1 ? 1.0 - 0x1p-24 : 1.0 - 0x1p-47);
+    const __m512d down2 = _mm512_set1_pd(steps == 1 ? 1.0 - 0x1p-23 : 1.0 - 0x1p-46);
     const __m512d big = _mm512_set1_pd(0x1p52), big1 = _mm512_set1_pd(0x1p52 - 1.0);
     const __m512d nbig = _mm512_set1_pd(0x1p52 + (double)buckets);
     /* Two LCG chains a register, turns t and t + 1 (k' = a^2 k + a + 1 two
@@ -612,12 +615,14 @@ jump_lanes_rcp_body(const uint64_t *key, uint32_t buckets, uint32_t *out, uint32
                     _mm512_castsi512_pd(_mm512_or_si512(_mm512_srli_epi64(k, 33), magic)),
                     magic1);
                 __m512d r = _mm512_rcp14_pd(d);
-                __m512d q = _mm512_fmadd_pd(r, _mm512_fnmadd_pd(d, r, one), r);
                 if (steps == 2)
-                    q = _mm512_fmadd_pd(q, _mm512_fnmadd_pd(d, q, one), q);
-                __m512d yh = _mm512_fmadd_round_pd(b1[l], _mm512_mul_pd(q, up), big,
+                    r = _mm512_fmadd_pd(r, _mm512_fnmadd_pd(d, r, one), r);
+                /* the last Newton step lands on q (1 + delta); q (1 - delta)
+                 * is that times 1 - 2 delta */
+                __m512d qh = _mm512_fmadd_pd(r, _mm512_fnmadd_pd(d, r, up), r);
+                __m512d yh = _mm512_fmadd_round_pd(b1[l], qh, big,
                                                    _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-                __m512d yl = _mm512_fmadd_round_pd(b1[l], _mm512_mul_pd(q, down), big,
+                __m512d yl = _mm512_fmadd_round_pd(b1[l], _mm512_mul_pd(qh, down2), big,
                                                    _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
                 risk[l] = _mm512_mask_ternarylogic_epi64(risk[l], live[l],
                                                          _mm512_castpd_si512(yh),
