@@ -241,12 +241,13 @@ struct gwlb_balancer {
     uint32_t index_mask;
     gwlb__bgroup groups[GWLB__GROUPS];
     gwlb_rng rng;                   /* per-balancer PRNG (process-local) */
-    /* draw ahead (pick.c, rand_ahead): ahead_out = SplitMix64 output of
-     * state ahead_key (mix(ahead_key + gamma)), kept for the next draw so
-     * that the mix is off its dependency chain; used when ahead_key equals
-     * the state (other draws just leave it stale) */
+    /* draw ahead (pick.c, pair_ahead): ahead_pair = the clean peak-EWMA
+     * candidates (k2 << 32 | k1) of the draw that follows generator state
+     * ahead_key, kept for the next pick so that the mix and the draw are
+     * off its dependency chain; used when ahead_key equals the state
+     * (other draws just leave it stale) */
     uint64_t ahead_key;
-    uint64_t ahead_out;
+    uint64_t ahead_pair;
     uint32_t fast_kind;             /* GWLB__FAST_*: the specialised pick, fixed at build */
     uint32_t exclusive;             /* gwlb_balancer_set_exclusive: plain load+store RMWs */
     double inv_decay;               /* 1 / ewma_decay_ns */
@@ -294,12 +295,24 @@ static inline uint64_t gwlb__rng_mix(uint64_t v)
     return v ^ (v >> 31);
 }
 
+/* Two distinct members of a group of c > 1 from one 64-bit draw r (the
+ * first round of peak EWMA and P2C), packed k2 << 32 | k1. */
+static inline uint64_t gwlb__pair_draw(uint64_t r, uint32_t c)
+{
+    uint32_t k1 = (uint32_t)(((r >> 32) * c) >> 32);
+    uint32_t k2 = (uint32_t)(((r & 0xffffffffu) * (c - 1)) >> 32);
+    k2 += k2 >= k1;
+    return (uint64_t)k2 << 32 | k1;
+}
+
 /* Set the generator's state and the draw ahead that matches it
- * (exclusive access: build, reseed). */
+ * (exclusive access: build, once the groups are known; reseed). */
 static inline void gwlb__balancer_seed(gwlb_balancer *b, uint64_t state)
 {
     gwlb_rng_seed(&b->rng, state);
-    gwlb__st64(&b->ahead_out, gwlb__rng_mix(state + GWLB__RNG_GAMMA));
+    uint32_t c = b->groups[0].count;
+    gwlb__st64(&b->ahead_pair,
+               c > 1 ? gwlb__pair_draw(gwlb__rng_mix(state + GWLB__RNG_GAMMA), c) : 0);
     gwlb__st64(&b->ahead_key, state);
 }
 

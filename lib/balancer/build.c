@@ -479,7 +479,6 @@ static int build_common(const gwlb_balancer_config *config, const gwlb_balancer_
     b->n = n;
     double bias = config->active_request_bias;
     b->bias_mode = bias == 0.0 ? 0 : bias == 1.0 ? 1 : 2;
-    gwlb__balancer_seed(b, gwlb_mix64(config->seed ^ UINT64_C(0x62616c616e636572)));
     b->inv_decay = 1.0 / (double)config->ewma_decay_ns;
     b->ewma_initial = (double)config->ewma_initial_rtt_ns;
     memcpy(&b->ewma_initial_bits, &b->ewma_initial, sizeof b->ewma_initial_bits);
@@ -519,6 +518,8 @@ static int build_common(const gwlb_balancer_config *config, const gwlb_balancer_
      * out of its comparison (a load times 1.0 is that load, exactly) */
     if (b->fast_kind == GWLB__FAST_EWMA && b->groups[0].all_equal && b->groups[0].max_weight == 1)
         b->fast_kind = GWLB__FAST_EWMA_UNIT;
+    /* the generator (and its draw ahead, from the group sizes) */
+    gwlb__balancer_seed(b, gwlb_mix64(config->seed ^ UINT64_C(0x62616c616e636572)));
 
     /* Claim slots (the only step that touches the state). */
     int first_build = atomic_load_explicit(GWLB__A64(&state->h.builds),

@@ -271,33 +271,34 @@ static inline uint64_t fast_rand(gwlb_rng *rng)
 }
 
 /*
- * fast_rand for the clean peak-EWMA pick, the same value: the output for
- * the current state was computed by the previous draw (ahead_out, valid
+ * The clean peak-EWMA pick's draw: the pair fast_rand's output gives
+ * (gwlb__pair_draw), computed by the previous draw (ahead_pair, valid
  * when ahead_key is the state: any other draw leaves it stale), so the
- * pick's dependency chain starts at a load instead of the ~12-cycle mix;
- * this draw computes the output for the next state (*next: the prefetch
- * above 256 hosts draws the next pick's candidates from it). Concurrent drawers may read a
- * mismatched pair: then the draw is another output of the generator,
- * as racing relaxed steps already allow; single-threaded (and in
- * exclusive mode) the sequence is exactly fast_rand's.
+ * pick's dependency chain starts at a load instead of the ~12-cycle mix
+ * and the draw; this draw computes the pair for the next state (*next:
+ * the prefetch above 256 hosts fetches its slots). One word, so a pair
+ * is never torn; concurrent drawers may read a pair of another state:
+ * then the pick uses another output of the generator, as racing relaxed
+ * steps already allow. Single-threaded (and in exclusive mode) the
+ * sequence is exactly fast_rand's.
  */
-static inline uint64_t rand_ahead(const gwlb_balancer *b, uint64_t *next)
+static inline uint64_t pair_ahead(const gwlb_balancer *b, uint32_t c, uint64_t *next)
 {
     _Atomic uint64_t *sp = GWLB__A64((uint64_t *)(uintptr_t)&b->rng.state);
     _Atomic uint64_t *kp = GWLB__A64((uint64_t *)(uintptr_t)&b->ahead_key);
-    _Atomic uint64_t *op = GWLB__A64((uint64_t *)(uintptr_t)&b->ahead_out);
+    _Atomic uint64_t *op = GWLB__A64((uint64_t *)(uintptr_t)&b->ahead_pair);
     uint64_t s = atomic_load_explicit(sp, memory_order_relaxed);
     uint64_t key = atomic_load_explicit(kp, memory_order_relaxed);
-    uint64_t r = atomic_load_explicit(op, memory_order_relaxed);
+    uint64_t pr = atomic_load_explicit(op, memory_order_relaxed);
     uint64_t v = s + GWLB__RNG_GAMMA;
     if (GWLB__UNLIKELY(key != s))
-        r = gwlb__rng_mix(v);
+        pr = gwlb__pair_draw(gwlb__rng_mix(v), c);
     atomic_store_explicit(sp, v, memory_order_relaxed);
-    uint64_t nx = gwlb__rng_mix(v + GWLB__RNG_GAMMA);
+    uint64_t nx = gwlb__pair_draw(gwlb__rng_mix(v + GWLB__RNG_GAMMA), c);
     atomic_store_explicit(op, nx, memory_order_relaxed);
     atomic_store_explicit(kp, v, memory_order_relaxed);
     *next = nx;
-    return r;
+    return pr;
 }
 
 static inline uint64_t fast_below(gwlb_rng *rng, uint64_t bound)
@@ -1438,17 +1439,13 @@ static GWLB__NOINLINE int clean_ewma_tie(const gwlb_balancer *b, gwlb_balancer_r
 #define EWMA_PREFETCH_HOSTS 256
 
 /* Start fetching the slots of both candidates of the NEXT clean peak-EWMA
- * pick: the generator's next output v is known now (rand_ahead's),
- * and the draw is the one clean_ewma_pick will make. A hint only: if
+ * pick: its pair is known now (pair_ahead's *next). A hint only: if
  * another thread draws first, some line is fetched for nothing. */
 static inline void ewma_prefetch_next(const gwlb_balancer *b, const gwlb_balancer_state *st,
-                                      uint32_t c, uint64_t v)
+                                      uint64_t pair)
 {
-    uint32_t k1 = (uint32_t)(((v >> 32) * c) >> 32);
-    uint32_t k2 = (uint32_t)(((v & 0xffffffffu) * (c - 1)) >> 32);
-    k2 += k2 >= k1;
-    GWLB__PREFETCH_W(&st->slots[b->picks[k1].slot]);
-    GWLB__PREFETCH_W(&st->slots[b->picks[k2].slot]);
+    GWLB__PREFETCH_W(&st->slots[b->picks[(uint32_t)pair].slot]);
+    GWLB__PREFETCH_W(&st->slots[b->picks[pair >> 32].slot]);
 }
 
 /* Peak EWMA over level 0 with every member usable: clean_ewma (the first
@@ -1496,12 +1493,10 @@ static inline GWLB__ALWAYS_INLINE int clean_ewma_body(const gwlb_balancer *b, ui
     uint32_t c = g->count, k = 0;
     gwlb_balancer_state *st = b->state;
     if (GWLB__LIKELY(c > 1)) {
-        uint64_t next, r = rand_ahead(b, &next);
-        uint32_t k1 = (uint32_t)(((r >> 32) * c) >> 32);
-        uint32_t k2 = (uint32_t)(((r & 0xffffffffu) * (c - 1)) >> 32);
-        k2 += k2 >= k1;
+        uint64_t next, pair = pair_ahead(b, c, &next);
+        uint32_t k1 = (uint32_t)pair, k2 = (uint32_t)(pair >> 32);
         if (prefetch) /* above EWMA_PREFETCH_HOSTS: the next pick's slots */
-            ewma_prefetch_next(b, st, c, next);
+            ewma_prefetch_next(b, st, next);
         /* the slots from the pick records (read again for the result);
          * the members only for the weights */
         const gwlb__bpick *p1 = &b->picks[k1], *p2 = &b->picks[k2];
