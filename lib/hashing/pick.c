@@ -595,9 +595,11 @@ jump_lanes_rcp_body(const uint64_t *key, uint32_t buckets, uint32_t *out, uint32
     __m512d b1[JUMP_ZMM];
     __mmask8 live[JUMP_ZMM];
     for (int l = 0; l < JUMP_ZMM; l++) {
-        ka[l] = _mm512_add_epi64(
-            _mm512_mullo_epi64(_mm512_loadu_si512((const void *)(key + 8 * l)), lcg), one_i);
-        kb[l] = _mm512_add_epi64(_mm512_mullo_epi64(ka[l], lcg), one_i);
+        /* turns 1 and 2 both straight from the key (not one after the
+         * other: the second turn would wait for two multiplies) */
+        __m512i k0 = _mm512_loadu_si512((const void *)(key + 8 * l));
+        ka[l] = _mm512_add_epi64(_mm512_mullo_epi64(k0, lcg), one_i);
+        kb[l] = _mm512_add_epi64(_mm512_mullo_epi64(k0, lcg2), inc2);
         risk[l] = _mm512_setzero_si512();
         b1[l] = one;
         live[l] = 0xFF;
