@@ -382,7 +382,9 @@ static __attribute__((noinline)) uint32_t jump_call(uint64_t key, uint32_t bucke
     return jump(key, buckets);
 }
 
-int gwlb_jump_hash(uint64_t key, uint32_t buckets, uint32_t *bucket)
+/* On a cache line of its own start: its single-key row moves by a few
+ * percent with code placement elsewhere in this file. */
+__attribute__((aligned(64))) int gwlb_jump_hash(uint64_t key, uint32_t buckets, uint32_t *bucket)
 {
     if (bucket == NULL || buckets == 0 || buckets > INT32_MAX)
         return GWLB_EINVAL;
