@@ -34,8 +34,11 @@ __extension__ typedef unsigned __int128 u128;
 #define GWLB__COINFLIP(x) __builtin_expect_with_probability(!!(x), 1, 0.5)
 /* v's value is hidden from the optimiser (no code) */
 #define GWLB__OPAQUE(v) __asm__("" : "+r"(v))
+/* stores before it are not merged with stores after it (no code) */
+#define GWLB__STORE_FENCE() __asm__("" ::: "memory")
 #else
 #define GWLB__OPAQUE(v) ((void)0)
+#define GWLB__STORE_FENCE() ((void)0)
 #define GWLB__COINFLIP(x) (x)
 #define GWLB__NOINLINE
 #define GWLB__ALWAYS_INLINE
@@ -1292,13 +1295,17 @@ static inline void clean_take_rec(const gwlb_balancer *b, gwlb_balancer_state *s
                                   const gwlb__bpick *p, uint32_t slot, gwlb_balancer_result *out,
                                   int count)
 {
+    /* the slot and the token first, each a store of its own (not merged
+     * with the host's: the release reads them back at once, and their
+     * values are ready before the record's load) */
+    out->slot = slot;
+    out->token = count ? pick_token(st, slot) : 1;
+    GWLB__STORE_FENCE();
     if (count)
         rmw_add32(b, &st->slots[slot].in_flight, 1);
     out->host_index = p->host;
-    out->slot = slot;
     out->user_data = p->user_data;
     out->aux = 0;
-    out->token = count ? pick_token(st, slot) : 1;
 }
 
 /* Tier 2: level 0 takes everything; members checked one by one. */
