@@ -87,8 +87,11 @@
  * the position, recomputed about every 17 picks from tables of 8 bytes per
  * level-0 host built with the balancer), so its cost does not depend on
  * the host count; peak EWMA and the weighted random draws decide without
- * data-dependent branches. To change a host list of many hosts, prefer
- * gwlb_balancer_rebuild() (incremental) to gwlb_balancer_build().
+ * data-dependent branches, and peak EWMA draws each pick's candidate pair
+ * one pick ahead (the same sequence of draws as without it; concurrent
+ * picks may share or skip a draw, as any concurrent draws may). To change
+ * a host list of many hosts, prefer gwlb_balancer_rebuild() (incremental)
+ * to gwlb_balancer_build().
  */
 #ifndef GWLB_BALANCER_H
 #define GWLB_BALANCER_H
