@@ -435,10 +435,10 @@ GWLB_API int gwlb_jump_hash(uint64_t key, uint32_t buckets, uint32_t *bucket);
  * in 1000 at 1000 buckets) where the bracket straddles an integer are
  * recomputed one at a time, so every bucket is still the reference's
  * (on some Intel CPUs 512-bit arithmetic lowers the core's clock for a
- * while, about 15% on the Cascade Lake it was measured on). Else AVX2: 16 keys four to a register with the reference's divides;
- * else SSE2: 8 keys two to a register; else one key at a time. Every
- * bucket count takes this path. Batches of a multiple of 16 keys pay no
- * padding.
+ * while, about 15% on the Cascade Lake it was measured on). Else AVX2:
+ * 16 keys four to a register with the reference's divides; else SSE2: 8
+ * keys two to a register; else one key at a time. Every bucket count
+ * takes this path. Batches of a multiple of 16 keys pay no padding.
  */
 GWLB_API int gwlb_jump_hash_batch(const uint64_t *keys, uint32_t count, uint32_t buckets,
                                   uint32_t *out);
