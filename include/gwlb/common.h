@@ -223,6 +223,22 @@ GWLB_API uint64_t gwlb_mix64(uint64_t x);
 GWLB_API uint64_t gwlb_hash64(const void *data, size_t len, uint64_t seed);
 
 /**
+ * gwlb_hash64 of `count` keys of the same length in one call:
+ * out[i] = gwlb_hash64((const char *)keys + i * stride, key_len, seed), bit
+ * for bit, for i < count. Keys of 8 or 16 bytes run 8 or 16 at a time in
+ * 64-bit vector lanes on x86-64 CPUs with AVX-512 F+DQ (checked at run
+ * time); other lengths and CPUs hash one key after another. stride is the
+ * distance in bytes from one key to the next (key_len for packed keys; 16
+ * for an array of 16-byte keys, the fastest layout). Thread-safe; reads
+ * only key bytes, writes only out[0..count).
+ * Returns GWLB_OK, or GWLB_EINVAL (nothing written) when stride < key_len,
+ * keys or out is NULL with count > 0, or (count - 1) * stride + key_len
+ * does not fit in size_t.
+ */
+GWLB_API int gwlb_hash64_batch(const void *keys, size_t key_len, size_t stride, uint32_t count,
+                               uint64_t seed, uint64_t *out);
+
+/**
  * SipHash-2-4 (Aumasson & Bernstein) with a 16-byte key: the keyed hash for
  * tables exposed to client-chosen keys. Thread-safe.
  */
