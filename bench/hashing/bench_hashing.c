@@ -116,6 +116,25 @@ static void b_jump_batch(void *arg, uint64_t iters)
     bench_sink = acc;
 }
 
+/* As b_jump_batch, but the 16 keys (contiguous rows of keys[], stride 16)
+ * are hashed by one gwlb_hash64_batch call. */
+static void b_jump_hash_batch(void *arg, uint64_t iters)
+{
+    lookup_arg *a = arg;
+    uint64_t acc = 0;
+    for (uint64_t i = 0; i < iters;) {
+        uint64_t h[JUMP_BATCH];
+        uint32_t b[JUMP_BATCH];
+        uint32_t m = iters - i < JUMP_BATCH ? (uint32_t)(iters - i) : JUMP_BATCH;
+        gwlb_hash64_batch(keys[i & (NKEYS - 1)], 16, 16, m, 0, h);
+        gwlb_jump_hash_batch(h, m, a->buckets, b);
+        for (uint32_t l = 0; l < m; l++)
+            acc += b[l];
+        i += m;
+    }
+    bench_sink = acc;
+}
+
 static void b_pick(void *arg, uint64_t iters)
 {
     lookup_arg *a = arg;
@@ -260,6 +279,15 @@ void bench_hashing(bench_ctx *ctx)
         bench_run(ctx, &(bench_spec){.name = "hashing.jump.lookup_batch",
                                      .params = "buckets=10,key=16B,batch=16",
                                      .fn = b_jump_batch, .arg = &a, .target_ns = 15});
+        /* The same with the 16 keys hashed by one gwlb_hash64_batch call. */
+        a.buckets = 1000;
+        bench_run(ctx, &(bench_spec){.name = "hashing.jump.lookup_batch",
+                                     .params = "buckets=1000,key=16B,batch=16,hash_batch",
+                                     .fn = b_jump_hash_batch, .arg = &a, .target_ns = 15});
+        a.buckets = 10;
+        bench_run(ctx, &(bench_spec){.name = "hashing.jump.lookup_batch",
+                                     .params = "buckets=10,key=16B,batch=16,hash_batch",
+                                     .fn = b_jump_hash_batch, .arg = &a, .target_ns = 15});
     }
     /* The same as key -> bucket through a GWLB_HASH_JUMP table's lookup
      * (the key's xxHash64 inline for 16 bytes). */
