@@ -191,8 +191,10 @@ GWLB__HIDDEN int gwlb__hash64_batch_path(const void *keys, size_t key_len, size_
 int gwlb__hash64_batch_path(const void *keys, size_t key_len, size_t stride, uint32_t count,
                             uint64_t seed, uint64_t *out, int path)
 {
+    size_t span; /* (count - 1) * stride + key_len, checked without a divide */
     if (stride < key_len || (count > 0 && (keys == NULL || out == NULL)) ||
-        (count > 1 && stride > (SIZE_MAX - key_len) / (count - 1)))
+        (count > 1 && (__builtin_mul_overflow((size_t)(count - 1), stride, &span) ||
+                       __builtin_add_overflow(span, key_len, &span))))
         return GWLB_EINVAL;
     int wide = 0;
 #ifdef HASH_BATCH_AVX512
