@@ -103,10 +103,11 @@ uint64_t gwlb_siphash13(const uint8_t key[16], const void *data, size_t len)
  * lanes on CPUs with AVX-512 F+DQ (run-time check): 8 keys a register,
  * 16 keys (two independent registers) a turn so one register's multiplies
  * run while the other's wait; vpmullq for the 64-bit multiplies, vprolq for
- * the rotates. Keys of stride 16 are two contiguous loads split into first
- * and second words by two permutes; other strides are gathered. Left-over
- * keys and every other length take the scalar gwlb_hash64, so every result
- * is bit-identical to it. */
+ * the rotates. Packed 16-byte keys (stride 16) are two contiguous loads
+ * split into first and second words by two permutes, packed 8-byte keys
+ * one load; other strides are gathered. Left-over keys (count mod 8) and
+ * every other length take the scalar gwlb_hash64, so every result is
+ * bit-identical to it. */
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -144,6 +145,10 @@ HB_TARGET static inline void hb_load(const uint8_t *p, size_t len, size_t stride
         __m512i b = _mm512_loadu_si512((const void *)(p + 64));
         *w0 = _mm512_permutex2var_epi64(a, even, b);
         *w1 = _mm512_permutex2var_epi64(a, odd, b);
+        return;
+    }
+    if (stride == 8 && len == 8) {
+        *w0 = _mm512_loadu_si512((const void *)p);
         return;
     }
     long long s = (long long)stride;
