@@ -94,20 +94,25 @@ static void b_jump(void *arg, uint64_t iters)
 }
 
 /* Jump hash of 16-byte keys by the batch call: each group of up to
- * JUMP_BATCH keys is hashed with gwlb_hash64 (as in b_jump) into a small
- * array, then bucketed by one gwlb_jump_hash_batch call; one op = one key. */
+ * JUMP_BATCH keys is hashed into a small array, then bucketed by one
+ * gwlb_jump_hash_batch call; one op = one key. The keys are hashed one
+ * gwlb_hash64 call each (as in b_jump), or by one gwlb_hash64_batch call
+ * (hash_batch: the group's rows of keys[] are contiguous, stride 16). */
 #define JUMP_BATCH 16
 
-static void b_jump_batch(void *arg, uint64_t iters)
+static inline __attribute__((always_inline)) void jump_batch_loop(const lookup_arg *a,
+                                                                  uint64_t iters, int hash_batch)
 {
-    lookup_arg *a = arg;
     uint64_t acc = 0;
     for (uint64_t i = 0; i < iters;) {
         uint64_t h[JUMP_BATCH];
         uint32_t b[JUMP_BATCH];
         uint32_t m = iters - i < JUMP_BATCH ? (uint32_t)(iters - i) : JUMP_BATCH;
-        for (uint32_t l = 0; l < m; l++)
-            h[l] = gwlb_hash64(keys[(i + l) & (NKEYS - 1)], 16, 0);
+        if (hash_batch)
+            gwlb_hash64_batch(keys[i & (NKEYS - 1)], 16, 16, m, 0, h);
+        else
+            for (uint32_t l = 0; l < m; l++)
+                h[l] = gwlb_hash64(keys[(i + l) & (NKEYS - 1)], 16, 0);
         gwlb_jump_hash_batch(h, m, a->buckets, b);
         for (uint32_t l = 0; l < m; l++)
             acc += b[l];
@@ -116,23 +121,14 @@ static void b_jump_batch(void *arg, uint64_t iters)
     bench_sink = acc;
 }
 
-/* As b_jump_batch, but the 16 keys (contiguous rows of keys[], stride 16)
- * are hashed by one gwlb_hash64_batch call. */
+static void b_jump_batch(void *arg, uint64_t iters)
+{
+    jump_batch_loop(arg, iters, 0);
+}
+
 static void b_jump_hash_batch(void *arg, uint64_t iters)
 {
-    lookup_arg *a = arg;
-    uint64_t acc = 0;
-    for (uint64_t i = 0; i < iters;) {
-        uint64_t h[JUMP_BATCH];
-        uint32_t b[JUMP_BATCH];
-        uint32_t m = iters - i < JUMP_BATCH ? (uint32_t)(iters - i) : JUMP_BATCH;
-        gwlb_hash64_batch(keys[i & (NKEYS - 1)], 16, 16, m, 0, h);
-        gwlb_jump_hash_batch(h, m, a->buckets, b);
-        for (uint32_t l = 0; l < m; l++)
-            acc += b[l];
-        i += m;
-    }
-    bench_sink = acc;
+    jump_batch_loop(arg, iters, 1);
 }
 
 static void b_pick(void *arg, uint64_t iters)

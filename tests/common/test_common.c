@@ -10,6 +10,7 @@
 #include "gwlb.h"
 #include "internal.h"
 #include "test_alloc.h"
+#include "xxh64_vectors.h"
 
 START_TEST(test_version_header_matches_library)
 {
@@ -184,33 +185,17 @@ START_TEST(test_xxh64_matches_reference_vectors)
 }
 END_TEST
 
-/* Every tail shape (8-byte lanes, a 4-byte lane, single bytes) below and
- * above the 32-byte stripes, with seeds; values from Debian's python3-xxhash
- * (xxHash 0.8.1) over bytes (i * 7 + 3) & 0xff. */
+/* Every tail shape and seed of tests/support/xxh64_vectors.h. */
 START_TEST(test_xxh64_matches_reference_for_every_tail_shape_and_seed)
 {
-    static const struct {
-        size_t len;
-        uint64_t seed, want;
-    } v[] = {
-        {8, UINT64_C(0x0), UINT64_C(0xdab99d95c6f90092)},
-        {12, UINT64_C(0x0), UINT64_C(0xd52e407833af5133)},
-        {16, UINT64_C(0x0), UINT64_C(0x434850232b787be2)},
-        {16, UINT64_C(0x1), UINT64_C(0xc9681422ce33496d)},
-        {17, UINT64_C(0x5), UINT64_C(0xcf75a582ba0a7b0c)},
-        {24, UINT64_C(0x0), UINT64_C(0xc47c71bd4694ff81)},
-        {31, UINT64_C(0x0), UINT64_C(0xa2aa5f33cc4a6119)},
-        {32, UINT64_C(0x0), UINT64_C(0x23c3c17ef790fd97)},
-        {33, UINT64_C(0x9), UINT64_C(0x3d2b8606a6e21b67)},
-        {64, UINT64_C(0x0), UINT64_C(0x0eb64b3ef6eeb01f)},
-        {100, UINT64_C(0x9e3779b97f4a7c15), UINT64_C(0xf6d8f65c625abb4f)},
-    };
-    uint8_t buf[100];
-    for (int i = 0; i < 100; i++)
+    uint8_t buf[XXH64_VECTOR_MAX_LEN];
+    for (int i = 0; i < XXH64_VECTOR_MAX_LEN; i++)
         buf[i] = (uint8_t)(i * 7 + 3);
-    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-        ck_assert_msg(gwlb_hash64(buf, v[i].len, v[i].seed) == v[i].want, "len %zu seed %llx",
-                      v[i].len, (unsigned long long)v[i].seed);
+    for (size_t i = 0; i < XXH64_VECTOR_COUNT; i++) {
+        const struct xxh64_vector *v = &xxh64_vectors[i];
+        ck_assert_msg(gwlb_hash64(buf, v->len, v->seed) == v->want, "len %zu seed %llx", v->len,
+                      (unsigned long long)v->seed);
+    }
 }
 END_TEST
 

@@ -10,6 +10,7 @@
 
 #include "gwlb.h"
 #include "internal.h"
+#include "xxh64_vectors.h"
 
 int gwlb__hash64_batch_path(const void *keys, size_t key_len, size_t stride, uint32_t count,
                             uint64_t seed, uint64_t *out, int path);
@@ -83,35 +84,26 @@ START_TEST(test_every_path_equals_hash64_at_every_length_0_to_40)
 }
 END_TEST
 
-/* The published vector values of test_common.c through the batch: 16
- * copies of the key at stride 16 and at stride len. */
+/* The reference values of tests/support/xxh64_vectors.h through the
+ * batch: 16 copies of each key, packed (stride = its length). */
 START_TEST(test_batch_matches_reference_vectors)
 {
-    static const struct {
-        size_t len;
-        uint64_t seed, want;
-    } v[] = {
-        {8, UINT64_C(0x0), UINT64_C(0xdab99d95c6f90092)},
-        {12, UINT64_C(0x0), UINT64_C(0xd52e407833af5133)},
-        {16, UINT64_C(0x0), UINT64_C(0x434850232b787be2)},
-        {16, UINT64_C(0x1), UINT64_C(0xc9681422ce33496d)},
-        {17, UINT64_C(0x5), UINT64_C(0xcf75a582ba0a7b0c)},
-        {33, UINT64_C(0x9), UINT64_C(0x3d2b8606a6e21b67)},
-    };
-    static uint8_t keys[16 * 40];
+    static uint8_t keys[16 * XXH64_VECTOR_MAX_LEN];
     uint64_t out[16];
-    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+    for (size_t i = 0; i < XXH64_VECTOR_COUNT; i++) {
+        const struct xxh64_vector *v = &xxh64_vectors[i];
+        for (int k = 0; k < 16; k++)
+            for (size_t b = 0; b < v->len; b++)
+                keys[(size_t)k * v->len + b] = (uint8_t)(b * 7 + 3);
         for (int path = 0; path < NPATHS; path++) {
-            for (int k = 0; k < 16; k++)
-                for (size_t b = 0; b < v[i].len; b++)
-                    keys[(size_t)k * v[i].len + b] = (uint8_t)(b * 7 + 3);
-            int rc = gwlb__hash64_batch_path(keys, v[i].len, v[i].len, 16, v[i].seed, out, path);
+            int rc = gwlb__hash64_batch_path(keys, v->len, v->len, 16, v->seed, out, path);
             if (rc == GWLB_ENOTSUP && path == 2)
                 continue;
             ck_assert_int_eq(rc, GWLB_OK);
             for (int k = 0; k < 16; k++)
-                ck_assert_uint_eq(out[k], v[i].want);
+                ck_assert_uint_eq(out[k], v->want);
         }
+    }
     ck_assert_int_eq(gwlb_hash64_batch("abc", 3, 3, 1, 0, out), GWLB_OK);
     ck_assert_uint_eq(out[0], UINT64_C(0x44bc2cf5ad770999));
     ck_assert_int_eq(gwlb_hash64_batch("", 0, 0, 1, 0, out), GWLB_OK);
