@@ -1500,6 +1500,21 @@ END_TEST
  * the clock stepping by nanoseconds to seconds — the same hosts, and the
  * same cost bits on every host at the end, in both modes.
  */
+/* Two identical peak EWMA balancers for a test mode: bit 0 exclusive
+ * (both), bit 1 300 hosts (above EWMA_PREFETCH_HOSTS) else 20, bit 2 all
+ * weights 1 (the pick that leaves the weights out) else 1,1,2,1,3. */
+static void ewma_pair_build(int mode, big_fixture *fa, gwlb_balancer **a, big_fixture *fg,
+                            gwlb_balancer **g)
+{
+    static const uint32_t w[] = {1, 1, 2, 1, 3}, ones[] = {1};
+    int excl = mode & 1, unit = (mode >> 2) & 1;
+    uint32_t nh = (mode >> 1) & 1 ? 300 : 20;
+    *a = big_build(fa, GWLB_BALANCER_PEAK_EWMA, unit ? ones : w, unit ? 1 : 5, nh, 0);
+    *g = big_build(fg, GWLB_BALANCER_PEAK_EWMA, unit ? ones : w, unit ? 1 : 5, nh, 0);
+    ck_assert_int_eq(gwlb_balancer_set_exclusive(*a, excl), GWLB_OK);
+    ck_assert_int_eq(gwlb_balancer_set_exclusive(*g, excl), GWLB_OK);
+}
+
 /*
  * Modes 8..15: the clock starts 500 s below 2^53 (the clean pick compares
  * stamps below it, ages above it) and steps back by up to 5 us now and
@@ -1507,21 +1522,16 @@ END_TEST
  */
 START_TEST(test_peak_ewma_fast_path_decides_exactly_as_the_general_path)
 {
-    static const uint32_t w[] = {1, 1, 2, 1, 3}, ones[] = {1};
     static const uint64_t steps[] = {1, 3, 800, 20000, 1000000, 2 * SEC};
     for (int mode = 0; mode < 16; mode++) {
         /* 300 hosts: above EWMA_PREFETCH_HOSTS (the pick that prefetches);
          * all weights 1: the pick that leaves the weights out */
-        int excl = mode & 1, unit = (mode >> 2) & 1, skew = mode >> 3;
+        int unit = (mode >> 2) & 1, skew = mode >> 3;
         uint32_t nh = (mode >> 1) & 1 ? 300 : 20;
         big_fixture fa, fg;
-        gwlb_balancer *a =
-            big_build(&fa, GWLB_BALANCER_PEAK_EWMA, unit ? ones : w, unit ? 1 : 5, nh, 0);
-        gwlb_balancer *g =
-            big_build(&fg, GWLB_BALANCER_PEAK_EWMA, unit ? ones : w, unit ? 1 : 5, nh, 0);
+        gwlb_balancer *a, *g;
+        ewma_pair_build(mode, &fa, &a, &fg, &g);
         ck_assert_uint_eq(a->fast_kind, unit ? GWLB__FAST_EWMA_UNIT : GWLB__FAST_EWMA);
-        ck_assert_int_eq(gwlb_balancer_set_exclusive(a, excl), GWLB_OK);
-        ck_assert_int_eq(gwlb_balancer_set_exclusive(g, excl), GWLB_OK);
         gwlb_balancer_result ha[8], hg[8];
         int n = 0;
         uint64_t now = skew ? (UINT64_C(1) << 53) - 500 * SEC : 0, rs = 11;
@@ -1648,17 +1658,10 @@ END_TEST
  */
 START_TEST(test_peak_ewma_draw_ahead_follows_the_generator_across_other_draws)
 {
-    static const uint32_t w[] = {1, 1, 2, 1, 3}, ones[] = {1};
     for (int mode = 0; mode < 8; mode++) {
-        int excl = mode & 1, unit = (mode >> 2) & 1;
-        uint32_t nh = (mode >> 1) & 1 ? 300 : 20;
         big_fixture fa, fg;
-        gwlb_balancer *a =
-            big_build(&fa, GWLB_BALANCER_PEAK_EWMA, unit ? ones : w, unit ? 1 : 5, nh, 0);
-        gwlb_balancer *g =
-            big_build(&fg, GWLB_BALANCER_PEAK_EWMA, unit ? ones : w, unit ? 1 : 5, nh, 0);
-        ck_assert_int_eq(gwlb_balancer_set_exclusive(a, excl), GWLB_OK);
-        ck_assert_int_eq(gwlb_balancer_set_exclusive(g, excl), GWLB_OK);
+        gwlb_balancer *a, *g;
+        ewma_pair_build(mode, &fa, &a, &fg, &g);
         uint64_t now = 1000, rs = 5;
         for (int i = 0; i < 4000; i++) {
             rs = rs * 6364136223846793005u + 1442695040888963407u;
