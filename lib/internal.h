@@ -57,4 +57,16 @@ GWLB__HIDDEN int gwlb__detail(gwlb_error_detail *detail, int code, int32_t item,
                               int32_t column, const char *field, const char *fmt, ...)
     GWLB__PRINTF(7, 8);
 
+/* Does this CPU run AVX-512 F and DQ (the 64-bit lane multiply and
+ * conversions)? The run-time check of the two batch calls that have such a
+ * path (gwlb_hash64_batch, gwlb_jump_hash_batch); 0 where it cannot be asked. */
+static inline int gwlb__cpu_avx512dq(void)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+#else
+    return 0;
+#endif
+}
+
 #endif /* GWLB_INTERNAL_H */

@@ -203,7 +203,7 @@ int gwlb__hash64_batch_path(const void *keys, size_t key_len, size_t stride, uin
         return GWLB_EINVAL;
     int wide = 0;
 #ifdef HASH_BATCH_AVX512
-    wide = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+    wide = gwlb__cpu_avx512dq();
 #endif
     if (path == 2 && !wide)
         return GWLB_ENOTSUP;

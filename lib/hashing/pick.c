@@ -703,8 +703,7 @@ int gwlb__jump_hash_batch_path(const uint64_t *keys, uint32_t count, uint32_t bu
     if (keys == NULL || out == NULL || buckets == 0 || buckets > INT32_MAX)
         return GWLB_EINVAL;
 #ifdef JUMP_AVX512
-    if ((path == 0 || path == 4) && __builtin_cpu_supports("avx512f") &&
-        __builtin_cpu_supports("avx512dq")) {
+    if ((path == 0 || path == 4) && gwlb__cpu_avx512dq()) {
         if (buckets <= JUMP_RCP1_MAX)
             jump_groups(jump_lanes_rcp1, 8 * JUMP_ZMM, keys, count, buckets, out);
         else
@@ -719,8 +718,6 @@ int gwlb__jump_hash_batch_path(const uint64_t *keys, uint32_t count, uint32_t bu
         jump_groups(jump_lanes_avx2, 4 * JUMP_QUADS, keys, count, buckets, out);
         return GWLB_OK;
     }
-#endif
-#ifdef JUMP_AVX2
     if (path == 3)
         return GWLB_ENOTSUP;
 #endif
