@@ -12,6 +12,7 @@
 #include "balancer/balancer_internal.h"
 #include "gwlb.h"
 #include "test_alloc.h"
+#include "test_run.h"
 
 #define SEC GWLB_NS_PER_SEC
 #define MS GWLB_NS_PER_MS
@@ -1929,9 +1930,5 @@ static Suite *balancer_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(balancer_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(balancer_suite());
 }

@@ -18,6 +18,7 @@
 
 #include "balancer/balancer_internal.h"
 #include "gwlb.h"
+#include "test_run.h"
 
 #define NHOSTS 8
 static char ids[16][32];
@@ -272,9 +273,5 @@ int main(void)
     tcase_add_test(t, test_two_threads_with_host_list_swap_other_algorithms);
     tcase_add_test(t, test_two_threads_pick_while_the_balancer_is_rebuilt_incrementally);
     suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(s);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "gwlb.h"
+#include "test_run.h"
 
 #define PICKS 1000000
 
@@ -175,9 +176,5 @@ int main(void)
     tcase_add_test(t, test_weighted_shares_within_half_a_percent_over_1e6_picks);
     tcase_add_test(t, test_p2c_max_over_mean_load_beats_random_on_100_hosts);
     suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(s);
 }

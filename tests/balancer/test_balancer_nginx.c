@@ -19,6 +19,7 @@
 
 #include "gwlb.h"
 #include "test_servers.h"
+#include "test_run.h"
 
 #define FRONT_PORT 18100
 #define RET_BASE 18101  /* `return 200 $server_port` backends: 18101..18106 */
@@ -236,9 +237,5 @@ int main(void)
     tcase_add_test(t, test_nginx_swrr_sequences_match);
     tcase_add_test(t, test_nginx_least_conn_with_held_connections_matches);
     suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(s);
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "gwlb/breaker.h"
+#include "test_run.h"
 
 #define SEC GWLB_NS_PER_SEC
 #define US GWLB_NS_PER_US
@@ -319,9 +320,5 @@ static Suite *exclusive_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(exclusive_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(exclusive_suite());
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "gwlb/breaker.h"
+#include "test_run.h"
 
 #define SEC GWLB_NS_PER_SEC
 #define MS GWLB_NS_PER_MS
@@ -404,9 +405,5 @@ static Suite *limits_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(limits_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(limits_suite());
 }

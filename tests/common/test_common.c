@@ -11,6 +11,7 @@
 #include "internal.h"
 #include "test_alloc.h"
 #include "xxh64_vectors.h"
+#include "test_run.h"
 
 START_TEST(test_version_header_matches_library)
 {
@@ -265,9 +266,5 @@ static Suite *common_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(common_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(common_suite());
 }

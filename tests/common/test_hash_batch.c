@@ -11,6 +11,7 @@
 #include "gwlb.h"
 #include "internal.h"
 #include "xxh64_vectors.h"
+#include "test_run.h"
 
 int gwlb__hash64_batch_path(const void *keys, size_t key_len, size_t stride, uint32_t count,
                             uint64_t seed, uint64_t *out, int path);
@@ -151,9 +152,5 @@ int main(void)
     tcase_add_test(tc, test_bad_input_is_einval_and_writes_nothing);
     tcase_add_test(tc, test_zero_keys_accept_null_and_write_nothing);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(s);
 }

@@ -12,6 +12,7 @@
 #include "gwlb/health.h"
 #include "health/health_internal.h"
 #include "test_alloc.h"
+#include "test_run.h"
 
 #define SEC GWLB_NS_PER_SEC
 #define MS GWLB_NS_PER_MS
@@ -1198,9 +1199,5 @@ static Suite *health_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(health_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(health_suite());
 }

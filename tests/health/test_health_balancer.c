@@ -13,6 +13,7 @@
 
 #include "gwlb/balancer.h"
 #include "gwlb/health.h"
+#include "test_run.h"
 
 #define SEC GWLB_NS_PER_SEC
 #define MS GWLB_NS_PER_MS
@@ -373,9 +374,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(suite());
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "gwlb/health.h"
+#include "test_run.h"
 
 #define SEC GWLB_NS_PER_SEC
 #define THREADS 4
@@ -233,9 +234,5 @@ static Suite *concurrency_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(concurrency_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(concurrency_suite());
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "gwlb/limiter.h"
+#include "test_run.h"
 
 #define SEC GWLB_NS_PER_SEC
 #define MS GWLB_NS_PER_MS
@@ -446,9 +447,5 @@ static Suite *gcra_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(gcra_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(gcra_suite());
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "gwlb/limiter.h"
+#include "test_run.h"
 
 #define SEC GWLB_NS_PER_SEC
 
@@ -147,9 +148,5 @@ static Suite *headers_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(headers_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(headers_suite());
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "gwlb/limiter.h"
+#include "test_run.h"
 
 #define MS GWLB_NS_PER_MS
 #define SEC GWLB_NS_PER_SEC
@@ -433,9 +434,5 @@ static Suite *limit_req_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(limit_req_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(limit_req_suite());
 }

@@ -14,6 +14,7 @@
 #include "limiter/limiter_internal.h"
 #include "test_alloc.h"
 #include "test_sanitized.h"
+#include "test_run.h"
 
 #define MS GWLB_NS_PER_MS
 #define SEC GWLB_NS_PER_SEC
@@ -791,9 +792,5 @@ static Suite *table_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(table_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(table_suite());
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gwlb/limiter.h"
+#include "test_run.h"
 
 #define MS GWLB_NS_PER_MS
 #define SEC GWLB_NS_PER_SEC
@@ -228,9 +229,5 @@ static Suite *window_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(window_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(window_suite());
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "gwlb/redis.h"
+#include "test_run.h"
 
 #define MS UINT64_C(1000000)
 #define SEC UINT64_C(1000000000)
@@ -552,9 +553,5 @@ Suite *redis_fleet_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(redis_fleet_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(redis_fleet_suite());
 }

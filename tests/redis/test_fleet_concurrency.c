@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "gwlb/redis.h"
+#include "test_run.h"
 
 #define THREADS 4
 #define CALLS 20000
@@ -110,9 +111,5 @@ int main(void)
     tcase_add_test(tc, test_threads_never_admit_more_than_the_local_share);
     tcase_add_test(tc, test_cost_is_conserved_across_concurrent_syncs);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(su);
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "gwlb/redis.h"
+#include "test_run.h"
 
 /* ---- a minimal SHA-1 for checking the constant -------------------------- */
 
@@ -549,9 +550,5 @@ Suite *redis_gcra_script_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(redis_gcra_script_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(redis_gcra_script_suite());
 }

@@ -11,6 +11,7 @@
 
 #include "gwlb.h"
 #include "test_alloc.h"
+#include "test_run.h"
 
 static gwlb_route route(uint32_t methods, const char *path)
 {
@@ -1180,9 +1181,5 @@ int main(void)
     tcase_add_test(path, test_prefix_rewrite);
     tcase_add_test(path, test_template_rewrite);
     suite_add_tcase(s, path);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(s);
 }

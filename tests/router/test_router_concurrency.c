@@ -10,6 +10,7 @@
 
 #include "gwlb.h"
 #include "router_data.h"
+#include "test_run.h"
 
 typedef struct job {
     const gwlb_router *router;
@@ -64,9 +65,5 @@ int main(void)
     TCase *tc = tcase_create("threads");
     tcase_add_test(tc, test_four_threads_match_one_router_with_identical_results);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(s);
 }

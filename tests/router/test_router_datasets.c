@@ -10,6 +10,7 @@
 
 #include "gwlb.h"
 #include "router_data.h"
+#include "test_run.h"
 
 #ifndef GWLB_ROUTER_TEST_DATA
 #error "GWLB_ROUTER_TEST_DATA must name tests/router/data"
@@ -174,9 +175,5 @@ int main(void)
     tcase_add_test(tc, test_static_every_request_line_n_resolves_to_route_n);
     tcase_add_test(tc, test_github_resolution_is_independent_of_registration_order);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(s);
 }
