@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "gwlb/breaker.h"
+#include "test_run.h"
 
 #define SEC GWLB_NS_PER_SEC
 #define MS GWLB_NS_PER_MS
@@ -364,6 +365,15 @@ START_TEST(test_malformed_ticket_and_outcome_are_invalid_and_change_nothing)
 }
 END_TEST
 
+/* One breaker in one of the four modes of a 0..3 loop test: bit 0
+ * fast_counters, bit 1 exclusive. */
+static void init_in_mode(gwlb_breaker *b, gwlb_breaker_config *cfg, int mode)
+{
+    cfg->fast_counters = (uint32_t)(mode & 1);
+    ck_assert_int_eq(gwlb_breaker_init(b, cfg, 1, NULL), 0);
+    ck_assert_int_eq(gwlb_breaker_set_exclusive(b, mode >> 1), 0);
+}
+
 /* gobreaker's Counts after every call against a model, through admin
  * changes between closed, half-open, metrics-only and disabled (where the
  * consecutive counts run since the change: successes and failures there do
@@ -376,10 +386,8 @@ START_TEST(test_counts_match_a_model_after_every_call)
     cfg.half_open_permits = 1000;
     cfg.half_open_successes = 500;
     cfg.half_open_failures = 500;
-    cfg.fast_counters = (uint32_t)(_i & 1);
     gwlb_breaker b;
-    ck_assert_int_eq(gwlb_breaker_init(&b, &cfg, 1, NULL), 0);
-    ck_assert_int_eq(gwlb_breaker_set_exclusive(&b, _i >> 1), 0);
+    init_in_mode(&b, &cfg, _i);
     static const int states[] = {GWLB_BREAKER_CLOSED, GWLB_BREAKER_HALF_OPEN,
                                  GWLB_BREAKER_METRICS_ONLY, GWLB_BREAKER_DISABLED};
     uint64_t rng = 5, mism = 0, calls = 0;
@@ -554,10 +562,8 @@ START_TEST(test_count_window_matches_a_model_ring_after_every_call)
         gwlb_breaker_config cfg = count_cfg(100, n, n);
         cfg.slow_call_rate_percent = 100;
         cfg.slow_call_ns = 1000;
-        cfg.fast_counters = (uint32_t)(_i & 1);
         gwlb_breaker b;
-        ck_assert_int_eq(gwlb_breaker_init(&b, &cfg, 1, NULL), 0);
-        ck_assert_int_eq(gwlb_breaker_set_exclusive(&b, _i >> 1), 0);
+        init_in_mode(&b, &cfg, _i);
         memset(ring, 0, sizeof ring);
         uint64_t rng = 99 + k, calls = 0, fails = 0, slows = 0, mism = 0;
         for (uint32_t i = 0; i < 4 * n + 300; i++) {
@@ -1207,9 +1213,5 @@ static Suite *breaker_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(breaker_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(breaker_suite());
 }
