@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "gwlb/breaker.h"
+#include "test_run.h"
 
 #define SEC GWLB_NS_PER_SEC
 #define T0 (1000 * SEC)
@@ -550,9 +551,5 @@ static Suite *concurrency_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(concurrency_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(concurrency_suite());
 }
